@@ -1,0 +1,3 @@
+from moviola.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,251 @@
+"""The `moviola` command: a thin shell over moviola.compiler (and, for builds, moviola.runtime).
+
+Exit status: 0 when the script is clean (warnings allowed), 1 when it has errors, 2 for a usage
+problem (unknown option, unreadable file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+_DESCRIPTION = """\
+Moviola compiles a Fountain screenplay into a film.
+
+A Moviola script is plain Fountain (fountain.io): it opens in any screenwriting app.
+Annotations in notes say what the film needs, for example:
+
+  [[location WASH-HOUSE: an old stone wash-house on a river bank; refs: refs/lavoir/]]
+  [[shot: wide, slow push in, 6s]]
+
+The language is described in docs/language.md.
+"""
+
+_EPILOG = """\
+examples:
+  moviola check samples/the-wash-house.fountain         find problems, with file:line:col
+  moviola check film.fountain --explain E301            what an error code means
+  moviola outline samples/the-wash-house.fountain       scenes, shots, cast, est. runtime
+  moviola parse samples/the-wash-house.fountain --json  the Fountain elements, as JSON
+
+Run `moviola COMMAND --help` for the options of one command.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="moviola", description=_DESCRIPTION, epilog=_EPILOG,
+                                     formatter_class=formatter)
+    from moviola import __version__
+
+    parser.add_argument("--version", action="version", version=f"moviola {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="report problems in a script (exit 1 if it has errors)",
+        description="Parse and check a script; print each problem with its file:line:col, the "
+                    "source line and a caret under the culprit.",
+        epilog="exit status: 0 clean (warnings allowed), 1 errors, 2 usage or unreadable file",
+        formatter_class=formatter)
+    check.add_argument("script", nargs="?", help="the .fountain file")
+    check.add_argument("--format", choices=("human", "concise", "json"), default="human",
+                       help="human (default): source and carets; concise: one line each; json")
+    check.add_argument("--explain", metavar="CODE",
+                       help="explain a diagnostic code (E301, W501, …) and exit")
+    check.add_argument("--deny-warnings", action="store_true",
+                       help="treat warnings as errors (exit 1), for CI")
+
+    parse = commands.add_parser(
+        "parse", help="show the parsed Fountain elements (or the IR)",
+        description="Print the element stream the parser sees: title page, scene headings, "
+                    "action, dialogue, notes… Boneyard is dropped.",
+        epilog='--json schema: {"title_page": {key: value}, "elements": [{"type", "text", "line", '
+               '"span", …}]}; see docs/cli.md',
+        formatter_class=formatter)
+    parse.add_argument("script", help="the .fountain file")
+    form = parse.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="machine-readable elements")
+    form.add_argument("--ir", action="store_true", help="the typed IR (JSON) after name resolution")
+
+    outline = commands.add_parser(
+        "outline", help="scenes, shots, characters, locations and estimated runtime",
+        description="Summarize the film the script describes, with an estimated runtime "
+                    "(explicit shot durations, else speech and reading time).",
+        formatter_class=formatter)
+    outline.add_argument("script", help="the .fountain file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:
+        return EXIT_USAGE if exit.code not in (0, None) else EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return {"check": _check, "parse": _parse, "outline": _outline}[args.command](args)
+    except _UsageError as error:
+        print(f"moviola: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("moviola: interrupted", file=sys.stderr)
+        return 130
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _compile(path: str):
+    from moviola.compiler.api import ScriptNotReadable, compile_file
+
+    try:
+        return compile_file(path)
+    except ScriptNotReadable as error:
+        raise _UsageError(str(error)) from None
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _check(args) -> int:
+    from moviola import render
+    from moviola.compiler.diagnostics import CODES
+
+    if args.explain:
+        info = CODES.get(args.explain.upper())
+        if info is None:
+            raise _UsageError(f"unknown code {args.explain!r}; codes: {', '.join(CODES)}")
+        print(f"{info.code} ({info.name}, {info.severity.value}): {info.summary}\n\n{info.explanation}")
+        return EXIT_OK
+    if not args.script:
+        raise _UsageError("check needs a script (or --explain CODE)")
+    result = _compile(args.script)
+    diagnostics = list(result.diagnostics)
+    if args.format == "json":
+        print(render.as_json(diagnostics, args.script))
+    elif args.format == "concise":
+        for diagnostic in diagnostics:
+            print(render.concise(diagnostic, args.script))
+    else:
+        console = _console()
+        for diagnostic in diagnostics:
+            console.print(render.human(diagnostic, result.script.source, args.script))
+        film = result.film
+        counts = f"{len(film.scenes)} scenes, {len(film.shots)} shots"
+        verdict = render.summary(diagnostics)
+        style = "red" if result.errors else ("yellow" if diagnostics else "green")
+        console.print(f"[{style}]{args.script}: {verdict}[/] ({counts})")
+    failed = bool(result.errors) or (args.deny_warnings and bool(diagnostics))
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def _parse(args) -> int:
+    result = _compile(args.script)
+    if args.ir:
+        from moviola.compiler.ir import dump
+
+        print(json.dumps(dump(result.film), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if args.json:
+        print(json.dumps(result.script.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table("line", "type", "text", box=None, header_style="bold")
+    for field in result.script.title_page:
+        table.add_row(str(field.span.line), f"title: {field.key}", field.value)
+    for element in result.script.elements:
+        label = element.kind
+        if element.kind == "character" and element.dual:
+            label += " (dual)"
+        table.add_row(str(element.span.line), label, element.plain)
+    _console().print(table)
+    return EXIT_OK
+
+
+def _outline(args) -> int:
+    from rich.table import Table
+
+    from moviola.compiler import ir, timing
+
+    result = _compile(args.script)
+    film = result.film
+    console = _console()
+    settings = film.settings
+    width, height = settings.resolution
+    title = settings.title or Path(args.script).stem
+    total = timing.film_seconds(film)
+    console.print(f"[bold]{title}[/]" + (f" — {settings.author}" if settings.author else ""))
+    console.print(f"{width}x{height} @ {settings.fps:g} fps · profile {settings.profile} · "
+                  f"seed {settings.seed} · estimated runtime [bold]{_clock(total)}[/]")
+    if settings.style:
+        console.print(f"style: {settings.style}")
+
+    scenes = Table("#", "scene", "location", "shots", "lines", "est.", title="Scenes",
+                   title_justify="left", header_style="bold")
+    for scene in film.scenes:
+        lines = sum(len(shot.lines) for shot in scene.shots)
+        explicit = sum(1 for shot in scene.shots if shot.explicit)
+        shots = f"{len(scene.shots)}" + ("" if explicit == len(scene.shots) else
+                                        f" ({len(scene.shots) - explicit} to break down)")
+        heading = scene.heading or "(before the first scene)"
+        if scene.scene_number:
+            heading += f"  #{scene.scene_number}"
+        scenes.add_row(str(scene.index), heading, scene.location or "—", shots, str(lines),
+                       _clock(timing.scene_seconds(scene)))
+    console.print(scenes)
+
+    spoken: dict[str, list[ir.Line]] = {}
+    for shot in film.shots:
+        for line in shot.lines:
+            spoken.setdefault(line.character, []).append(line)
+    cast = Table("character", "lines", "words", "voice", "declared", title="Characters",
+                 title_justify="left", header_style="bold")
+    names = [c.name for c in film.characters] + [n for n in spoken if film.character(n) is None]
+    for name in names:
+        declared = film.character(name)
+        lines = spoken.get(name, [])
+        voice = declared.voice.path if declared and declared.voice else "default"
+        cast.add_row(name, str(len(lines)), str(sum(timing.words(l.text) for l in lines)), voice,
+                     "yes" if declared else "no")
+    console.print(cast)
+
+    places = Table("location", "scenes", "refs", title="Locations", title_justify="left",
+                   header_style="bold")
+    for location in film.locations:
+        count = sum(1 for s in film.scenes if s.location == location.name)
+        places.add_row(location.name, str(count), ", ".join(r.path for r in location.refs) or "—")
+    if film.locations:
+        console.print(places)
+    if film.themes:
+        themes = Table("theme", "tempo", "description", title="Music themes", title_justify="left",
+                       header_style="bold")
+        for theme in film.themes:
+            themes.add_row(theme.name, f"{theme.tempo:g} bpm" if theme.tempo else "—", theme.description)
+        console.print(themes)
+    if result.diagnostics:
+        from moviola import render
+
+        console.print(f"[yellow]{render.summary(list(result.diagnostics))}: "
+                      f"run `moviola check {args.script}` for details[/]")
+    return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
