@@ -28,6 +28,7 @@ _RESOLUTION_NAMES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 10
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _TEMPO = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.IGNORECASE)
 PROFILES = ("draft", "preview", "final")
+_ACTION_TRANSITION = re.compile(r"(FADE (IN|OUT|TO BLACK)|CUT TO BLACK)[.:]?")
 
 # Which properties each annotation takes, and what kind of file each path property names.
 PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -428,6 +429,15 @@ class Lowering:
                                                          performance=performance or line.performance)
                     else:
                         pending_voice = (hints, performance)
+            elif kind == "action" and _ACTION_TRANSITION.fullmatch(element.plain.strip()):
+                # "FADE IN:" and "FADE OUT." do not end in TO:, so Fountain reads them as
+                # action; every writer means a transition.
+                transition = ir.Transition(vocabulary.transition_kind(element.plain),
+                                           element.plain.strip(), element.span)
+                if scene is None:
+                    opening = transition
+                else:
+                    scene.transition = transition
             elif kind == "action":
                 current_shot(element.span).beats.append(ir.Action(element.plain, element.span))
             elif kind == "character":

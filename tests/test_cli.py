@@ -1,0 +1,115 @@
+"""The CLI as a user runs it: exit codes, formats, help, no tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moviola.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "moviola", *args], capture_output=True, text=True)
+
+
+def test_check_clean_script_exits_zero(capsys):
+    assert main(["check", str(GOLDEN / "plain.fountain")]) == 0
+    assert "no problems" in capsys.readouterr().out
+
+
+def test_check_errors_exit_one_with_caret(capsys):
+    assert main(["check", str(GOLDEN / "diagnostics.fountain")]) == 1
+    out = capsys.readouterr().out
+    assert f"{GOLDEN / 'diagnostics.fountain'}:20:29: error[E301]: bad duration '12 parsecs'" in out
+    # the caret sits under the culprit
+    lines = out.splitlines()
+    source_row = next(i for i, l in enumerate(lines) if "12 parsecs; from" in l and "|" in l)
+    caret_row = lines[source_row + 1]
+    assert caret_row.index("^") == lines[source_row].index("zoomm in")
+
+
+def test_warnings_only_exit_zero_unless_denied(tmp_path):
+    script = tmp_path / "w.fountain"
+    script.write_text("[[character GHOST: never seen]]\n\nINT. ROOM - DAY\n\nNothing.\n")
+    assert main(["check", str(script)]) == 0
+    assert main(["check", str(script), "--deny-warnings"]) == 1
+
+
+def test_usage_errors_exit_two(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "missing.fountain")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["check", str(tmp_path)]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main(["check", "--format", "xml", "x"]) == 2
+    assert main([]) == 2
+
+
+def test_concise_and_json_formats(capsys):
+    main(["check", str(GOLDEN / "diagnostics.fountain"), "--format", "concise"])
+    concise = capsys.readouterr().out.splitlines()
+    main(["check", str(GOLDEN / "diagnostics.fountain"), "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert len(concise) == len(data) > 20
+    first = data[0]
+    assert first["code"] == "E302" and first["span"] == [2, 13, 2, 21]
+    duplicate = next(d for d in data if d["code"] == "E204")
+    assert duplicate["related"][0]["message"] == "first declared here"
+    fix = next(d for d in data if d["code"] == "E201")["fix"]
+    assert fix["replacement"] == "shot"
+
+
+def test_explain(capsys):
+    assert main(["check", "--explain", "e402"]) == 0
+    assert "project folder" in capsys.readouterr().out
+    assert main(["check", "--explain", "E999"]) == 2
+
+
+def test_parse_json_schema(capsys):
+    assert main(["parse", str(GOLDEN / "annotated.fountain"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["title_page"]["resolution"] == "960x540"
+    kinds = {e["type"] for e in data["elements"]}
+    assert {"scene_heading", "action", "character", "dialogue", "parenthetical", "transition",
+            "centered", "section", "synopsis", "note"} <= kinds
+    heading = next(e for e in data["elements"] if e["type"] == "scene_heading")
+    assert heading["scene_number"] == "1" and heading["text"] == "EXT. LOCK - DAWN"
+    cue = next(e for e in data["elements"] if e["type"] == "character" and e["extensions"])
+    assert cue["name"] == "ANNA" and cue["extensions"] == ["V.O."]
+    assert all(isinstance(e["line"], int) for e in data["elements"])
+
+
+def test_outline_shows_runtime_and_cast():
+    result = run("outline", str(GOLDEN / "annotated.fountain"))
+    assert result.returncode == 0, result.stderr
+    assert "estimated runtime" in result.stdout
+    assert "ANNA" in result.stdout and "LOCK" in result.stdout and "WATER" in result.stdout
+
+
+def test_help_teaches():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and "moviola check" in result.stdout
+    assert "exit status" in run("check", "--help").stdout
+
+
+def test_invalid_utf8_is_a_warning_not_a_crash(tmp_path):
+    script = tmp_path / "latin1.fountain"
+    script.write_bytes("INT. CAFÉ - DAY\n\nÉlodie sits.\n".encode("latin-1"))
+    result = run("check", str(script), "--format", "concise")
+    assert result.returncode == 0
+    assert "warning[W506]" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00\x01\x02", b"[[", b"/*", b"\xff" * 10, b"Title:\n\n",
+                                  b"[[shot: " + b"a," * 2000 + b"]]"])
+def test_odd_inputs_never_traceback(tmp_path, data):
+    script = tmp_path / "odd.fountain"
+    script.write_bytes(data)
+    result = run("check", str(script))
+    assert result.returncode in (0, 1)
+    assert "Traceback" not in result.stderr
