@@ -415,10 +415,11 @@ class Lowering:
                     beat = self.music(element, note) if word == "music" else self.sfx(element, note)
                     if beat is None:
                         continue
-                    if shot is None and scene is None:
+                    if shot is None:
+                        # before the scene's first shot: it belongs to the shot that comes next
                         pending_audio.append(beat)
                     else:
-                        current_shot(element.span).beats.append(beat)
+                        shot.beats.append(beat)
                 elif word == "voice":
                     hints, performance = self.voice(element, note)
                     # Inside (or inline on) the speech just read: it applies to that speech.
@@ -475,8 +476,12 @@ class Lowering:
                 if scene is None or scene.span.line < last.span.line:
                     sections[-1] = _replace(last, synopsis=(last.synopsis + " " + element.plain).strip())
 
-        if pending_audio and scenes:
-            scenes[0].shots[:0] = [_ShotDraft(False, pending_audio[0].span, beats=list(pending_audio))]
+        if pending_audio:
+            # audio after the last picture: held over the end of the film
+            if scene is None:
+                scene = _SceneDraft(None, pending_audio[0].span)
+                scenes.append(scene)
+            scene.shots.append(_ShotDraft(False, pending_audio[0].span, beats=list(pending_audio)))
         return [self.freeze_scene(number, draft) for number, draft in enumerate(scenes, 1)], sections, opening
 
     def freeze_scene(self, number: int, draft: _SceneDraft) -> ir.Scene:
@@ -577,7 +582,7 @@ class Lowering:
     def shot_directive(self, element: Element, note: ann.Annotation) -> _ShotDraft:
         draft = _ShotDraft(True, element.span)
         for clause in note.terms:
-            for term in clause:
+            for term in _split_lines(clause):
                 self.shot_term(element, draft, term)
         props = self.properties(element, "shot", note)
         draft.source = _one(props.get("from"))
@@ -623,7 +628,7 @@ class Lowering:
         chosen = False
         fade_in = fade_out = 0.0
         for clause in note.terms:
-            for term in clause:
+            for term in _split_lines(clause):
                 word = vocabulary.normalize_term(term.text)
                 span = self.term_span(element, term)
                 fade = re.fullmatch(r"fade (in|out)(?: (?:over )?(.+))?", word)
@@ -690,6 +695,24 @@ class Lowering:
         hints = [vocabulary.normalize_term(t.text) for clause in note.terms for t in clause]
         props = self.properties(element, "voice", note)
         return hints, _one(props.get("from"))
+
+
+def _split_lines(clause: tuple[ann.Term, ...]) -> list[ann.Term]:
+    """Terms of a clause, where a line break inside a note also separates terms
+    (``[[shot: wide`` / ``4s]]``)."""
+    out: list[ann.Term] = []
+    for term in clause:
+        if "\n" not in term.text:
+            out.append(term)
+            continue
+        offset = term.start
+        for piece in term.text.split("\n"):
+            stripped = piece.strip()
+            if stripped:
+                begin = offset + piece.index(stripped)
+                out.append(ann.Term(stripped, begin, begin + len(stripped)))
+            offset += len(piece) + 1
+    return out
 
 
 def _one(values):

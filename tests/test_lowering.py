@@ -191,3 +191,16 @@ def test_ir_is_immutable():
     film = compile_("INT. A - DAY\n\nX.\n").film
     with pytest.raises(AttributeError):
         film.scenes[0].heading = "changed"
+
+
+def test_line_break_in_a_note_separates_shot_terms():
+    result = compile_("INT. A - DAY\n\n[[shot: wide\n  4s]]\nX.\n")
+    assert codes(result) == []
+    shot = result.film.shots[0]
+    assert shot.size is ShotSize.WIDE and shot.duration == 4.0
+
+
+def test_music_before_the_first_shot_joins_that_shot():
+    result = compile_("[[theme T: piano]]\n\nINT. A - DAY\n\n[[music: T]]\n\n[[shot: wide]]\nX.\n")
+    (shot,) = result.film.scenes[0].shots
+    assert shot.explicit and isinstance(shot.beats[0], ir.MusicCue)

@@ -1,0 +1,94 @@
+"""Prompt assembly: what the image and video models are told about each shot.
+
+The parts are ordered for the model (shot, subject, action, place, light, style), but when the
+text encoder's budget is short they are shortened by priority, not cut off at the end by
+accident: the shot size and the action survive longest, character and location descriptions
+are shortened first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from . import ir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .decoupage import Cut
+
+# CLIP-style encoders see 77 tokens, two of them start/end markers.
+DEFAULT_BUDGET = 75
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+_LIGHT = {
+    "DAWN": "dawn light, soft pink and blue sky", "SUNRISE": "sunrise, low golden light",
+    "MORNING": "morning light", "DAY": "daylight", "AFTERNOON": "afternoon light",
+    "DUSK": "dusk, warm orange light", "SUNSET": "sunset, warm orange light",
+    "EVENING": "evening light", "NIGHT": "night, dark, lamp light", "MIDNIGHT": "night, dark",
+}
+
+
+def count_tokens(text: str) -> int:
+    """An estimate of a CLIP BPE token count: words and punctuation (BPE splits rare words
+    further, so budgets keep a small margin)."""
+    return len(_TOKEN.findall(text))
+
+
+def _truncate(text: str, tokens: int) -> str:
+    if tokens <= 0:
+        return ""
+    kept = []
+    used = 0
+    for word in text.split():
+        cost = count_tokens(word)
+        if used + cost > tokens:
+            break
+        kept.append(word)
+        used += cost
+    return " ".join(kept).rstrip(",;:")
+
+
+def assemble(parts: list[tuple[int, str]], budget: int = DEFAULT_BUDGET) -> str:
+    """Join ``(priority, text)`` parts in order with ", ", shortening the lowest-priority parts
+    (higher number = lower priority) until the whole fits ``budget`` tokens."""
+    texts = [text.strip() for _, text in parts]
+    costs = [count_tokens(t) for t in texts]
+    separators = max(len([t for t in texts if t]) - 1, 0)
+    over = sum(costs) + separators - budget
+    for index in sorted(range(len(parts)), key=lambda i: -parts[i][0]):
+        if over <= 0:
+            break
+        keep = max(costs[index] - over, 0)
+        texts[index] = _truncate(texts[index], keep)
+        new_cost = count_tokens(texts[index])
+        over -= costs[index] - new_cost + (1 if costs[index] and not new_cost else 0)
+        costs[index] = new_cost
+    return ", ".join(t for t in texts if t)
+
+
+def shot_prompt(film: ir.Film, scene: ir.Scene, cut: "Cut", budget: int = DEFAULT_BUDGET) -> str:
+    if cut.card:
+        return f"title card: {cut.card}"
+    framing = cut.size.value if cut.size.value.endswith("shot") else cut.size.value + " shot"
+    if cut.move is not None and cut.move.kind is not ir.Move.STATIC:
+        framing += f", {cut.move}"
+    people = []
+    for name in cut.characters:
+        character = film.character(name)
+        people.append(f"{name.title()} ({character.description})" if character and character.description
+                      else name.title())
+    location = film.location(scene.location) if scene.location else None
+    place = location.description if location and location.description else scene.place.lower()
+    setting = {"INT": "interior", "EXT": "exterior"}.get(scene.setting or "", "")
+    light = _LIGHT.get((scene.time or "").upper(), "")
+    action = " ".join(cut.description.split())
+    if not action and cut.lines:
+        action = f"{cut.lines[0].character.title()} speaking"
+    return assemble([
+        (0, framing),
+        (3, "; ".join(people)),
+        (1, action),
+        (4, " ".join(p for p in (setting, place) if p)),
+        (5, light),
+        (2, film.settings.style),
+    ], budget)
