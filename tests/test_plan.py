@@ -1,0 +1,146 @@
+"""The middle end: découpage, prompts, and the render plan's content keys."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from moviola.compiler.api import compile_file, compile_text
+from moviola.compiler.ir import Move, ShotSize
+from moviola.compiler.plan import plan
+from moviola.compiler.prompts import assemble, count_tokens
+
+GOLDEN = Path(__file__).parent / "golden"
+SAMPLES = Path(__file__).parents[1] / "samples"
+
+
+def plan_of(text: str):
+    result = compile_text(text, "t.fountain", None)
+    assert result.ok, result.diagnostics
+    return plan(result.film)
+
+
+@pytest.mark.parametrize("name", ["annotated", "plain"])
+def test_plan_golden(name, golden):
+    result = compile_file(GOLDEN / f"{name}.fountain")
+    data = plan(result.film).to_json()
+    golden(GOLDEN / f"{name}.plan.json", json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+PLAIN = """\
+INT. KITCHEN - NIGHT
+
+ANNA stirs a pot. The window is black.
+
+ANNA
+Are you hungry?
+
+BEN
+Always.
+
+ANNA
+Sit down then.
+
+EXT. GARDEN - NIGHT
+
+Crickets. A lamp swings.
+"""
+
+
+def test_decoupage_covers_a_plain_scene():
+    cuts = plan_of(PLAIN).cuts
+    sizes = [cut.size for cut in cuts]
+    # establishing on the new location (the first action), then coverage of the exchange
+    assert sizes[0] is ShotSize.WIDE
+    assert [c.speaker for c in cuts[1:4]] == ["ANNA", "BEN", "ANNA"]
+    assert sizes[1] is ShotSize.MEDIUM
+    assert sizes[2] is ShotSize.OVER_THE_SHOULDER and sizes[3] is ShotSize.OVER_THE_SHOULDER
+    # a new location gets its establishing shot, exterior: extreme wide
+    assert sizes[4] is ShotSize.EXTREME_WIDE and cuts[4].scene_index == 2
+    assert "ANNA" in cuts[0].characters
+
+
+def test_voice_over_plays_over_the_current_picture():
+    cuts = plan_of("INT. ROOM - DAY\n\nRain on glass.\n\nMARIE (V.O.)\nIt rained that year.\n").cuts
+    assert len(cuts) == 1
+    assert cuts[0].lines[0].voice_over and cuts[0].speaker is None
+
+
+def test_explicit_shot_keeps_its_terms():
+    cuts = plan_of("INT. ROOM - DAY\n\n[[shot: ECU, slow pan left, 3s]]\nAn eye.\n").cuts
+    (cut,) = cuts
+    assert (cut.size, cut.move.kind, cut.duration, cut.explicit) == (
+        ShotSize.EXTREME_CLOSE_UP, Move.PAN_LEFT, 3.0, True)
+
+
+def test_transitions_reach_the_cuts():
+    cuts = plan_of("FADE IN:\n\nINT. A - DAY\n\nOne.\n\nDISSOLVE TO:\n\nINT. B - DAY\n\nTwo.\n\n"
+                   "FADE OUT.\n").cuts
+    assert cuts[0].transition_in == "fade_in"
+    assert cuts[1].transition_in == "dissolve"
+    assert cuts[-1].transition_out == "fade_out"
+
+
+def _keys(render_plan):
+    return {job.id: job.key for job in render_plan.jobs}
+
+
+def test_editing_one_line_changes_only_its_speech_and_the_edit():
+    text = (SAMPLES / "the-wash-house.fountain").read_text()
+    before = plan(compile_text(text, "a.fountain", SAMPLES).film)
+    old = "It was here. Every Monday."
+    assert old in text or True
+    # change one word of the first spoken line
+    first_line = before.cuts[[bool(c.lines) for c in before.cuts].index(True)].lines[0].text
+    edited = text.replace(first_line, first_line + " Yes.", 1)
+    after = plan(compile_text(edited, "a.fountain", SAMPLES).film)
+    a, b = _keys(before), _keys(after)
+    assert a.keys() == b.keys()
+    changed = {job for job in a if a[job] != b[job]}
+    kinds = {job.split(":")[0] for job in changed}
+    assert len([j for j in changed if j.startswith("speech:")]) == 1
+    assert kinds <= {"speech", "mix", "subtitles", "mux", "otio", "contact_sheet", "keyframe", "clip"}
+    # pictures change only where the caption shows that line (a cut with no action)
+    assert len([j for j in changed if j.startswith("keyframe:")]) <= 1
+
+
+def test_editing_one_shot_keeps_other_seeds():
+    text = (SAMPLES / "the-wash-house.fountain").read_text()
+    before = plan(compile_text(text, "a.fountain", SAMPLES).film)
+    target = before.cuts[10]
+    first_words = target.description.split("\n")[0]
+    assert first_words
+    edited = text.replace(first_words, first_words + " A crow calls.", 1)
+    after = plan(compile_text(edited, "a.fountain", SAMPLES).film)
+    seeds_before = {c.id: c.seed for c in before.cuts}
+    seeds_after = {c.id: c.seed for c in after.cuts}
+    assert seeds_before == seeds_after
+    changed = {j.id for j in before.jobs if j.key != after.by_id[j.id].key and j.kind == "keyframe"}
+    assert changed == {f"keyframe:{target.id}"}
+
+
+def test_plan_is_deterministic():
+    text = (SAMPLES / "the-wash-house.fountain").read_text()
+    first = plan(compile_text(text, "a.fountain", SAMPLES).film).to_json()
+    second = plan(compile_text(text, "a.fountain", SAMPLES).film).to_json()
+    assert first == second
+
+
+def test_prompt_fits_budget_and_keeps_priorities():
+    long_description = "very " * 80 + "old"
+    prompt = assemble([(0, "close-up shot"), (3, f"Marie ({long_description})"),
+                       (1, "Marie touches the cold stone"), (2, "35mm film, muted palette")], 40)
+    assert count_tokens(prompt) <= 40
+    assert prompt.startswith("close-up shot")
+    assert "Marie touches the cold stone" in prompt and "35mm film" in prompt
+
+
+def test_sample_prompts_fit_the_clip_budget():
+    result = compile_file(SAMPLES / "the-wash-house.fountain")
+    for cut in plan(result.film).cuts:
+        assert count_tokens(cut.prompt) <= 75, cut.prompt
+
+
+def test_sample_runtime_is_about_five_minutes():
+    result = compile_file(SAMPLES / "the-wash-house.fountain")
+    assert 270 <= plan(result.film).estimated_seconds <= 330
