@@ -1,5 +1,9 @@
 """Fountain emphasis: ``*italic*``, ``**bold**``, ``***bold italic***``, ``_underline_``, and
-``\\`` escapes. Emphasis opens and closes on one line; an unmatched marker is literal text."""
+``\\`` escapes. Emphasis opens and closes on one line; an unmatched marker is literal text.
+
+As in Markdown, spaces around a marker matter (fountain.io: emphasis): a marker opens only when
+text follows it and closes only when text precedes it, so in "He dialed *69 and then *23" neither
+asterisk closes and both stay literal."""
 
 from __future__ import annotations
 
@@ -63,7 +67,10 @@ def _line_runs(line: str) -> list[Run]:
         if match.group(1) is not None:
             pieces.append(match.group(1))
         else:
-            pieces.append([match.group(2)])
+            start, end = match.start(), match.end()
+            can_open = end < len(line) and not line[end].isspace()
+            can_close = start > 0 and not line[start - 1].isspace()
+            pieces.append([match.group(2), can_open, can_close])
         pos = match.end()
     if pos < len(line):
         pieces.append(line[pos:])
@@ -73,14 +80,18 @@ def _line_runs(line: str) -> list[Run]:
     paired: dict[int, int] = {}
     for index, piece in enumerate(pieces):
         if isinstance(piece, list):
-            marker = piece[0]
-            for depth in range(len(stack) - 1, -1, -1):
-                if pieces[stack[depth]][0] == marker:
-                    paired[stack[depth]] = index
-                    paired[index] = stack[depth]
-                    del stack[depth:]
-                    break
-            else:
+            marker, can_open, can_close = piece
+            if can_close:
+                for depth in range(len(stack) - 1, -1, -1):
+                    if pieces[stack[depth]][0] == marker:
+                        paired[stack[depth]] = index
+                        paired[index] = stack[depth]
+                        del stack[depth:]
+                        break
+                else:
+                    if can_open:
+                        stack.append(index)
+            elif can_open:
                 stack.append(index)
 
     result: list[Run] = []
