@@ -389,7 +389,9 @@ class Lowering:
             kind = element.kind
             if scene is not None and kind != "scene_heading":
                 scene.end_line = element.span.end_line
-            if kind not in ("dialogue", "parenthetical", "note"):
+            if kind == "lyrics" and cue is not None:
+                kind = "sung"                 # ~lines inside a dialogue block: sung by the cue
+            if kind not in ("dialogue", "parenthetical", "note", "sung"):
                 cue = None
                 delivery = []
             if kind == "scene_heading":
@@ -446,9 +448,11 @@ class Lowering:
                 delivery = []
             elif kind == "parenthetical":
                 delivery.append(element.plain.strip("() ").lower())
-            elif kind == "dialogue":
+            elif kind in ("dialogue", "sung"):
                 if cue is None:
                     continue
+                if kind == "sung":
+                    delivery.append("singing")
                 performance = None
                 if pending_voice is not None:
                     delivery.extend(pending_voice[0])

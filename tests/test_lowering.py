@@ -204,3 +204,10 @@ def test_music_before_the_first_shot_joins_that_shot():
     result = compile_("[[theme T: piano]]\n\nINT. A - DAY\n\n[[music: T]]\n\n[[shot: wide]]\nX.\n")
     (shot,) = result.film.scenes[0].shots
     assert shot.explicit and isinstance(shot.beats[0], ir.MusicCue)
+
+
+def test_lyrics_inside_a_dialogue_block_are_sung_by_the_cue():
+    result = compile_("INT. A - DAY\n\nSINGER\n~La la la.\nAnd then I spoke.\n")
+    sung, spoken = result.film.shots[0].lines
+    assert sung.character == spoken.character == "SINGER"
+    assert "singing" in sung.delivery and "singing" not in spoken.delivery
