@@ -27,6 +27,9 @@ The language is described in docs/language.md.
 
 _EPILOG = """\
 examples:
+  moviola build samples/the-wash-house.fountain -o out/the-wash-house.mp4
+                                                        make the film (draft profile: any CPU)
+  moviola plan samples/the-wash-house.fountain          the render jobs, and which are cached
   moviola check samples/the-wash-house.fountain         find problems, with file:line:col
   moviola check film.fountain --explain E301            what an error code means
   moviola outline samples/the-wash-house.fountain       scenes, shots, cast, est. runtime
@@ -77,6 +80,38 @@ def _parser() -> argparse.ArgumentParser:
                     "(explicit shot durations, else speech and reading time).",
         formatter_class=formatter)
     outline.add_argument("script", help="the .fountain file")
+
+    plan = commands.add_parser(
+        "plan", help="show the render plan: jobs, what is cached, estimated runtime",
+        description="Compile the script into its render plan: one job per line of dialogue, "
+                    "keyframe, clip, music cue and effect, then the mix and the mux. Each job has "
+                    "a content key; a job whose key is in the cache will not render again.",
+        formatter_class=formatter)
+    plan.add_argument("script", help="the .fountain file")
+    plan.add_argument("--json", action="store_true", help="the plan as JSON, for machines")
+    plan.add_argument("--profile", choices=("draft",), help="override the title page's Profile")
+
+    build = commands.add_parser(
+        "build", help="render the film (mp4 with subtitles, .srt/.vtt, .otio, contact sheet)",
+        description="Render the film. Only jobs whose content changed render again; the rest "
+                    "come from the cache in .moviola/ beside the script. An interrupted build "
+                    "resumes where it stopped.",
+        epilog="outputs beside the mp4: NAME.srt, NAME.vtt, NAME.otio (open in an NLE), "
+               "NAME.storyboard.png and NAME.media/ (the clips the .otio references)",
+        formatter_class=formatter)
+    build.add_argument("script", help="the .fountain file")
+    build.add_argument("-o", "--output", help="the mp4 to write (default: out/NAME.mp4 beside the script)")
+    build.add_argument("--report", metavar="FILE.json", help="write a machine-readable build report")
+    build.add_argument("--profile", choices=("draft",), help="override the title page's Profile")
+    build.add_argument("--quiet", action="store_true", help="no progress display")
+
+    cache = commands.add_parser(
+        "cache", help="show the render cache's size, or prune it",
+        description="The cache lives in .moviola/cache beside the script. --prune deletes every "
+                    "entry the last build of each script did not use.",
+        formatter_class=formatter)
+    cache.add_argument("script", help="a .fountain file of the project (its folder holds the cache)")
+    cache.add_argument("--prune", action="store_true", help="delete entries no last build used")
     return parser
 
 
@@ -90,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return {"check": _check, "parse": _parse, "outline": _outline}[args.command](args)
+        handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
+                   "build": _build, "cache": _cache}[args.command]
+        return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -239,6 +276,154 @@ def _outline(args) -> int:
 
         console.print(f"[yellow]{render.summary(list(result.diagnostics))}: "
                       f"run `moviola check {args.script}` for details[/]")
+    return EXIT_OK
+
+
+def _project(script: str) -> Path:
+    return Path(script).resolve().parent
+
+
+def _compiled_or_report(args):
+    """The compilation, or None after printing its errors (a script with errors does not build)."""
+    from moviola import render
+
+    result = _compile(args.script)
+    if result.errors:
+        console = _console()
+        for diagnostic in result.diagnostics:
+            console.print(render.human(diagnostic, result.script.source, args.script))
+        console.print(f"[red]{args.script}: {render.summary(list(result.diagnostics))}; "
+                      f"fix the errors to build[/]")
+        return None
+    return result
+
+
+def _plan(args) -> int:
+    from rich.table import Table
+
+    from moviola.compiler.plan import plan as make_plan
+    from moviola.runtime.cache import Cache
+    from moviola.runtime.executor import Executor
+
+    result = _compiled_or_report(args)
+    if result is None:
+        return EXIT_ERRORS
+    render_plan = make_plan(result.film, args.profile)
+    project = _project(args.script)
+    states = Executor(render_plan, project, Cache(project / ".moviola" / "cache")).dry_run()
+    if args.json:
+        data = render_plan.to_json()
+        for job in data["jobs"]:
+            job["state"] = states[job["id"]]
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    console = _console()
+    counts: dict[str, list[int]] = {}
+    for job in render_plan.jobs:
+        tally = counts.setdefault(job.kind, [0, 0])
+        tally[0] += 1
+        tally[1] += states[job.id] == "cached"
+    table = Table("job", "kind", "state", "key", "source", title="Render plan", title_justify="left",
+                  header_style="bold")
+    style = {"cached": "green", "render": "yellow", "after speech": "cyan"}
+    for job in render_plan.jobs:
+        state = states[job.id]
+        table.add_row(job.label, job.kind, f"[{style[state]}]{state}[/]", job.key[:12],
+                      f"line {job.span.line}" if job.span else "")
+    console.print(table)
+    summary = ", ".join(f"{kind} {cached}/{total} cached" for kind, (total, cached) in counts.items())
+    console.print(f"{len(render_plan.cuts)} shots, {len(render_plan.jobs)} jobs ({summary}); "
+                  f"estimated runtime {_clock(render_plan.estimated_seconds)} "
+                  f"(speech lengths fix the final timing)")
+    return EXIT_OK
+
+
+def _build(args) -> int:
+    from moviola.compiler.plan import plan as make_plan
+    from moviola.runtime.cache import Cache
+    from moviola.runtime.executor import BuildError, Executor
+
+    result = _compiled_or_report(args)
+    if result is None:
+        return EXIT_ERRORS
+    render_plan = make_plan(result.film, args.profile)
+    project = _project(args.script)
+    output = Path(args.output) if args.output else project / "out" / f"{Path(args.script).stem}.mp4"
+    console = _console()
+    progress = _BuildProgress(console, quiet=args.quiet)
+    executor = Executor(render_plan, project, Cache(project / ".moviola" / "cache"), progress.event)
+    try:
+        with progress:
+            report = executor.run()
+            executor.install(output, report)
+    except BuildError as error:
+        console.print(f"[red]moviola: build failed: {error}[/]")
+        console.print("finished jobs are cached; fix the problem and build again to resume")
+        return EXIT_ERRORS
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), "utf-8")
+    data = report.to_json()["jobs"]
+    console.print(f"[green]built {output}[/] ({_clock(report.film_seconds)} of film in "
+                  f"{report.wall_seconds:.1f}s: {data['executed']} jobs rendered, "
+                  f"{data['cached']} from the cache)")
+    for name, path in report.outputs.items():
+        if name != "film":
+            console.print(f"  {name}: {path}")
+    return EXIT_OK
+
+
+class _BuildProgress:
+    """Draws runtime events: a rich progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, console, quiet: bool):
+        self.console = console
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self.progress = None
+        self.task = None
+
+    def __enter__(self):
+        if self.live:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+        return False
+
+    def event(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "start" and self.progress is not None:
+            self.task = self.progress.add_task("planning", total=event["total"])
+        elif kind == "job":
+            job = event["job"]
+            if event["status"] == "running":
+                if self.progress is not None:
+                    self.progress.update(self.task, description=job.label)
+                return
+            if self.progress is not None:
+                self.progress.advance(self.task)
+            elif not self.quiet and event["status"] == "done":
+                self.console.print(f"rendered {job.label} ({event['seconds']:.2f}s)")
+
+
+def _cache(args) -> int:
+    from moviola.runtime.cache import Cache
+    from moviola.runtime.executor import referenced_keys
+
+    cache = Cache(_project(args.script) / ".moviola" / "cache")
+    entries, size = cache.size()
+    print(f"{cache.root}: {entries} entries, {size / 1e6:.1f} MB")
+    if args.prune:
+        removed, freed = cache.prune(referenced_keys(cache))
+        print(f"pruned {removed} entries not used by the last builds ({freed / 1e6:.1f} MB freed)")
     return EXIT_OK
 
 

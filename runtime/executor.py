@@ -1,0 +1,338 @@
+"""Runs a render plan: skips what the cache has, renders the rest, and installs the film.
+
+Order: speech first (its lengths fix the timeline), then pictures and music, then the mix,
+subtitles and mux. Jobs are grouped by backend so each backend (and, on GPU profiles, each
+model) is loaded once and given its jobs as a batch. Every finished job is committed to the
+cache at once, so a killed build resumes where it stopped.
+
+The runtime reports progress as events (plain dicts) to a callback; only the CLI draws them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from moviola.compiler.plan import Job, RenderPlan, content_key
+
+from . import timeline as timeline_module
+from .backends import registry
+from .cache import Cache, CacheError, Entry
+
+Event = dict
+PHASES = (("speech",), ("keyframe", "sfx"), ("music",), ("clip",), ("mix", "subtitles"),
+          ("mux", "otio", "contact_sheet"))
+
+
+class BuildError(Exception):
+    """A job failed; the message names the shot or line and its source line."""
+
+
+@dataclass
+class Task:
+    """What a backend gets to render one job."""
+
+    job: Job
+    key: str                          # the resolved content key
+    inputs: dict[str, Entry]          # finished input jobs by id
+    timing: dict                      # what the timeline fixed for this job
+    project: Path
+    plan: RenderPlan
+    folder: Path = None               # where to write the entry's files (set by the executor)
+
+    def file(self, name: str) -> Path:
+        return self.folder / name
+
+
+@dataclass
+class BuildReport:
+    script: str
+    output: str | None
+    profile: str
+    planned: dict = field(default_factory=lambda: defaultdict(int))
+    cached: dict = field(default_factory=lambda: defaultdict(int))
+    executed: dict = field(default_factory=lambda: defaultdict(int))
+    seconds_by_kind: dict = field(default_factory=lambda: defaultdict(float))
+    jobs: list = field(default_factory=list)
+    wall_seconds: float = 0.0
+    film_seconds: float = 0.0
+    outputs: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        kinds = sorted(set(self.planned))
+        return {
+            "script": self.script, "output": self.output, "profile": self.profile,
+            "wall_seconds": round(self.wall_seconds, 3), "film_seconds": round(self.film_seconds, 3),
+            "jobs": {"planned": sum(self.planned.values()), "cached": sum(self.cached.values()),
+                     "executed": sum(self.executed.values())},
+            "by_kind": {kind: {"planned": self.planned[kind], "cached": self.cached[kind],
+                               "executed": self.executed[kind],
+                               "seconds": round(self.seconds_by_kind[kind], 3)} for kind in kinds},
+            "outputs": self.outputs,
+            "job_list": self.jobs,
+        }
+
+
+class Executor:
+    def __init__(self, plan: RenderPlan, project: Path, cache: Cache,
+                 on_event: Callable[[Event], None] | None = None):
+        self.plan = plan
+        self.project = Path(project)
+        self.cache = cache
+        self.on_event = on_event or (lambda event: None)
+        self.entries: dict[str, Entry] = {}        # job id → finished entry
+        self.keys: dict[str, str] = {}             # job id → resolved key
+        self._digests: dict[str, str] = {}
+        self.timeline: timeline_module.Timeline | None = None
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def digest(self, relative: str) -> str:
+        """sha256 of a project file (or of a folder's files, sorted), cached for the build."""
+        if relative not in self._digests:
+            path = self.project / relative
+            hasher = hashlib.sha256()
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in files:
+                hasher.update(file.relative_to(self.project).as_posix().encode())
+                with open(file, "rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        hasher.update(block)
+            self._digests[relative] = hasher.hexdigest()
+        return self._digests[relative]
+
+    def resolve_key(self, job: Job, timing: dict) -> str:
+        return content_key({
+            "job": job.key,
+            "files": {path: self.digest(path) for path in job.files},
+            "inputs": [self.keys[i] for i in job.inputs],
+            "timing": timing,
+        })
+
+    def timing_for(self, job: Job) -> dict:
+        """What the resolved timeline fixes for this job (empty before speech is known)."""
+        line = self.timeline
+        if job.kind == "clip":
+            cut = line.cut(job.id.split(":", 1)[1])
+            fps = line.fps
+            fade = int(round(timeline_module.FADE * fps))
+            dissolve = int(round(timeline_module.DISSOLVE * fps))
+            return {"frames": cut.frames,
+                    "fade_in": min(fade, cut.frames // 2) if cut.transition_in == "fade_in" else 0,
+                    "fade_out": min(fade, cut.frames // 2) if cut.transition_out in ("fade_out",) else 0,
+                    "dissolve": min(dissolve, cut.frames // 2) if cut.transition_in == "dissolve" else 0}
+        if job.kind == "music":
+            placement = next((m for m in line.music if m.job == job.id), None)
+            return {"seconds": round(placement.seconds, 3) if placement else 0.0}
+        if job.kind in ("mix", "otio", "contact_sheet", "mux", "subtitles"):
+            return {"timeline": _timeline_json(line)}
+        return {}
+
+    def dry_run(self) -> dict[str, str]:
+        """Each job's state without rendering anything: "cached", "render", or "after speech"
+        (its key depends on speech lengths that are not rendered yet)."""
+        states: dict[str, str] = {}
+        for phase in PHASES:
+            if phase == ("keyframe", "sfx"):
+                if any(states[j.id] != "cached" for j in self.plan.jobs if j.kind == "speech"):
+                    for job in self.plan.jobs:
+                        states.setdefault(job.id, "after speech")
+                    return states
+                self._resolve_timeline()
+            for job in self.plan.jobs:
+                if job.kind not in phase:
+                    continue
+                if any(states.get(i) != "cached" for i in job.inputs):
+                    states[job.id] = "render"
+                    continue
+                key = self.resolve_key(job, self.timing_for(job) if self.timeline else {})
+                self.keys[job.id] = key
+                entry = self.cache.get(key)
+                states[job.id] = "cached" if entry else "render"
+                if entry:
+                    self.entries[job.id] = entry
+        return states
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self) -> BuildReport:
+        start = time.perf_counter()
+        report = BuildReport(self.plan.film.path, None, self.plan.profile)
+        for job in self.plan.jobs:
+            report.planned[job.kind] += 1
+        self.on_event({"type": "start", "total": len(self.plan.jobs)})
+        backends = registry.Backends(self.plan.profile)
+        try:
+            for phase in PHASES:
+                if phase == ("keyframe", "sfx"):
+                    self._resolve_timeline()
+                jobs = [job for job in self.plan.jobs if job.kind in phase]
+                self._run_phase(jobs, backends, report)
+        finally:
+            backends.close()
+        report.wall_seconds = time.perf_counter() - start
+        report.film_seconds = self.timeline.seconds if self.timeline else 0.0
+        self.on_event({"type": "finish", "report": report})
+        return report
+
+    def _resolve_timeline(self) -> None:
+        seconds = {job_id: entry.meta["seconds"] for job_id, entry in self.entries.items()
+                   if job_id.startswith("speech:")}
+        self.timeline = timeline_module.resolve(self.plan, seconds)
+
+    def _run_phase(self, jobs: list[Job], backends, report: BuildReport) -> None:
+        pending: dict[str, list[Task]] = defaultdict(list)
+        for job in jobs:
+            timing = self.timing_for(job) if self.timeline is not None else {}
+            key = self.resolve_key(job, timing)
+            self.keys[job.id] = key
+            entry = self.cache.get(key)
+            if entry is not None:
+                self.entries[job.id] = entry
+                report.cached[job.kind] += 1
+                report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "cached"})
+                self.on_event({"type": "job", "status": "cached", "job": job})
+                continue
+            # inputs are looked up when the task runs: a dissolve reads the clip just before it
+            pending[job.backend].append(Task(job, key, {}, timing, self.project, self.plan))
+
+        # One backend at a time, each given all its jobs: models load once per build.
+        for backend_name, tasks in pending.items():
+            backend = backends.get(backend_name, self)
+            for task in tasks:
+                self._run_task(backend, task, report)
+
+    def _run_task(self, backend, task: Task, report: BuildReport) -> None:
+        job = task.job
+        task.inputs = {i: self.entries[i] for i in job.inputs}
+        self.on_event({"type": "job", "status": "running", "job": job})
+        writer = self.cache.writer(task.key)
+        task.folder = writer.path
+        began = time.perf_counter()
+        try:
+            meta = backend.run(task) or {}
+            entry = writer.commit({"job": job.id, "kind": job.kind, **meta})
+        except (KeyboardInterrupt, SystemExit):
+            writer.abort()
+            raise
+        except CacheError as error:
+            raise BuildError(str(error)) from error
+        except OSError as error:
+            writer.abort()
+            if error.errno == 28:        # ENOSPC
+                raise BuildError(f"disk full while rendering {job.label}: free some space "
+                                 f"(`moviola cache --prune`) and build again; finished work is kept") from error
+            raise BuildError(_blame(job, error)) from error
+        except Exception as error:  # noqa: BLE001 - a backend failure becomes a named BuildError
+            writer.abort()
+            raise BuildError(_blame(job, error)) from error
+        elapsed = time.perf_counter() - began
+        self.entries[job.id] = entry
+        report.executed[job.kind] += 1
+        report.seconds_by_kind[job.kind] += elapsed
+        report.jobs.append({"id": job.id, "kind": job.kind, "key": task.key, "status": "executed",
+                            "seconds": round(elapsed, 4)})
+        self.on_event({"type": "job", "status": "done", "job": job, "seconds": elapsed})
+
+    # -- outputs ----------------------------------------------------------------------------------
+
+    def install(self, output: Path, report: BuildReport) -> dict:
+        """Put the film and its companions at ``output`` (atomically, file by file)."""
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        stem = output.with_suffix("")
+        mux = self.entries["mux:film"]
+        subtitles = self.entries["subtitles:film"]
+        installed = {"film": str(output)}
+        _install(mux.file("film.mp4"), output)
+        for suffix in ("srt", "vtt"):
+            target = stem.with_suffix(f".{suffix}")
+            _install(subtitles.file(f"film.{suffix}"), target)
+            installed[suffix] = str(target)
+        sheet = stem.parent / f"{stem.name}.storyboard.png"
+        _install(self.entries["contact_sheet:film"].file("sheet.png"), sheet)
+        installed["contact_sheet"] = str(sheet)
+        media = stem.parent / f"{stem.name}.media"
+        media.mkdir(exist_ok=True)
+        for job in self.plan.jobs:
+            if job.kind == "clip":
+                label = job.id.split(":", 1)[1]
+                _install(self.entries[job.id].file("clip.mp4"), media / f"{_media_name(self.plan, label)}.mp4")
+        _install(self.entries["mix:film"].file("mix.wav"), media / "mix.wav")
+        otio = stem.with_suffix(".otio")
+        _install(self.entries["otio:film"].file("film.otio"), otio, media_dir=media.name)
+        installed["otio"] = str(otio)
+        installed["media"] = str(media)
+        report.outputs = installed
+        report.output = str(output)
+        self._record_refs(output)
+        return installed
+
+    def _record_refs(self, output: Path) -> None:
+        """Remember which cache entries the last build of this script used (for pruning)."""
+        refs = self.cache.root / "refs"
+        refs.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(str(Path(self.plan.film.path).resolve()).encode()).hexdigest()[:16]
+        payload = {"script": self.plan.film.path, "output": str(output),
+                   "keys": sorted(set(self.keys.values()))}
+        temporary = refs / f".{name}.tmp"
+        temporary.write_text(json.dumps(payload), "utf-8")
+        os.replace(temporary, refs / f"{name}.json")
+
+
+def referenced_keys(cache: Cache) -> set[str]:
+    keys: set[str] = set()
+    refs = cache.root / "refs"
+    if refs.exists():
+        for file in refs.glob("*.json"):
+            try:
+                keys.update(json.loads(file.read_text("utf-8")).get("keys", []))
+            except (OSError, ValueError):
+                continue
+    return keys
+
+
+def _media_name(plan: RenderPlan, cut_id: str) -> str:
+    for cut in plan.cuts:
+        if cut.id == cut_id:
+            return f"shot-{cut.label}"
+    return cut_id.replace("/", "-")
+
+
+def _install(source: Path, target: Path, media_dir: str | None = None) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    if media_dir is not None:
+        text = source.read_text("utf-8").replace("@MEDIA@", media_dir)
+        temporary.write_text(text, "utf-8")
+    else:
+        try:
+            if temporary.exists():
+                temporary.unlink()
+            os.link(source, temporary)          # no copy when the cache shares the disk
+        except OSError:
+            shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+def _blame(job: Job, error: Exception) -> str:
+    where = f" (line {job.span.line})" if job.span is not None else ""
+    return f"{job.label}{where} failed: {type(error).__name__}: {error}"
+
+
+def _timeline_json(line: timeline_module.Timeline) -> dict:
+    return {
+        "fps": line.fps, "frames": line.total_frames,
+        "cuts": [[c.id, c.start_frame, c.frames, c.transition_in, c.transition_out] for c in line.cuts],
+        "lines": [[l.job, round(l.start, 4), round(l.seconds, 4), l.voice_over, l.off_screen]
+                  for l in line.lines],
+        "music": [[m.job, round(m.start, 4), m.seconds and round(m.seconds, 4), m.fade_in,
+                   m.fade_out, m.volume] for m in line.music],
+        "sfx": [[s.job, round(s.start, 4), s.volume] for s in line.sfx],
+    }

@@ -1,0 +1,250 @@
+"""Picture: a keyframe animated by a camera move, encoded as one H.264 segment per cut.
+
+The draft profile renders a lot of frames on a small CPU, so the motion works on YUV 4:2:0
+planes: the camera is a crop window over a keyframe drawn larger than the frame, moved with an
+ease-in-out curve; an exact-size crop is a slice, a zoom goes through FFmpeg's scaler. Segments
+share one encoder configuration, so the mux joins them without re-encoding.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+AMOUNT = {"slow": 0.5, "normal": 1.0, "fast": 1.6}
+X264_OPTIONS = {"preset": "ultrafast", "crf": "20", "x264-params": "scenecut=0:keyint=48:min-keyint=48"}
+
+
+def frame_rate(fps: float) -> Fraction:
+    """24 → 24/1, 23.976 → 24000/1001, 29.97 → 30000/1001."""
+    rate = Fraction(fps).limit_denominator(1001)
+    return rate
+
+
+def to_yuv(image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y at full size, U and V averaged over 2×2 blocks (BT.601 limited range, as PyAV reads it)."""
+    width, height = image.size
+    width -= width % 2
+    height -= height % 2
+    ycbcr = np.asarray(image.convert("RGB").crop((0, 0, width, height)), dtype=np.float32)
+    r, g, b = ycbcr[..., 0], ycbcr[..., 1], ycbcr[..., 2]
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+
+    def half(plane):
+        return plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+
+    clip = lambda plane: np.clip(np.rint(plane), 0, 255).astype(np.uint8)  # noqa: E731
+    return clip(y), clip(half(u)), clip(half(v))
+
+
+def _ease(t: float) -> float:
+    return t * t * (3 - 2 * t)
+
+
+def window(move: str, speed: str, t: float, key_size: tuple[int, int],
+           frame_size: tuple[int, int]) -> tuple[float, float, float]:
+    """Where the camera looks at time t ∈ [0, 1]: (centre x, centre y, scale), in keyframe pixels;
+    scale 1 shows exactly frame_size keyframe pixels, above 1 shows more (wider)."""
+    key_w, key_h = key_size
+    frame_w, frame_h = frame_size
+    widest = min(key_w / frame_w, key_h / frame_h)          # the whole keyframe (≈ MARGIN)
+    amount = AMOUNT.get(speed, 1.0)
+    e = _ease(t)
+    cx, cy, scale = key_w / 2, key_h / 2, 1.0
+    room_x = (key_w - frame_w) / 2
+    room_y = (key_h - frame_h) / 2
+    if move in ("push in", "zoom in"):
+        scale = 1.0 - 0.18 * amount * e
+        cy -= room_y * 0.2 * e
+    elif move in ("pull out", "zoom out"):
+        scale = 1.0 - 0.18 * amount * (1 - e) + (widest - 1.0) * e * min(amount, 1.0)
+    elif move in ("pan left", "track left"):
+        cx += room_x * amount * min(1.0, 1.0) * (1 - 2 * e) * 0.9
+    elif move in ("pan right", "track right"):
+        cx -= room_x * amount * (1 - 2 * e) * 0.9
+    elif move in ("tilt up", "crane up"):
+        cy += room_y * amount * (1 - 2 * e) * 0.9
+        if move == "crane up":
+            scale = 1.0 + (widest - 1.0) * 0.5 * e
+    elif move in ("tilt down", "crane down"):
+        cy -= room_y * amount * (1 - 2 * e) * 0.9
+        if move == "crane down":
+            scale = 1.0 + (widest - 1.0) * 0.5 * (1 - e)
+    elif move == "handheld":
+        phase = t * 6.0 * amount
+        cx += room_x * 0.25 * (math.sin(phase * 2.1) * 0.6 + math.sin(phase * 3.7 + 1.3) * 0.4)
+        cy += room_y * 0.25 * (math.sin(phase * 1.7 + 0.5) * 0.6 + math.sin(phase * 4.3 + 2.1) * 0.4)
+        scale = 0.94
+    elif move == "orbit":
+        cx += room_x * 0.8 * amount * (1 - 2 * e)
+        scale = 1.0 - 0.08 * amount * math.sin(math.pi * t)
+    # keep the window inside the keyframe
+    scale = min(max(scale, 0.3), widest)
+    half_w, half_h = frame_w * scale / 2, frame_h * scale / 2
+    cx = min(max(cx, half_w), key_w - half_w)
+    cy = min(max(cy, half_h), key_h - half_h)
+    return cx, cy, scale
+
+
+class ClipEncoder:
+    """Writes one cut's frames to an H.264 mp4 segment."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float):
+        import av
+
+        self.av = av
+        self.container = av.open(str(path), "w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=frame_rate(fps))
+        self.stream.width = width
+        self.stream.height = height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = dict(X264_OPTIONS)
+        self.stream.codec_context.thread_count = 2
+        self.width, self.height = width, height
+        self.count = 0
+
+    def frame_from_planes(self, y, u, v):
+        packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)])
+        return self.av.VideoFrame.from_ndarray(packed.reshape(y.shape[0] * 3 // 2, y.shape[1]),
+                                               format="yuv420p")
+
+    def write(self, frame) -> None:
+        frame.pts = self.count
+        self.count += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the file is discarded anyway
+            pass
+
+
+class Overlay:
+    """Frame-fixed text (caption bar, shot label) composited over the moving picture, in YUV,
+    only on the rows it covers."""
+
+    def __init__(self, image, width: int, height: int):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32)[:height, :width] / 255.0
+        y, u, v = to_yuv(rgba.convert("RGB"))
+        rows = np.flatnonzero(alpha.max(axis=1) > 0)
+        self.bands = []
+        for band in _runs(rows):
+            top, bottom = band[0] - band[0] % 2, band[-1] + 1 + (band[-1] + 1) % 2
+            a = alpha[top:bottom]
+            a_half = a.reshape((bottom - top) // 2, 2, width // 2, 2).mean(axis=(1, 3))
+            self.bands.append((top, bottom, a, a_half, y[top:bottom].astype(np.float32),
+                               u[top // 2:bottom // 2].astype(np.float32),
+                               v[top // 2:bottom // 2].astype(np.float32)))
+
+    def apply(self, y, u, v) -> None:
+        for top, bottom, a, a_half, oy, ou, ov in self.bands:
+            y[top:bottom] = np.rint(y[top:bottom] * (1 - a) + oy * a)
+            u[top // 2:bottom // 2] = np.rint(u[top // 2:bottom // 2] * (1 - a_half) + ou * a_half)
+            v[top // 2:bottom // 2] = np.rint(v[top // 2:bottom // 2] * (1 - a_half) + ov * a_half)
+
+
+def _runs(rows):
+    runs = []
+    for row in rows:
+        if runs and row == runs[-1][-1] + 1:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return runs
+
+
+def render_clip(path: Path, keyframe, *, move: str, speed: str, frames: int, fps: float,
+                width: int, height: int, fade_in: int = 0, fade_out: int = 0,
+                dissolve_from: tuple | None = None, dissolve: int = 0, overlay=None):
+    """Encode ``frames`` frames of the camera moving over ``keyframe`` (with ``overlay``, an RGBA
+    image of the frame's size, fixed on top); returns the last frame's planes (for a dissolve
+    into the next cut)."""
+    y_plane, u_plane, v_plane = to_yuv(keyframe)
+    key_size = (y_plane.shape[1], y_plane.shape[0])
+    fixed = Overlay(overlay, width, height) if overlay is not None else None
+    encoder = ClipEncoder(path, width, height, fps)
+    last = None
+    repeat = None                   # (box, frame) of the last plain frame, reused while still
+    try:
+        for index in range(frames):
+            t = index / max(frames - 1, 1)
+            cx, cy, scale = window(move, speed, t, key_size, (width, height))
+            w = int(round(width * scale / 2)) * 2
+            h = int(round(height * scale / 2)) * 2
+            x0 = int(round((cx - w / 2) / 2)) * 2
+            y0 = int(round((cy - h / 2) / 2)) * 2
+            x0 = min(max(x0, 0), key_size[0] - w)
+            y0 = min(max(y0, 0), key_size[1] - h)
+            box = (x0, y0, w, h)
+            blend = _transition_weight(index, frames, fade_in, fade_out, dissolve if dissolve_from else 0)
+            is_last = index == frames - 1
+            if repeat is not None and repeat[0] == box and blend is None and not is_last:
+                encoder.write(repeat[1])
+                continue
+            crop = (y_plane[y0:y0 + h, x0:x0 + w],
+                    u_plane[y0 // 2:(y0 + h) // 2, x0 // 2:(x0 + w) // 2],
+                    v_plane[y0 // 2:(y0 + h) // 2, x0 // 2:(x0 + w) // 2])
+            if (w, h) != (width, height):
+                scaled = encoder.frame_from_planes(*crop).reformat(width, height, interpolation="BILINEAR")
+                planes = tuple(p.copy() for p in _planes(scaled, width, height))
+            else:
+                planes = tuple(p.copy() for p in crop)
+            if fixed is not None:
+                fixed.apply(*planes)
+            if blend is not None:
+                planes = _apply(blend, planes, dissolve_from)
+            if is_last:
+                last = planes
+            frame = encoder.frame_from_planes(*planes)
+            repeat = (box, frame) if blend is None else None
+            encoder.write(frame)
+        encoder.close()
+    except BaseException:
+        encoder.abort()
+        raise
+    return last
+
+
+def _planes(frame, width, height):
+    array = frame.to_ndarray()            # (h*3/2, w) for yuv420p
+    y = array[:height]
+    chroma = array[height:].reshape(-1)
+    quarter = (height // 2) * (width // 2)
+    return y, chroma[:quarter].reshape(height // 2, width // 2), chroma[quarter:].reshape(height // 2, width // 2)
+
+
+def _transition_weight(index, frames, fade_in, fade_out, dissolve):
+    """(kind, weight) for this frame, or None when the frame is plain."""
+    if dissolve and index < dissolve:
+        return ("dissolve", (index + 1) / (dissolve + 1))
+    if fade_in and index < fade_in:
+        return ("fade", (index + 1) / (fade_in + 1))
+    if fade_out and index >= frames - fade_out:
+        return ("fade", (frames - index) / (fade_out + 1))
+    return None
+
+
+def _apply(blend, planes, previous):
+    kind, weight = blend
+    out = []
+    for number, plane in enumerate(planes):
+        if kind == "fade":
+            floor = 16.0 if number == 0 else 128.0       # black in limited-range YUV
+            mixed = floor + (plane.astype(np.float32) - floor) * weight
+        else:
+            mixed = previous[number].astype(np.float32) * (1 - weight) + plane.astype(np.float32) * weight
+        out.append(np.clip(np.rint(mixed), 0, 255).astype(np.uint8))
+    return tuple(out)
