@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--report", metavar="FILE.json", help="write a machine-readable build report")
     build.add_argument("--profile", choices=("draft",), help="override the title page's Profile")
     build.add_argument("--quiet", action="store_true", help="no progress display")
+    build.add_argument("-j", "--jobs", type=int, metavar="N",
+                       help="render in N processes (default: one per CPU core)")
 
     cache = commands.add_parser(
         "cache", help="show the render cache's size, or prune it",
@@ -354,7 +356,9 @@ def _build(args) -> int:
     executor = Executor(render_plan, project, Cache(project / ".moviola" / "cache"), progress.event)
     try:
         with progress:
-            report = executor.run()
+            import os
+
+            report = executor.run(workers=max(args.jobs or os.cpu_count() or 1, 1))
             executor.install(output, report)
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")

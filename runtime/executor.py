@@ -24,11 +24,16 @@ from moviola.compiler.plan import Job, RenderPlan, content_key
 
 from . import timeline as timeline_module
 from .backends import registry
+from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
 
 Event = dict
 PHASES = (("speech",), ("keyframe", "sfx"), ("music",), ("clip",), ("mix", "subtitles"),
           ("mux", "otio", "contact_sheet"))
+_PRIORITY = {"speech": 0, "keyframe": 1, "sfx": 1, "music": 2, "mix": 3, "subtitles": 3,
+             "clip": 4, "contact_sheet": 5, "otio": 5, "mux": 6}
+_BEFORE_TIMELINE = ("speech", "keyframe", "sfx")
+_EDIT_KINDS = ("mix", "subtitles", "mux", "otio", "contact_sheet")
 
 
 class BuildError(Exception):
@@ -45,7 +50,8 @@ class Task:
     timing: dict                      # what the timeline fixed for this job
     project: Path
     plan: RenderPlan
-    folder: Path = None               # where to write the entry's files (set by the executor)
+    folder: Path = None               # where to write the entry's files
+    timeline: timeline_module.Timeline | None = None   # for the edit jobs
 
     def file(self, name: str) -> Path:
         return self.folder / name
@@ -162,21 +168,22 @@ class Executor:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def run(self) -> BuildReport:
+    def run(self, workers: int = 1) -> BuildReport:
+        """Render every job the cache lacks. ``workers`` > 1 renders in that many processes
+        (the draft profile's CPU work); 1 renders here, in order, with backends kept loaded."""
         start = time.perf_counter()
         report = BuildReport(self.plan.film.path, None, self.plan.profile)
         for job in self.plan.jobs:
             report.planned[job.kind] += 1
         self.on_event({"type": "start", "total": len(self.plan.jobs)})
-        backends = registry.Backends(self.plan.profile)
+        pool = _ProcessPool(self.plan, workers) if workers > 1 else _InlinePool(self.plan)
         try:
-            for phase in PHASES:
-                if phase == ("keyframe", "sfx"):
-                    self._resolve_timeline()
-                jobs = [job for job in self.plan.jobs if job.kind in phase]
-                self._run_phase(jobs, backends, report)
-        finally:
-            backends.close()
+            self._schedule(pool, report, max(workers, 1))
+        except BaseException:
+            pool.abort()
+            raise
+        else:
+            pool.close()
         report.wall_seconds = time.perf_counter() - start
         report.film_seconds = self.timeline.seconds if self.timeline else 0.0
         self.on_event({"type": "finish", "report": report})
@@ -187,37 +194,56 @@ class Executor:
                    if job_id.startswith("speech:")}
         self.timeline = timeline_module.resolve(self.plan, seconds)
 
-    def _run_phase(self, jobs: list[Job], backends, report: BuildReport) -> None:
-        pending: dict[str, list[Task]] = defaultdict(list)
-        for job in jobs:
-            timing = self.timing_for(job) if self.timeline is not None else {}
-            key = self.resolve_key(job, timing)
-            self.keys[job.id] = key
-            entry = self.cache.get(key)
-            if entry is not None:
-                self.entries[job.id] = entry
-                report.cached[job.kind] += 1
-                report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "cached"})
-                self.on_event({"type": "job", "status": "cached", "job": job})
+    def _schedule(self, pool, report: BuildReport, slots: int) -> None:
+        """Dispatch jobs as their inputs finish. Speech comes first (its lengths fix the
+        timeline); long jobs that need nothing else (the mix) start early, beside the clips;
+        jobs of one backend are dispatched together."""
+        pending = sorted(self.plan.jobs, key=lambda j: (_PRIORITY[j.kind], j.backend))
+        speech = [j.id for j in self.plan.jobs if j.kind == "speech"]
+        running: dict = {}
+        while pending or running:
+            if self.timeline is None and all(i in self.entries for i in speech):
+                self._resolve_timeline()
+            dispatched = True
+            while dispatched and len(running) < slots:
+                dispatched = False
+                for job in pending:
+                    needs_timeline = job.kind not in _BEFORE_TIMELINE
+                    if (needs_timeline and self.timeline is None) or any(
+                            i not in self.entries for i in job.inputs):
+                        continue
+                    pending.remove(job)
+                    timing = self.timing_for(job) if needs_timeline else {}
+                    key = self.resolve_key(job, timing)
+                    self.keys[job.id] = key
+                    entry = self.cache.get(key)
+                    if entry is not None:
+                        self._record(job, key, entry, report, None)
+                    else:
+                        writer = self.cache.writer(key)
+                        task = Task(job, key, {i: self.entries[i] for i in job.inputs}, timing,
+                                    self.project, self.plan, writer.path)
+                        if job.kind in _EDIT_KINDS:
+                            task.timeline = self.timeline
+                        self.on_event({"type": "job", "status": "running", "job": job})
+                        running[pool.submit(task)] = (task, writer, time.perf_counter())
+                    dispatched = True
+                    break
+                if self.timeline is None and all(i in self.entries for i in speech):
+                    self._resolve_timeline()
+                    dispatched = True
+            if not running:
+                if pending and not dispatched:
+                    raise BuildError(f"cannot schedule {pending[0].label}: an input never finished")
                 continue
-            # inputs are looked up when the task runs: a dissolve reads the clip just before it
-            pending[job.backend].append(Task(job, key, {}, timing, self.project, self.plan))
+            future = pool.wait_one(running)
+            task, writer, began = running.pop(future)
+            self._finish(task, writer, future, began, report)
 
-        # One backend at a time, each given all its jobs: models load once per build.
-        for backend_name, tasks in pending.items():
-            backend = backends.get(backend_name, self)
-            for task in tasks:
-                self._run_task(backend, task, report)
-
-    def _run_task(self, backend, task: Task, report: BuildReport) -> None:
+    def _finish(self, task: Task, writer, future, began: float, report: BuildReport) -> None:
         job = task.job
-        task.inputs = {i: self.entries[i] for i in job.inputs}
-        self.on_event({"type": "job", "status": "running", "job": job})
-        writer = self.cache.writer(task.key)
-        task.folder = writer.path
-        began = time.perf_counter()
         try:
-            meta = backend.run(task) or {}
+            meta = future.result() or {}
             entry = writer.commit({"job": job.id, "kind": job.kind, **meta})
         except (KeyboardInterrupt, SystemExit):
             writer.abort()
@@ -233,11 +259,18 @@ class Executor:
         except Exception as error:  # noqa: BLE001 - a backend failure becomes a named BuildError
             writer.abort()
             raise BuildError(_blame(job, error)) from error
-        elapsed = time.perf_counter() - began
+        self._record(job, task.key, entry, report, time.perf_counter() - began)
+
+    def _record(self, job: Job, key: str, entry: Entry, report: BuildReport, elapsed) -> None:
         self.entries[job.id] = entry
+        if elapsed is None:
+            report.cached[job.kind] += 1
+            report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "cached"})
+            self.on_event({"type": "job", "status": "cached", "job": job})
+            return
         report.executed[job.kind] += 1
         report.seconds_by_kind[job.kind] += elapsed
-        report.jobs.append({"id": job.id, "kind": job.kind, "key": task.key, "status": "executed",
+        report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "executed",
                             "seconds": round(elapsed, 4)})
         self.on_event({"type": "job", "status": "done", "job": job, "seconds": elapsed})
 

@@ -78,10 +78,21 @@ def vtt(cues: list[Cue]) -> str:
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def mux(path: Path, segments: list[Path], audio: np.ndarray, cues: list[Cue], fps: float,
+def encode_aac(path: Path, audio: np.ndarray) -> None:
+    """The mix as AAC in an m4a, ready for the mux to copy."""
+    import av
+
+    with av.open(str(path), "w", format="mp4") as output:
+        stream = output.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
+        stream.bit_rate = 160_000
+        stream.options = {"aac_coder": "fast"}       # twice as fast, no audible loss at 160k
+        _encode_audio(av, output, stream, audio)
+
+
+def mux(path: Path, segments: list[Path], audio: Path, cues: list[Cue], fps: float,
         title: str = "", language: str = "en") -> dict:
-    """Write the mp4. Video packets are copied from the segments with their timestamps shifted;
-    audio is encoded to AAC; subtitles become a mov_text track. Returns stream facts."""
+    """Write the mp4. Video packets are copied from the segments with their timestamps shifted,
+    AAC packets from the encoded mix; subtitles become a mov_text track. Returns stream facts."""
     import av
 
     rate = frame_rate(fps)
@@ -95,8 +106,9 @@ def mux(path: Path, segments: list[Path], audio: np.ndarray, cues: list[Cue], fp
         inputs = [av.open(str(segment)) for segment in segments]
         try:
             video_out = output.add_stream_from_template(inputs[0].streams.video[0])
-            audio_out = output.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")
-            audio_out.bit_rate = 160_000
+            audio_in = av.open(str(audio))
+            inputs.append(audio_in)
+            audio_out = output.add_stream_from_template(audio_in.streams.audio[0])
             subtitle_out = output.add_stream("mov_text")
             subtitle_out.codec_context.subtitle_header = _ASS_HEADER
             subtitle_out.time_base = Fraction(1, 1000)
@@ -104,7 +116,7 @@ def mux(path: Path, segments: list[Path], audio: np.ndarray, cues: list[Cue], fp
             subtitle_out.metadata["language"] = code
             audio_out.metadata["language"] = code
 
-            for container in inputs:
+            for container in inputs[:-1]:
                 stream = container.streams.video[0]
                 frames = stream.frames
                 last_end = 0
@@ -128,7 +140,11 @@ def mux(path: Path, segments: list[Path], audio: np.ndarray, cues: list[Cue], fp
                     last_end = max(last_end, int(in_frames) + 1)
                 offset += frames or last_end
 
-            _encode_audio(av, output, audio_out, audio)
+            for packet in audio_in.demux(audio_in.streams.audio[0]):
+                if packet.dts is None:
+                    continue
+                packet.stream = audio_out
+                output.mux(packet)
             for cue in cues:
                 payload = cue.text.encode("utf-8")
                 packet = av.Packet(len(payload).to_bytes(2, "big") + payload)

@@ -20,8 +20,10 @@ X264_OPTIONS = {"preset": "ultrafast", "crf": "20", "x264-params": "scenecut=0:k
 
 def frame_rate(fps: float) -> Fraction:
     """24 → 24/1, 23.976 → 24000/1001, 29.97 → 30000/1001."""
-    rate = Fraction(fps).limit_denominator(1001)
-    return rate
+    ntsc = round(fps * 1.001)
+    if abs(fps - ntsc / 1.001) < 0.01 and abs(fps - round(fps)) > 0.001:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
 
 
 def to_yuv(image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

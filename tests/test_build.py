@@ -190,7 +190,7 @@ def test_build_is_deterministic(short_project, tmp_path):
     first = build(script, tmp_path / "a.mp4", tmp_path / "1.json")
     shutil.rmtree(short_project / ".moviola")
     second = build(script, tmp_path / "b.mp4", tmp_path / "2.json")
-    assert [j["key"] for j in first["job_list"]] == [j["key"] for j in second["job_list"]]
+    assert {j["id"]: j["key"] for j in first["job_list"]} == {j["id"]: j["key"] for j in second["job_list"]}
     a, b = decode(tmp_path / "a.mp4"), decode(tmp_path / "b.mp4")
     assert a["video_sha"] == b["video_sha"]
     assert np.array_equal(a["audio"], b["audio"])

@@ -24,11 +24,11 @@ class Backends:
         self.profile = profile
         self.loaded: dict[str, object] = {}
 
-    def get(self, name: str, executor):
+    def get(self, name: str):
         if name not in self.loaded:
             module_name, _, class_name = BACKENDS[name].partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
-            self.loaded[name] = cls(executor)
+            self.loaded[name] = cls()
         return self.loaded[name]
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from moviola.runtime.video import render_clip
 
 
 class SpeechBackend:
-    def __init__(self, executor):
+    def __init__(self):
         from . import speech
 
         self.speech = speech
@@ -26,7 +26,7 @@ class SpeechBackend:
 
 
 class StoryboardBackend:
-    def __init__(self, executor):
+    def __init__(self):
         from . import storyboard
 
         self.storyboard = storyboard
@@ -65,7 +65,7 @@ class StoryboardBackend:
 
 
 class MotionBackend:
-    def __init__(self, executor):
+    def __init__(self):
         pass
 
     def run(self, task) -> dict:
@@ -95,7 +95,7 @@ class MotionBackend:
 
 
 class ScoreBackend:
-    def __init__(self, executor):
+    def __init__(self):
         from . import score
 
         self.score = score
@@ -116,7 +116,7 @@ class ScoreBackend:
 
 
 class SfxBackend:
-    def __init__(self, executor):
+    def __init__(self):
         from . import sfx
 
         self.sfx = sfx

@@ -1,8 +1,8 @@
 """Storyboard keyframes for the draft profile: a drawn frame whose composition follows the shot.
 
 No model weights, CPU only, Pillow and numpy. The same spec gives the same pixels. The picture is
-drawn larger than the film frame (``MARGIN``) so that ``motion.camera_frames`` can move a crop
-window over it; everything the audience must read (caption, shot label) is placed inside the
+drawn larger than the film frame (``MARGIN``) so that the clip renderer (``runtime/video.py``)
+can move a crop window over it; everything the audience must read (caption, shot label) is placed inside the
 centre film-frame area, or kept apart as an overlay (``render_layers``) that stays put while the
 camera moves.
 

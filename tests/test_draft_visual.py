@@ -1,0 +1,164 @@
+"""The draft picture: storyboard keyframes and overlays (CPU, no weights). The camera moves are
+covered in test_video.py."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from moviola.runtime.backends.draft import storyboard
+from moviola.runtime.backends.draft.storyboard import (MARGIN, SHOT_SIZES, character_colour,
+                                                       render_keyframe, render_layers,
+                                                       render_overlay)
+
+W, H = 480, 270  # small frames keep the suite fast; geometry is resolution-independent
+
+
+def spec(**over) -> dict:
+    base = dict(size="wide", setting="EXT", time="DAY", place="WASH-HOUSE",
+                location="an old stone wash-house on a river bank, poplars and willows",
+                characters=["MARIE", "JEANNE"], speaker="MARIE",
+                caption="Fog drifts over the water. The stone basins are empty.",
+                label="3.2", card=None, seed=7, source_image=None)
+    base.update(over)
+    return base
+
+
+def colour_area(img: Image.Image, colour) -> int:
+    a = np.asarray(img)
+    return int(np.all(a == np.array(colour, dtype=np.uint8), axis=2).sum())
+
+
+def luminance(a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+
+
+# ---------------------------------------------------------------------------------------------
+# keyframes
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 900), (641, 361)])
+def test_keyframe_size_and_mode(size):
+    w, h = size
+    img = render_keyframe(spec(), w, h)
+    assert img.mode == "RGB"
+    kw, kh = img.size
+    assert abs(kw - w * MARGIN) <= 1 and abs(kh - h * MARGIN) <= 1
+    assert kw % 2 == 0 and kh % 2 == 0
+
+
+@pytest.mark.parametrize("size", list(SHOT_SIZES) + [None, "nonsense"])
+@pytest.mark.parametrize("setting,time", [("EXT", "NIGHT"), ("INT", "DAY"), (None, None)])
+def test_every_shot_size_renders(size, setting, time):
+    img = render_keyframe(spec(size=size, setting=setting, time=time), 320, 180)
+    assert img.size == (400, 226)
+    # a readable frame, not a flat fill
+    assert luminance(img).std() > 5
+
+
+def test_empty_values_render():
+    img = render_keyframe(spec(place=None, location="", characters=[], speaker=None, caption="",
+                               label=None, seed=None), 320, 180)
+    assert img.size == (400, 226)
+
+
+def test_deterministic():
+    s = spec(size="medium", time="DUSK")
+    assert render_keyframe(s, W, H).tobytes() == render_keyframe(dict(s), W, H).tobytes()
+
+
+def test_night_darker_than_day():
+    day = luminance(render_keyframe(spec(time="DAY"), W, H)).mean()
+    night = luminance(render_keyframe(spec(time="NIGHT"), W, H)).mean()
+    dusk = np.asarray(render_keyframe(spec(time="DUSK"), W, H), dtype=float).mean(axis=(0, 1))
+    assert night < day * 0.5
+    assert dusk[0] > dusk[2]  # dusk is warm: more red than blue
+
+
+def test_interior_night_has_lamp_glow():
+    img = np.asarray(render_keyframe(spec(setting="INT", time="NIGHT", size="wide"), W, H))
+    warm = (img[..., 0].astype(int) - img[..., 2]) > 40
+    assert warm.sum() > 200
+
+
+def test_close_up_figure_larger_than_wide():
+    colour = character_colour("MARIE")
+    wide = colour_area(render_keyframe(spec(size="wide"), W, H), colour)
+    close = colour_area(render_keyframe(spec(size="close-up"), W, H), colour)
+    extreme = colour_area(render_keyframe(spec(size="extreme wide"), W, H), colour)
+    assert 0 < extreme < wide < close
+    assert close > 10 * wide
+
+
+def test_insert_has_no_figures():
+    s = spec(size="insert", caption="A cup of coffee on the table.")
+    img = render_keyframe(s, W, H)
+    assert colour_area(img, character_colour("MARIE")) == 0
+    assert colour_area(img, character_colour("JEANNE")) == 0
+
+
+def test_character_colour_stable_and_distinct():
+    assert character_colour("MARIE") == character_colour("marie")
+    assert character_colour("MARIE") != character_colour("JEANNE")
+
+
+def test_card_is_black_with_centred_text():
+    img = render_keyframe(spec(card="THE WASH-HOUSE\nby A. Student"), W, H)
+    lum = luminance(img)
+    assert (lum < 20).mean() > 0.9
+    kh, kw = lum.shape
+    light = lum > 150
+    assert light[kh // 3: 2 * kh // 3, kw // 4: 3 * kw // 4].sum() > 100
+    assert light[: kh // 4].sum() == 0 and light[3 * kh // 4:].sum() == 0
+    assert render_overlay(spec(card="X"), W, H) is None
+
+
+def test_source_image_dominates(tmp_path):
+    path = tmp_path / "ref.png"
+    Image.new("RGB", (300, 500), (200, 40, 30)).save(path)  # another aspect: cover-fit crops
+    img = render_keyframe(spec(source_image=str(path)), W, H)
+    mean = np.asarray(img, dtype=float).mean(axis=(0, 1))
+    assert mean[0] > 120 and mean[0] > 2 * mean[1] and mean[0] > 2 * mean[2]
+    # slightly desaturated, not the raw colour
+    centre = np.asarray(img)[img.height // 2, img.width // 2]
+    assert tuple(centre) != (200, 40, 30)
+
+
+def test_missing_source_image_falls_back(tmp_path):
+    img = render_keyframe(spec(source_image=str(tmp_path / "absent.jpg")), W, H)
+    assert img.size == render_keyframe(spec(), W, H).size
+
+
+def test_caption_is_cut_to_three_lines():
+    font = storyboard._font("sans", 20)
+    text = "word " * 200
+    lines = storyboard._wrap(text, font, 200, 3)
+    assert len(lines) == 3 and lines[-1].endswith("…")
+    assert all(font.getlength(line) <= 200 for line in lines)
+
+
+def test_layers_and_overlay():
+    pic, ov = render_layers(spec(), W, H)
+    assert pic.size == render_keyframe(spec(), W, H).size
+    assert ov.mode == "RGBA" and ov.size == (W, H)
+    alpha = np.asarray(ov)[..., 3]
+    assert alpha[-H // 10:].mean() > 100  # the caption bar at the bottom
+    assert alpha[H // 3: 2 * H // 3].max() == 0  # the middle of the picture stays clear
+    bare = render_overlay(spec(caption="", label=None, place=None, setting=None, time=None), W, H)
+    assert np.asarray(bare)[H // 3:, :, 3].max() == 0  # no caption: no bar
+
+
+def test_keyframe_speed():
+    s = spec(size="medium", time="NIGHT")
+    render_keyframe(s, 1600, 900)
+    t = time.perf_counter()
+    n = 5
+    for i in range(n):
+        render_keyframe(dict(s, seed=i), 1600, 900)
+    ms = (time.perf_counter() - t) / n * 1000
+    print(f"\nkeyframe 1600x900: {ms:.1f} ms")
+    assert ms < 300  # loose guard; the target is < 60 ms
