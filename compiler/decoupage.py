@@ -79,6 +79,15 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
     previous_place = None
     occurrences: dict[str, int] = {}
     pending_in = _opening_transition(film)
+    title = _title_card(film)
+    if title is not None:
+        cuts.append(Cut(
+            id="title~1/1", label="0.1", scene_index=0, size=ShotSize.INSERT,
+            move=CameraMove(Move.STATIC), duration=None, min_seconds=4.0, source=None,
+            seed=derive_seed(film.settings.seed, "title~1/1"), description="", card=title,
+            characters=(), speaker=None, lines=(), cues=(), sfx=(), transition_in="fade_in",
+            transition_out="fade_out", explicit=False, prompt="", span=film.title_span))
+        pending_in = "fade_in"
     for scene in film.scenes:
         slug = _slug(scene.heading) or "opening"
         occurrences[slug] = occurrences.get(slug, 0) + 1
@@ -138,7 +147,25 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
         cuts.extend(scene_cuts)
 
     scenes = {scene.index: scene for scene in film.scenes}
-    return tuple(_replace(cut, prompt=shot_prompt(film, scenes[cut.scene_index], cut)) for cut in cuts)
+    return tuple(_replace(cut, prompt=shot_prompt(film, scenes.get(cut.scene_index), cut))
+                 for cut in cuts)
+
+
+def _title_card(film: ir.Film) -> str | None:
+    """The opening card from the title page: the title, and who wrote it. Left out when the
+    script already shows its title on a centered card of its own."""
+    settings = film.settings
+    if not settings.title:
+        return None
+    folded = " ".join(settings.title.split()).casefold()
+    for shot in film.shots:
+        for beat in shot.beats:
+            if isinstance(beat, ir.Card) and " ".join(beat.text.split()).casefold() == folded:
+                return None
+    lines = [settings.title]
+    if settings.author:
+        lines.append(f"{settings.credit or 'written by'} {settings.author}".strip())
+    return "\n".join(lines)
 
 
 def derive_seed(film_seed: int, identity: str) -> int:
@@ -248,6 +275,8 @@ def _present(group: _Group, mention, canonical) -> tuple[str, ...]:
 
 def _framing(group: _Group, scene: ir.Scene, characters, previous_speaker) -> tuple[ShotSize, CameraMove]:
     shot = group.shot
+    if group.card and not group.actions and not group.lines:
+        return ShotSize.INSERT, (shot.move if shot is not None and shot.move else CameraMove(Move.STATIC))
     if shot is not None:
         size = shot.size or (ShotSize.CLOSE_UP if shot.source is None and len(characters) == 1
                              and shot.lines else ShotSize.MEDIUM)

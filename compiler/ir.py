@@ -242,6 +242,7 @@ class Film:
     scenes: tuple[Scene, ...]
     sections: tuple[Section, ...]
     opening: Transition | None = None
+    title_span: Span = Span(1, 1, 1, 1)     # the title page's Title field, for the title card
     setting_spans: dict = field(default_factory=dict, compare=False, hash=False)
 
     def location(self, name: str) -> Location | None:

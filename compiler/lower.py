@@ -137,6 +137,7 @@ class Lowering:
             scenes=tuple(scenes),
             sections=tuple(sections),
             opening=opening,
+            title_span=self.setting_spans.get("title", Span(1, 1, 1, 1)),
             setting_spans=self.setting_spans,
         )
         return film, self.diagnostics

@@ -173,7 +173,7 @@ def plan(film: ir.Film, profile: str | None = None) -> RenderPlan:
     clips: list[str] = []
     keyframes: list[str] = []
     for cut in cuts:
-        scene = scenes[cut.scene_index]
+        scene = scenes.get(cut.scene_index) or _TITLE_SCENE
         location = film.location(scene.location) if scene.location else None
         files = [cut.source.path] if cut.source is not None else []
         keyframe = build.add("keyframe", cut.id, {
@@ -246,6 +246,10 @@ def plan(film: ir.Film, profile: str | None = None) -> RenderPlan:
 
     estimated = sum(cut.estimated_seconds for cut in cuts)
     return RenderPlan(film, cuts, tuple(build.jobs), profile, estimated, dict(build.by_id))
+
+
+# the title card comes before any scene
+_TITLE_SCENE = ir.Scene(0, "", None, None, "", None, None, (), None, Span(1, 1, 1, 1), 1)
 
 
 def _caption(cut: Cut) -> str:

@@ -66,7 +66,7 @@ def assemble(parts: list[tuple[int, str]], budget: int = DEFAULT_BUDGET) -> str:
     return ", ".join(t for t in texts if t)
 
 
-def shot_prompt(film: ir.Film, scene: ir.Scene, cut: "Cut", budget: int = DEFAULT_BUDGET) -> str:
+def shot_prompt(film: ir.Film, scene: ir.Scene | None, cut: "Cut", budget: int = DEFAULT_BUDGET) -> str:
     if cut.card:
         return f"title card: {cut.card}"
     framing = cut.size.value if cut.size.value.endswith("shot") else cut.size.value + " shot"

@@ -253,3 +253,22 @@ def test_cache_prune_keeps_what_the_last_build_used(short_project, tmp_path, cap
     assert "pruned" in out and "pruned 0 " not in out
     again = build(script, tmp_path / "a.mp4", tmp_path / "3.json")
     assert again["jobs"]["executed"] == 0 and report["jobs"]["executed"] > 0
+
+
+def test_disk_full_is_reported_and_the_next_build_resumes(short_project, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from moviola.runtime.backends.draft import jobs
+
+    def full(self, task):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    script = short_project / "film.fountain"
+    with monkeypatch.context() as patch:
+        patch.setattr(jobs.SfxBackend, "run", full)
+        code = main(["build", str(script), "-o", str(tmp_path / "x.mp4"), "--quiet", "-j", "1"])
+    out = capsys.readouterr().out
+    assert code == 1 and "disk full while rendering sfx" in out
+    report = build(script, tmp_path / "x.mp4", tmp_path / "r.json")
+    assert report["jobs"]["cached"] > 0
+    assert report["by_kind"]["sfx"]["executed"] == 1

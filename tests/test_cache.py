@@ -1,0 +1,77 @@
+"""The content-addressed cache: atomic entries, misses for anything half-written or foreign."""
+
+import errno
+import json
+
+import pytest
+
+from moviola.runtime.cache import Cache, CacheError
+
+KEY = "ab" + "0" * 62
+
+
+def test_commit_publishes_an_entry(tmp_path):
+    cache = Cache(tmp_path)
+    writer = cache.writer(KEY)
+    writer.file("out.txt").write_text("hello")
+    entry = writer.commit({"seconds": 1.5})
+    assert entry.file("out.txt").read_text() == "hello"
+    again = cache.get(KEY)
+    assert again is not None and again.meta["seconds"] == 1.5
+    assert list((tmp_path / "tmp").iterdir()) == []          # nothing left behind
+
+
+def test_unfinished_writer_is_invisible_and_abort_cleans(tmp_path):
+    cache = Cache(tmp_path)
+    writer = cache.writer(KEY)
+    writer.file("out.txt").write_text("half")
+    assert cache.get(KEY) is None
+    writer.abort()
+    assert cache.get(KEY) is None and not writer.path.exists()
+
+
+@pytest.mark.parametrize("meta", ["", "{not json", json.dumps({"format": 999, "key": KEY}),
+                                  json.dumps({"format": 1, "key": "other"}), json.dumps([1, 2])])
+def test_damaged_or_foreign_entry_is_a_miss(tmp_path, meta):
+    cache = Cache(tmp_path)
+    folder = tmp_path / "objects" / KEY[:2] / KEY
+    folder.mkdir(parents=True)
+    (folder / "meta.json").write_text(meta)
+    assert cache.get(KEY) is None
+
+
+def test_entry_without_header_is_a_miss(tmp_path):
+    # a crash between writing files and writing meta.json leaves no valid entry
+    folder = tmp_path / "objects" / KEY[:2] / KEY
+    folder.mkdir(parents=True)
+    (folder / "out.txt").write_text("orphan")
+    assert Cache(tmp_path).get(KEY) is None
+
+
+def test_disk_full_during_commit_raises_and_leaves_nothing(tmp_path, monkeypatch):
+    cache = Cache(tmp_path)
+    writer = cache.writer(KEY)
+    writer.file("out.txt").write_text("data")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("moviola.runtime.cache.os.replace", full)
+    with pytest.raises(CacheError, match="No space left"):
+        writer.commit({})
+    monkeypatch.undo()
+    assert cache.get(KEY) is None
+    assert not writer.path.exists()
+
+
+def test_prune_keeps_only_referenced(tmp_path):
+    cache = Cache(tmp_path)
+    keys = [f"{i:02d}" + "f" * 62 for i in range(3)]
+    for key in keys:
+        writer = cache.writer(key)
+        writer.file("x").write_bytes(b"1234")
+        writer.commit({})
+    removed, freed = cache.prune({keys[0]})
+    assert removed == 2 and freed > 0
+    assert cache.get(keys[0]) is not None and cache.get(keys[1]) is None
+    assert cache.size()[0] == 1
