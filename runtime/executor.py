@@ -137,8 +137,13 @@ class Executor:
         if job.kind == "music":
             placement = next((m for m in line.music if m.job == job.id), None)
             return {"seconds": round(placement.seconds, 3) if placement else 0.0}
-        if job.kind in ("mix", "otio", "contact_sheet", "mux", "subtitles"):
+        if job.kind in ("mix", "mux"):
             return {"timeline": _timeline_json(line)}
+        if job.kind == "subtitles":
+            return {"lines": _timeline_json(line)["lines"]}
+        if job.kind in ("otio", "contact_sheet"):
+            # the picture's cuts only: a line re-timed inside its shot leaves them alone
+            return {"cuts": _timeline_json(line)["cuts"]}
         return {}
 
     def dry_run(self) -> dict[str, str]:
