@@ -114,6 +114,21 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     cache.add_argument("script", help="a .fountain file of the project (its folder holds the cache)")
     cache.add_argument("--prune", action="store_true", help="delete entries no last build used")
+
+    commands.add_parser(
+        "lsp", help="run the language server (stdio) for editors",
+        description="Speak the Language Server Protocol on stdin/stdout: diagnostics, completion, "
+                    "hover, outline, go-to-definition, rename and build commands for any LSP "
+                    "editor. See docs/editors.md for VS Code, Neovim and Helix set-up.",
+        formatter_class=formatter)
+
+    doctor = commands.add_parser(
+        "doctor", help="report the device, installed backends and which models are present",
+        description="Check what the GPU profiles need: the compute device, the optional "
+                    "libraries (torch, diffusers, transformers, coqui-tts) and, for the project "
+                    "of SCRIPT (or the current folder), every model its profiles name.",
+        formatter_class=formatter)
+    doctor.add_argument("script", nargs="?", help="a .fountain file (its folder's moviola.toml is read)")
     return parser
 
 
@@ -128,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
-                   "build": _build, "cache": _cache}[args.command]
+                   "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -429,6 +444,20 @@ def _cache(args) -> int:
         removed, freed = cache.prune(referenced_keys(cache))
         print(f"pruned {removed} entries not used by the last builds ({freed / 1e6:.1f} MB freed)")
     return EXIT_OK
+
+
+def _lsp(args) -> int:
+    from moviola.lsp import serve
+
+    serve()
+    return EXIT_OK
+
+
+def _doctor(args) -> int:
+    from moviola.runtime.doctor import report
+
+    project = _project(args.script) if args.script else Path.cwd()
+    return report(project, _console())
 
 
 def _clock(seconds: float) -> str:
