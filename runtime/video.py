@@ -250,3 +250,38 @@ def _apply(blend, planes, previous):
             mixed = previous[number].astype(np.float32) * (1 - weight) + plane.astype(np.float32) * weight
         out.append(np.clip(np.rint(mixed), 0, 255).astype(np.uint8))
     return tuple(out)
+
+
+def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, height: int,
+                  fade_in: int = 0, fade_out: int = 0, dissolve_from: tuple | None = None,
+                  dissolve: int = 0):
+    """Encode a cut from generated pictures (GPU profiles): ``frames`` yields RGB uint8 arrays of
+    shape (height, width, 3); exactly ``count`` are written (the last one repeats if the model
+    gave fewer). Fades and dissolves as in :func:`render_clip`; returns the last frame's planes.
+    Segments share the draft clips' encoder settings, so the mux joins them all."""
+    from PIL import Image
+
+    encoder = ClipEncoder(path, width, height, fps)
+    last = None
+    previous = None
+    try:
+        iterator = iter(frames)
+        for index in range(count):
+            picture = next(iterator, None)
+            if picture is None:
+                picture = previous
+            if picture is None:
+                raise ValueError("the model returned no frames")
+            previous = picture
+            planes = to_yuv(Image.fromarray(np.ascontiguousarray(picture[:height, :width])))
+            blend = _transition_weight(index, count, fade_in, fade_out, dissolve if dissolve_from else 0)
+            if blend is not None:
+                planes = _apply(blend, planes, dissolve_from)
+            if index == count - 1:
+                last = planes
+            encoder.write(encoder.frame_from_planes(*planes))
+        encoder.close()
+    except BaseException:
+        encoder.abort()
+        raise
+    return last
