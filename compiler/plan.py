@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from . import ir
 from .decoupage import Cut, decoupage, derive_seed
+from .profiles import Profile, builtin_profiles, is_draft
 from .source import Span
 
 PLAN_FORMAT = 1
@@ -45,7 +46,17 @@ DRAFT = {
     "otio": Backend("edit.otio", "otio/1"),
     "contact_sheet": Backend("edit.contact_sheet", "contact-sheet/1"),
 }
-PROFILES = {"draft": DRAFT}
+
+
+def backends_for(profile: Profile) -> dict[str, Backend]:
+    """The backend of every job kind under ``profile``. Draft backends keep their algorithm
+    versions as model identity; model backends name their model (the runtime adds its
+    revision)."""
+    out = dict(DRAFT)
+    for kind, config in profile.models.items():
+        if not is_draft(config.backend):
+            out[kind] = Backend(config.backend, config.model or "")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,7 @@ class RenderPlan:
     profile: str
     estimated_seconds: float
     by_id: dict = field(default_factory=dict, compare=False, hash=False)
+    config: Profile | None = field(default=None, compare=False, hash=False)
 
     def job(self, job_id: str) -> Job:
         return self.by_id[job_id]
@@ -106,8 +118,9 @@ def content_key(payload: dict) -> str:
 
 
 class _Builder:
-    def __init__(self, backends: dict[str, Backend]):
+    def __init__(self, backends: dict[str, Backend], model_params: dict | None = None):
         self.backends = backends
+        self.model_params = model_params or {}
         self.jobs: list[Job] = []
         self.by_id: dict[str, Job] = {}
 
@@ -115,6 +128,9 @@ class _Builder:
             seed: int = 0, label: str = "", span: Span | None = None) -> Job:
         backend = self.backends[kind]
         job_id = f"{kind}:{identity}"
+        if kind in self.model_params:
+            # generation settings change the output: they belong to the key
+            params = {**params, "model": self.model_params[kind]}
         key = content_key({
             "format": PLAN_FORMAT, "kind": kind, "backend": backend.name, "model": backend.model,
             "params": params, "seed": seed, "files": sorted(files),
@@ -127,14 +143,20 @@ class _Builder:
         return job
 
 
-def plan(film: ir.Film, profile: str | None = None) -> RenderPlan:
-    """Plan the render of a checked film. Pure: reads no files and imports nothing heavy."""
-    profile = profile or film.settings.profile
-    backends = PROFILES.get(profile, DRAFT)
+def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
+    """Plan the render of a checked film under a profile (a :class:`Profile`, a built-in
+    profile's name, or None for the title page's). Pure: reads no files, imports nothing heavy."""
+    if not isinstance(profile, Profile):
+        builtin = builtin_profiles()
+        profile = builtin.get(profile or film.settings.profile, builtin["draft"])
+    configs = profile.models
+    backends = backends_for(profile)
+    model_params = {kind: configs[kind].identity() for kind in configs
+                    if not is_draft(configs[kind].backend)}
     settings = film.settings
     width, height = settings.resolution
     cuts = decoupage(film)
-    build = _Builder(backends)
+    build = _Builder(backends, model_params)
     cast = {c.name: (index, c) for index, c in enumerate(film.characters)}
     extra_index = len(cast)
 
@@ -245,7 +267,8 @@ def plan(film: ir.Film, profile: str | None = None) -> RenderPlan:
               inputs=tuple(keyframes), timing=all_speech, label="storyboard contact sheet")
 
     estimated = sum(cut.estimated_seconds for cut in cuts)
-    return RenderPlan(film, cuts, tuple(build.jobs), profile, estimated, dict(build.by_id))
+    return RenderPlan(film, cuts, tuple(build.jobs), profile.name, estimated, dict(build.by_id),
+                      profile)
 
 
 # the title card comes before any scene

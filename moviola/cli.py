@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     plan.add_argument("script", help="the .fountain file")
     plan.add_argument("--json", action="store_true", help="the plan as JSON, for machines")
-    plan.add_argument("--profile", choices=("draft",), help="override the title page's Profile")
+    plan.add_argument("--profile", metavar="NAME",
+                      help="draft, preview, final or a profile of moviola.toml (default: the title page's)")
 
     build = commands.add_parser(
         "build", help="render the film (mp4 with subtitles, .srt/.vtt, .otio, contact sheet)",
@@ -102,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("script", help="the .fountain file")
     build.add_argument("-o", "--output", help="the mp4 to write (default: out/NAME.mp4 beside the script)")
     build.add_argument("--report", metavar="FILE.json", help="write a machine-readable build report")
-    build.add_argument("--profile", choices=("draft",), help="override the title page's Profile")
+    build.add_argument("--profile", metavar="NAME",
+                       help="draft (CPU, no weights), preview, final or a profile of moviola.toml "
+                            "(default: the title page's Profile)")
     build.add_argument("--quiet", action="store_true", help="no progress display")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="render in N processes (default: one per CPU core)")
@@ -315,6 +318,20 @@ def _compiled_or_report(args):
     return result
 
 
+def _profile(args, film):
+    """The profile to render with: --profile, else the title page's; from moviola.toml too."""
+    from moviola.compiler.profiles import ProfileError, load_profiles
+
+    try:
+        profiles = load_profiles(_project(args.script))
+    except ProfileError as error:
+        raise _UsageError(str(error)) from None
+    name = args.profile or film.settings.profile
+    if name not in profiles:
+        raise _UsageError(f"unknown profile {name!r}; profiles: {', '.join(profiles)}")
+    return profiles[name]
+
+
 def _plan(args) -> int:
     from rich.table import Table
 
@@ -325,7 +342,7 @@ def _plan(args) -> int:
     result = _compiled_or_report(args)
     if result is None:
         return EXIT_ERRORS
-    render_plan = make_plan(result.film, args.profile)
+    render_plan = make_plan(result.film, _profile(args, result.film))
     project = _project(args.script)
     states = Executor(render_plan, project, Cache(project / ".moviola" / "cache")).dry_run()
     if args.json:
@@ -363,7 +380,7 @@ def _build(args) -> int:
     result = _compiled_or_report(args)
     if result is None:
         return EXIT_ERRORS
-    render_plan = make_plan(result.film, args.profile)
+    render_plan = make_plan(result.film, _profile(args, result.film))
     project = _project(args.script)
     output = Path(args.output) if args.output else project / "out" / f"{Path(args.script).stem}.mp4"
     console = _console()

@@ -70,6 +70,7 @@ class BuildReport:
     wall_seconds: float = 0.0
     film_seconds: float = 0.0
     outputs: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)    # per model: loads, load/compute seconds, peak memory
 
     def to_json(self) -> dict:
         kinds = sorted(set(self.planned))
@@ -82,6 +83,7 @@ class BuildReport:
                                "executed": self.executed[kind],
                                "seconds": round(self.seconds_by_kind[kind], 3)} for kind in kinds},
             "outputs": self.outputs,
+            "models": self.models,
             "job_list": self.jobs,
         }
 
@@ -96,6 +98,7 @@ class Executor:
         self.entries: dict[str, Entry] = {}        # job id → finished entry
         self.keys: dict[str, str] = {}             # job id → resolved key
         self._digests: dict[str, str] = {}
+        self.model_revisions: dict[str, str] = {}  # backend → the located model's revision
         self.timeline: timeline_module.Timeline | None = None
 
     # -- keys -------------------------------------------------------------------------------------
@@ -117,6 +120,8 @@ class Executor:
     def resolve_key(self, job: Job, timing: dict) -> str:
         return content_key({
             "job": job.key,
+            **({"model_revision": self.model_revisions[job.backend]}
+               if job.backend in self.model_revisions else {}),
             "files": {path: self.digest(path) for path in job.files},
             "inputs": [self.keys[i] for i in job.inputs],
             "timing": timing,
@@ -175,47 +180,80 @@ class Executor:
 
     def run(self, workers: int = 1) -> BuildReport:
         """Render every job the cache lacks. ``workers`` > 1 renders in that many processes
-        (the draft profile's CPU work); 1 renders here, in order, with backends kept loaded."""
+        (the draft profile's CPU work); 1 renders here, in order, with backends and models kept
+        loaded for the whole build (what GPU profiles need)."""
         start = time.perf_counter()
         report = BuildReport(self.plan.film.path, None, self.plan.profile)
         for job in self.plan.jobs:
             report.planned[job.kind] += 1
-        self.on_event({"type": "start", "total": len(self.plan.jobs)})
-        pool = _ProcessPool(self.plan, workers) if workers > 1 else _InlinePool(self.plan)
+        model_backends = sorted({j.backend for j in self.plan.jobs if registry.is_model_backend(j.backend)})
+        if model_backends:
+            workers = 1            # models stay resident in one process
+        pool = (_ProcessPool(self.plan, workers, self.project) if workers > 1
+                else _InlinePool(self.plan, self.project))
         try:
+            self._validate(pool, model_backends)
+            self.on_event({"type": "start", "total": len(self.plan.jobs)})
             self._schedule(pool, report, max(workers, 1))
         except BaseException:
             pool.abort()
             raise
         else:
+            models = getattr(pool.backends, "models", None) if pool.backends else None
+            report.models = models.stats() if models is not None else {}
             pool.close()
         report.wall_seconds = time.perf_counter() - start
         report.film_seconds = self.timeline.seconds if self.timeline else 0.0
         self.on_event({"type": "finish", "report": report})
         return report
 
+    def _validate(self, pool, names: list[str]) -> None:
+        """Find every model the plan needs before any GPU work; report all that are missing."""
+        problems = []
+        for name in names:
+            try:
+                backend = pool.backends.get(name)
+                backend.validate()
+                self.model_revisions[name] = getattr(backend, "revision", "") or ""
+            except ImportError as error:
+                problems.append(f"{name}: {error}")
+            except Exception as error:  # noqa: BLE001 - ModelNotFound, ModelBroken, config errors
+                problems.append(f"{name}: {error}")
+        if problems:
+            raise BuildError("the profile's models are not all usable:\n  " + "\n  ".join(problems)
+                             + "\nrun `moviola doctor` for the full picture")
+
     def _resolve_timeline(self) -> None:
         seconds = {job_id: entry.meta["seconds"] for job_id, entry in self.entries.items()
                    if job_id.startswith("speech:")}
         self.timeline = timeline_module.resolve(self.plan, seconds)
 
+    def _batch_size(self, backend: str) -> int:
+        config = self.plan.config
+        if config is None or not registry.is_model_backend(backend):
+            return 1
+        return max(next((c.batch_size for c in config.models.values() if c.backend == backend), 1), 1)
+
     def _schedule(self, pool, report: BuildReport, slots: int) -> None:
         """Dispatch jobs as their inputs finish. Speech comes first (its lengths fix the
         timeline); long jobs that need nothing else (the mix) start early, beside the clips;
-        jobs of one backend are dispatched together."""
+        ready jobs of one backend go together, in batches of the model's batch size."""
         pending = sorted(self.plan.jobs, key=lambda j: (_PRIORITY[j.kind], j.backend))
         speech = [j.id for j in self.plan.jobs if j.kind == "speech"]
         running: dict = {}
         while pending or running:
             if self.timeline is None and all(i in self.entries for i in speech):
                 self._resolve_timeline()
-            dispatched = True
-            while dispatched and len(running) < slots:
-                dispatched = False
-                for job in pending:
+            ready: list = []
+            progressed = True
+            while progressed:
+                progressed = False
+                for job in list(pending):
                     needs_timeline = job.kind not in _BEFORE_TIMELINE
                     if (needs_timeline and self.timeline is None) or any(
                             i not in self.entries for i in job.inputs):
+                        continue
+                    if ready and job.backend != ready[0][0].job.backend:
                         continue
                     pending.remove(job)
                     timing = self.timing_for(job) if needs_timeline else {}
@@ -224,47 +262,59 @@ class Executor:
                     entry = self.cache.get(key)
                     if entry is not None:
                         self._record(job, key, entry, report, None)
-                    else:
-                        writer = self.cache.writer(key)
-                        task = Task(job, key, {i: self.entries[i] for i in job.inputs}, timing,
-                                    self.project, self.plan, writer.path)
-                        if job.kind in _EDIT_KINDS:
-                            task.timeline = self.timeline
-                        self.on_event({"type": "job", "status": "running", "job": job})
-                        running[pool.submit(task)] = (task, writer, time.perf_counter())
-                    dispatched = True
-                    break
-                if self.timeline is None and all(i in self.entries for i in speech):
-                    self._resolve_timeline()
-                    dispatched = True
+                        progressed = True
+                        if self.timeline is None and all(i in self.entries for i in speech):
+                            self._resolve_timeline()
+                        continue
+                    writer = self.cache.writer(key)
+                    task = Task(job, key, {i: self.entries[i] for i in job.inputs}, timing,
+                                self.project, self.plan, writer.path)
+                    if job.kind in _EDIT_KINDS:
+                        task.timeline = self.timeline
+                    ready.append((task, writer))
+                    if len(ready) >= self._batch_size(job.backend) or len(running) + 1 < slots:
+                        break
+                if ready and (len(ready) >= self._batch_size(ready[0][0].job.backend)
+                              or len(running) < slots):
+                    for task, _ in ready:
+                        self.on_event({"type": "job", "status": "running", "job": task.job})
+                    running[pool.submit([t for t, _ in ready])] = (ready, time.perf_counter())
+                    ready = []
+                    progressed = len(running) < slots
+            if ready:
+                for task, _ in ready:
+                    self.on_event({"type": "job", "status": "running", "job": task.job})
+                running[pool.submit([t for t, _ in ready])] = (ready, time.perf_counter())
             if not running:
-                if pending and not dispatched:
+                if pending:
                     raise BuildError(f"cannot schedule {pending[0].label}: an input never finished")
                 continue
             future = pool.wait_one(running)
-            task, writer, began = running.pop(future)
-            self._finish(task, writer, future, began, report)
+            batch, began = running.pop(future)
+            self._finish(batch, future, began, report)
 
-    def _finish(self, task: Task, writer, future, began: float, report: BuildReport) -> None:
-        job = task.job
+    def _finish(self, batch: list, future, began: float, report: BuildReport) -> None:
+        elapsed = (time.perf_counter() - began) / len(batch)
         try:
-            meta = future.result() or {}
-            entry = writer.commit({"job": job.id, "kind": job.kind, **meta})
+            metas = future.result()
         except (KeyboardInterrupt, SystemExit):
-            writer.abort()
+            for _, writer in batch:
+                writer.abort()
             raise
-        except CacheError as error:
-            raise BuildError(str(error)) from error
-        except OSError as error:
-            writer.abort()
-            if error.errno == 28:        # ENOSPC
+        except Exception as error:  # noqa: BLE001 - a backend failure becomes a named BuildError
+            for _, writer in batch:
+                writer.abort()
+            job = batch[0][0].job
+            if isinstance(error, OSError) and error.errno == 28:        # ENOSPC
                 raise BuildError(f"disk full while rendering {job.label}: free some space "
                                  f"(`moviola cache --prune`) and build again; finished work is kept") from error
             raise BuildError(_blame(job, error)) from error
-        except Exception as error:  # noqa: BLE001 - a backend failure becomes a named BuildError
-            writer.abort()
-            raise BuildError(_blame(job, error)) from error
-        self._record(job, task.key, entry, report, time.perf_counter() - began)
+        for (task, writer), meta in zip(batch, metas):
+            try:
+                entry = writer.commit({"job": task.job.id, "kind": task.job.kind, **(meta or {})})
+            except CacheError as error:
+                raise BuildError(str(error)) from error
+            self._record(task.job, task.key, entry, report, elapsed)
 
     def _record(self, job: Job, key: str, entry: Entry, report: BuildReport, elapsed) -> None:
         self.entries[job.id] = entry

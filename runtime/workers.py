@@ -14,31 +14,43 @@ _worker_plan = None
 _worker_backends: registry.Backends | None = None
 
 
-def _start_worker(plan) -> None:
+def _start_worker(plan, project) -> None:
     global _worker_plan, _worker_backends
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _worker_plan = plan
-    _worker_backends = registry.Backends(plan.profile)
+    _worker_backends = registry.Backends(plan.config, project)
 
 
-def _run_in_worker(task):
-    task.plan = _worker_plan
-    return _worker_backends.get(task.job.backend).run(task)
+def _run_in_worker(tasks):
+    for task in tasks:
+        task.plan = _worker_plan
+    return run_batch(_worker_backends.get(tasks[0].job.backend), tasks)
+
+
+def run_batch(backend, tasks: list) -> list:
+    """A backend's outputs for ``tasks``: one call when it batches, else one by one."""
+    if hasattr(backend, "run_batch"):
+        return list(backend.run_batch(tasks))
+    return [backend.run(task) for task in tasks]
 
 
 class _ProcessPool:
-    def __init__(self, plan, workers: int):
+    def __init__(self, plan, workers: int, project=None):
         # fork: workers start in milliseconds and share the loaded modules
         context = multiprocessing.get_context("fork")
         self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                            initargs=(plan,))
+                                            initargs=(plan, project))
+        self.backends = None                         # draft only: nothing to validate here
 
-    def submit(self, task) -> Future:
-        plan, task.plan = task.plan, None          # the workers hold the plan already
+    def submit(self, tasks: list) -> Future:
+        plans = [task.plan for task in tasks]
+        for task in tasks:
+            task.plan = None                         # the workers hold the plan already
         try:
-            return self.executor.submit(_run_in_worker, task)
+            return self.executor.submit(_run_in_worker, tasks)
         finally:
-            task.plan = plan
+            for task, plan in zip(tasks, plans):
+                task.plan = plan
 
     @staticmethod
     def wait_one(running: dict) -> Future:
@@ -49,19 +61,21 @@ class _ProcessPool:
         self.executor.shutdown(wait=True)
 
     def abort(self) -> None:
+        if self.backends is not None:
+            self.backends.close()
         for process in list(getattr(self.executor, "_processes", {}).values()):
             process.terminate()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _InlinePool:
-    def __init__(self, plan):
-        self.backends = registry.Backends(plan.profile)
+    def __init__(self, plan, project=None):
+        self.backends = registry.Backends(plan.config, project)
 
-    def submit(self, task) -> Future:
+    def submit(self, tasks: list) -> Future:
         future: Future = Future()
         try:
-            future.set_result(self.backends.get(task.job.backend).run(task))
+            future.set_result(run_batch(self.backends.get(tasks[0].job.backend), tasks))
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise

@@ -1,9 +1,15 @@
 """Backend name (from the plan) → the class that renders it; instances live for one build, so
-whatever a backend loads (a voice engine, a model) is loaded once."""
+whatever a backend loads (a voice engine, a model) is loaded once.
+
+Draft and edit backends take no arguments. Model backends (diffusers, transformers, coqui) take
+their :class:`~moviola.compiler.profiles.ModelConfig`, the build's model manager and the project
+folder, and offer ``validate()`` (find the model before any GPU work) and ``run_batch(tasks)``.
+"""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 BACKENDS = {
     "draft.espeak": "moviola.runtime.backends.draft.jobs:SpeechBackend",
@@ -16,19 +22,49 @@ BACKENDS = {
     "edit.mux": "moviola.runtime.backends.edit:MuxBackend",
     "edit.otio": "moviola.runtime.backends.edit:OtioBackend",
     "edit.contact_sheet": "moviola.runtime.backends.edit:ContactSheetBackend",
+    "diffusers.text_to_image": "moviola.runtime.backends.diffusers_visual:TextToImage",
+    "diffusers.image_to_video": "moviola.runtime.backends.diffusers_visual:ImageToVideo",
+    "diffusers.text_to_video": "moviola.runtime.backends.diffusers_visual:TextToVideo",
+    "diffusers.video_to_video": "moviola.runtime.backends.diffusers_visual:VideoToVideo",
+    "transformers.tts": "moviola.runtime.backends.transformers_audio:Tts",
+    "transformers.tts_clone": "moviola.runtime.backends.transformers_audio:TtsClone",
+    "transformers.musicgen": "moviola.runtime.backends.transformers_audio:MusicGen",
+    "diffusers.stable_audio": "moviola.runtime.backends.transformers_audio:StableAudio",
+    "coqui.xtts": "moviola.runtime.backends.coqui:XttsBackend",
+    "coqui.freevc": "moviola.runtime.backends.coqui:FreeVcBackend",
 }
 
 
+def is_model_backend(name: str) -> bool:
+    return not name.startswith(("draft.", "edit."))
+
+
 class Backends:
-    def __init__(self, profile: str):
-        self.profile = profile
+    def __init__(self, profile=None, project: Path | None = None, models=None):
+        self.profile = profile                # a compiler.profiles.Profile, or None (draft)
+        self.project = project
+        self.models = models                  # a runtime.models.ModelManager for model backends
         self.loaded: dict[str, object] = {}
+
+    def config_for(self, name: str):
+        for config in (self.profile.models.values() if self.profile is not None else ()):
+            if config.backend == name:
+                return config
+        raise KeyError(f"no model configured for backend {name}")
 
     def get(self, name: str):
         if name not in self.loaded:
             module_name, _, class_name = BACKENDS[name].partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
-            self.loaded[name] = cls()
+            if is_model_backend(name):
+                if self.models is None:
+                    from moviola.runtime.models import ModelManager
+
+                    profile = self.profile
+                    self.models = ModelManager(profile.device, profile.memory_budget_bytes, profile.offload)
+                self.loaded[name] = cls(self.config_for(name), self.models, self.project)
+            else:
+                self.loaded[name] = cls()
         return self.loaded[name]
 
     def close(self) -> None:
@@ -37,3 +73,5 @@ class Backends:
             if close:
                 close()
         self.loaded.clear()
+        if self.models is not None:
+            self.models.close()

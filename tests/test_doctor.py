@@ -1,0 +1,159 @@
+"""``moviola doctor``: the device, the libraries and each profile's models, found or not."""
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from moviola.runtime import doctor
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def tiny_model(folder):
+    """A model folder as save_pretrained writes one: config.json and .safetensors weights."""
+    from safetensors.numpy import save_file
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 4}))
+    save_file({"weight": np.zeros((4, 4), dtype=np.float32)}, str(folder / "model.safetensors"))
+    return folder
+
+
+def run(project) -> tuple[int, str]:
+    out = io.StringIO()
+    console = Console(file=out, width=400, color_system=None, highlight=False, soft_wrap=True)
+    code = doctor.report(project, console)
+    return code, out.getvalue()
+
+
+CONFIG = """\
+[profiles.local]
+base = "draft"
+[profiles.local.keyframe]
+backend = "diffusers.text_to_image"
+model = "models/tiny"
+
+[profiles.online.speech]
+backend = "transformers.tts"
+model = "some-org/missing-voice"
+
+[profiles.pickled.music]
+backend = "transformers.musicgen"
+model = "models/pickled"
+"""
+
+
+def test_report_lists_device_libraries_and_each_model(tmp_path, hub):
+    project = tmp_path / "film"
+    tiny_model(project / "models" / "tiny")
+    (project / "models" / "pickled").mkdir(parents=True)
+    (project / "models" / "pickled" / "config.json").write_text("{}")
+    (project / "models" / "pickled" / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    (project / "moviola.toml").write_text(CONFIG)
+    code, text = run(project)
+    assert code == 0
+    assert "torch" in text and ("CPU only" in text or "GPU 0" in text)
+    assert "CUDA" in text
+    for library in ("diffusers", "transformers", "safetensors", "accelerate", "coqui-tts",
+                    "espeakng-loader", "av"):
+        assert library in text
+    for profile in ("draft", "preview", "final", "local", "online", "pickled"):
+        assert f"profile {profile} (" in text
+    assert "found sha256:" in text
+    assert str(project / "models" / "tiny") in text
+    assert "missing" in text and "hf download some-org/missing-voice" in text
+    assert str(hub / "models--some-org--missing-voice") in text
+    assert "broken" in text and "only as pickles" in text
+    assert "draft: ready" in text
+    assert "online: 1 of 5 models not usable" in text
+    assert "the default profile (draft) can run" in text
+
+
+def test_coqui_backend_reports_the_missing_library(tmp_path, hub, monkeypatch):
+    real = doctor.check_library
+
+    def no_tts(name, module):
+        if module == "TTS":
+            return doctor.Library(name, module, None, "No module named 'TTS'")
+        return real(name, module)
+
+    monkeypatch.setattr(doctor, "check_library", no_tts)
+    project = tmp_path / "film"
+    tiny_model(project / "models" / "xtts")
+    (project / "moviola.toml").write_text(
+        '[profiles.voices.speech]\nbackend = "coqui.xtts"\nmodel = "models/xtts"\n')
+    code, text = run(project)
+    assert code == 0
+    assert "No module named 'TTS'" in text and "needs coqui-tts" in text
+
+
+def test_coqui_checkpoints_may_be_pth_and_loras_need_no_config(tmp_path, hub):
+    project = tmp_path / "film"
+    xtts = project / "models" / "xtts"
+    xtts.mkdir(parents=True)
+    (xtts / "config.json").write_text("{}")
+    (xtts / "model.pth").write_bytes(b"\x80\x04pickle")
+    (project / "loras" / "grain").mkdir(parents=True)
+    tiny_model(project / "models" / "sd")
+    (project / "loras" / "grain" / "pytorch_lora_weights.safetensors").write_bytes(
+        (project / "models" / "sd" / "model.safetensors").read_bytes())
+    (project / "moviola.toml").write_text(
+        '[profiles.voices.speech]\nbackend = "coqui.xtts"\nmodel = "models/xtts"\n'
+        '[profiles.voices.music]\nbackend = "transformers.musicgen"\nmodel = "models/xtts"\n'
+        '[profiles.voices.keyframe]\nbackend = "diffusers.text_to_image"\nmodel = "models/sd"\n'
+        'lora = "loras/grain"\n')
+    code, text = run(project)
+    assert "coqui-tts loads weights-only" in text                # accepted for coqui.xtts…
+    assert "only as pickles" in text                            # …refused for musicgen
+    assert "loras/grain: " + str(project / "loras" / "grain") in text
+    unusable = 1 if doctor.check_library("coqui-tts", "TTS").ok else 2     # musicgen (+ coqui-tts)
+    assert f"voices: {unusable} of 5 models not usable" in text
+
+
+def test_without_torch_gpu_profiles_are_unavailable(tmp_path, hub, monkeypatch):
+    real = doctor.check_library
+
+    def no_torch(name, module):
+        if module == "torch":
+            return doctor.Library(name, module, None, "not installed")
+        return real(name, module)
+
+    monkeypatch.setattr(doctor, "check_library", no_torch)
+    code, text = run(tmp_path)
+    assert code == 0
+    assert "not installed: GPU profiles unavailable" in text
+    assert "preview: 5 of 5 models not usable; torch is not installed" in text
+
+
+def test_bad_config_fails(tmp_path, hub):
+    (tmp_path / "moviola.toml").write_text('[profiles.preview.keyframe]\nstepz = 4\n')
+    code, text = run(tmp_path)
+    assert code == 1
+    assert "moviola.toml:2: unknown key 'stepz'; did you mean 'steps'?" in text
+
+
+def test_draft_needing_a_missing_model_fails(tmp_path, hub):
+    (tmp_path / "moviola.toml").write_text(
+        '[profiles.draft.speech]\nbackend = "transformers.tts"\nmodel = "org/absent"\n')
+    code, text = run(tmp_path)
+    assert code == 1
+    assert "cannot run" in text and "hf download org/absent" in text
+
+
+def test_cli_doctor(tmp_path, hub, capsys):
+    from moviola.cli import main
+
+    script = tmp_path / "film.fountain"
+    script.write_text("Title: A film\n\nINT. ROOM - DAY\n\nA chair.\n")
+    assert main(["doctor", str(script)]) == 0
+    out = capsys.readouterr().out
+    assert "profile draft" in out and "draft: ready" in out
