@@ -52,6 +52,7 @@ _KIND_EXTENSIONS = {
     "refs": vocabulary.IMAGE_EXTENSIONS,
     "lora": (".safetensors",),
 }
+KIND_EXTENSIONS = _KIND_EXTENSIONS     # what each path kind accepts (the language server lists them)
 _KIND_WORDS = {"audio": "a sound recording (wav, flac, mp3, ogg)",
                "visual": "an image (png, jpg, webp) or a video (mp4, mov, webm, mkv)",
                "refs": "an image (png, jpg, webp) or a folder of images",
@@ -239,38 +240,39 @@ class Lowering:
 
     def declarations(self, annotations: dict[int, ann.Annotation]) -> None:
         elements = self.script.elements
+        tables = {"location": self.locations, "character": self.characters, "theme": self.themes}
         for index, note in annotations.items():
             if note.kind != "declaration":
                 continue
             element = elements[index]
-            kind = note.keyword.text
-            name = " ".join(note.name.text.split())
-            name_span = self.term_span(element, note.name)
-            table = {"location": self.locations, "character": self.characters,
-                     "theme": self.themes}[kind]
+            kind, name, name_span = self.declared_name(element, note)
+            table = tables[kind]
             previous = table.get(name.casefold())
             if previous is not None:
-                self.error("E204", f"{kind} {name} is declared twice", name_span,
-                           label="second declaration",
-                           related=(Related(previous.name_span, "first declared here"),),
-                           help="merge the two declarations into one")
+                self.diagnostics.append(duplicate_declaration(kind, name, name_span, previous.name_span))
                 continue
-            description = "; ".join(", ".join(t.text for t in clause) for clause in note.terms)
-            props = self.properties(element, kind, note)
-            if kind == "location":
-                table[name.casefold()] = ir.Location(name, description, props.get("refs", ()),
-                                                     _one(props.get("lora")), element.span, name_span)
-            elif kind == "character":
-                table[name.casefold()] = ir.Character(name, description, _one(props.get("voice")),
-                                                      props.get("refs", ()), _one(props.get("lora")),
-                                                      element.span, name_span)
-            else:
-                tempo = props.get("tempo")
-                if tempo is None:
-                    match = _TEMPO.search(description)
-                    tempo = float(match.group(1)) if match else None
-                table[name.casefold()] = ir.Theme(name, description, tempo, _one(props.get("from")),
-                                                  element.span, name_span)
+            table[name.casefold()] = self.declaration(element, note, name, name_span)
+
+    def declared_name(self, element: Element, note: ann.Annotation) -> tuple[str, str, Span]:
+        """(kind, name with single spaces, span of the name) of a declaration note."""
+        return note.keyword.text, " ".join(note.name.text.split()), self.term_span(element, note.name)
+
+    def declaration(self, element: Element, note: ann.Annotation, name: str, name_span: Span):
+        """The declared location, character or theme (its properties checked)."""
+        kind = note.keyword.text
+        description = "; ".join(", ".join(t.text for t in clause) for clause in note.terms)
+        props = self.properties(element, kind, note)
+        if kind == "location":
+            return ir.Location(name, description, props.get("refs", ()), _one(props.get("lora")),
+                               element.span, name_span)
+        if kind == "character":
+            return ir.Character(name, description, _one(props.get("voice")), props.get("refs", ()),
+                                _one(props.get("lora")), element.span, name_span)
+        tempo = props.get("tempo")
+        if tempo is None:
+            match = _TEMPO.search(description)
+            tempo = float(match.group(1)) if match else None
+        return ir.Theme(name, description, tempo, _one(props.get("from")), element.span, name_span)
 
     def properties(self, element: Element, kind: str, note: ann.Annotation) -> dict:
         """Validated properties: paths resolved, numbers parsed. Bad ones become diagnostics."""
@@ -700,6 +702,12 @@ class Lowering:
         hints = [vocabulary.normalize_term(t.text) for clause in note.terms for t in clause]
         props = self.properties(element, "voice", note)
         return hints, _one(props.get("from"))
+
+
+def duplicate_declaration(kind: str, name: str, span: Span, first: Span) -> Diagnostic:
+    return Diagnostic.make("E204", f"{kind} {name} is declared twice", span,
+                           label="second declaration", related=(Related(first, "first declared here"),),
+                           help="merge the two declarations into one")
 
 
 def _split_lines(clause: tuple[ann.Term, ...]) -> list[ann.Term]:

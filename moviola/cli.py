@@ -118,12 +118,13 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("script", help="a .fountain file of the project (its folder holds the cache)")
     cache.add_argument("--prune", action="store_true", help="delete entries no last build used")
 
-    commands.add_parser(
+    lsp = commands.add_parser(
         "lsp", help="run the language server (stdio) for editors",
         description="Speak the Language Server Protocol on stdin/stdout: diagnostics, completion, "
                     "hover, outline, go-to-definition, rename and build commands for any LSP "
                     "editor. See docs/editors.md for VS Code, Neovim and Helix set-up.",
         formatter_class=formatter)
+    lsp.add_argument("--stdio", action="store_true", help="accepted for clients that pass it (stdio is the default)")
 
     doctor = commands.add_parser(
         "doctor", help="report the device, installed backends and which models are present",

@@ -1,0 +1,154 @@
+"""Building from the editor: `workspace/executeCommand` moviola.build / buildScene / buildShot
+with work-done progress, cancellation, and the code lenses that show what is rendered."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as t
+
+from test_lsp import Client, doc
+
+TWO_SHOTS = """\
+Title: Two Shots
+
+INT. KITCHEN - DAY
+
+[[shot: wide, 2s]]
+Marie sits at the table.
+
+[[shot: close-up, 2s]]
+Her hands on the oilcloth.
+"""
+L_SHOT1, L_SHOT2 = 4, 7
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("build")
+    (root / "two.fountain").write_text(TWO_SHOTS, "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(project):
+    session = Client(project, {"buildWorkers": 1})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def built(client, project):
+    """The film built once through the editor: (uri, the command's result)."""
+    uri = client.open(project / "two.fountain")
+    client.wait_diagnostics(uri, 1)
+    result = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.build", arguments=[uri], work_done_token="build-film"))
+    return uri, result
+
+
+def progress_of(client, token: str) -> list:
+    return [p.value for p in client.progress if p.token == token]
+
+
+def lenses(client, uri) -> dict[int, list]:
+    found = client.request("text_document_code_lens", t.CodeLensParams(text_document=doc(uri)))
+    by_line: dict[int, list] = {}
+    for lens in found:
+        by_line.setdefault(lens.range.start.line, []).append(lens.command)
+    return by_line
+
+
+def test_build_the_film_with_progress(built, client, project):
+    uri, result = built
+    assert result["ok"] is True and result["cancelled"] is False
+    assert result["executed"] > 0 and result["cached"] == 0
+    film = project / "out" / "two.mp4"
+    assert film.is_file() and film.stat().st_size > 1000
+    assert Path(result["output"]) == film
+    values = progress_of(client, "build-film")
+    kinds = [v["kind"] if isinstance(v, dict) else v.kind for v in values]
+    assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    assert any("rendered" in (v["message"] if isinstance(v, dict) else v.message or "") for v in values)
+
+
+def test_lenses_show_rendered_shots_and_open_their_frame(built, client):
+    uri, _ = built
+    by_line = lenses(client, uri)
+    titles = [c.title for c in by_line[L_SHOT1]]
+    assert titles == ["▶ render shot", "open rendered frame", "rendered ✓"]
+    frame = by_line[L_SHOT1][1]
+    assert frame.command == "moviola.openFrame"
+    (frame_uri,) = frame.arguments
+    assert frame_uri.startswith("file://") and frame_uri.endswith("keyframe.png")
+    opened = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.openFrame", arguments=[frame_uri]))
+    assert opened == frame_uri
+    client.wait_until(lambda: any(s.uri == frame_uri for s in client.shown))
+    scene_titles = [c.title for c in by_line[2]]
+    assert "rendered ✓ (2 shots)" in scene_titles
+
+
+def test_hover_says_the_shot_is_cached(built, client):
+    uri, _ = built
+    hover = client.request("text_document_hover", t.HoverParams(
+        text_document=doc(uri), position=t.Position(line=L_SHOT1, character=4)))
+    assert "keyframe **cached**, clip **cached**" in hover.contents.value
+
+
+def test_build_one_shot_after_an_edit(built, client):
+    uri, _ = built
+    version = client.change(uri, (L_SHOT2, 18, L_SHOT2, 20, "3s"))        # close-up, 2s → 3s
+    client.wait_diagnostics(uri, version)
+    by_line = lenses(client, uri)
+    assert [c.title for c in by_line[L_SHOT2]] == ["▶ render shot", "open rendered frame", "stale"]
+    result = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.buildShot", arguments=[uri, L_SHOT2 + 1], work_done_token="build-shot"))
+    assert result["ok"] is True and result["scope"] == "shot 1.2"
+    assert result["executed"] == 1          # its clip; the keyframe did not change
+    assert len(result["frames"]) == 1 and Path(result["frames"][0]).is_file()
+    assert [c.title for c in lenses(client, uri)[L_SHOT2]][-1] == "rendered ✓"
+    result = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.buildScene", arguments=[uri, 1]))
+    assert result["ok"] is True and result["executed"] == 0 and result["scope"] == "scene 1"
+    # what an editor command sends: the line under the cursor (1-based), inside the first shot
+    result = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.buildShot", arguments=[uri, {"line": L_SHOT1 + 2}]))
+    assert result["ok"] is True and result["scope"] == "shot 1.1" and result["executed"] == 0
+
+
+def test_a_script_with_errors_does_not_build(client, project):
+    uri = client.open(project / "bad.fountain", "INT. HALL - DAY\n\n[[shot: wdie]]\nA hall.\n")
+    client.wait_diagnostics(uri, 1)
+    result = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.build", arguments=[uri]))
+    assert result["ok"] is False and "1 error" in result["error"]
+    client.wait_until(lambda: any("fix them to build" in m.message for m in client.messages))
+
+
+def test_cancel_stops_after_the_current_job_and_keeps_what_finished(tmp_path):
+    shots = "".join(f"[[shot: medium, 1s]]\nShot number {n}.\n\n" for n in range(8))
+    (tmp_path / "many.fountain").write_text(f"INT. ROOM - DAY\n\n{shots}", "utf-8")
+    session = Client(tmp_path, {"buildWorkers": 1})
+    try:
+        uri = session.open(tmp_path / "many.fountain")
+        session.wait_diagnostics(uri, 1)
+        params = t.ExecuteCommandParams(command="moviola.build", arguments=[uri], work_done_token="many")
+        running = asyncio.run_coroutine_threadsafe(
+            session.client.workspace_execute_command_async(params), session.loop)
+        session.wait_until(lambda: any((v["kind"] if isinstance(v, dict) else v.kind) == "report"
+                                       for v in progress_of(session, "many")))
+        session.notify(session.client.window_work_done_progress_cancel,
+                       t.WorkDoneProgressCancelParams(token="many"))
+        result = running.result(60)
+        assert result["cancelled"] is True and result["ok"] is False
+        end = progress_of(session, "many")[-1]
+        assert "cancelled" in (end["message"] if isinstance(end, dict) else end.message)
+        again = session.request("workspace_execute_command", t.ExecuteCommandParams(
+            command="moviola.build", arguments=[uri]))
+        assert again["ok"] is True and again["cached"] > 0          # what finished before the cancel
+        assert (tmp_path / "out" / "many.mp4").is_file()
+    finally:
+        session.stop()
