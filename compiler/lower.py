@@ -195,15 +195,28 @@ class Lowering:
                     self.error("E304", f"bad language {value!r}", span,
                                label="expected a language tag such as en or fr-FR")
             elif key == "profile":
-                if value.lower() in PROFILES:
+                known = self.profile_names()
+                if value.lower() in known:
                     values["profile"] = value.lower()
                 else:
-                    suggestion = closest(value, PROFILES)
+                    suggestion = closest(value, known)
                     self.error("E304", f"unknown profile {value!r}", span,
-                               label="expected draft, preview or final",
+                               label=f"expected one of: {', '.join(known)}",
                                help=f"did you mean {suggestion}?" if suggestion else "",
                                fix=Edit(span, suggestion) if suggestion else None)
         return ir.Settings(**values)
+
+    def profile_names(self) -> tuple[str, ...]:
+        """The built-in profiles and those the project's moviola.toml defines (a broken
+        moviola.toml is reported by `moviola build` and `moviola doctor`, not here)."""
+        from .profiles import ProfileError, config_path, load_profiles
+
+        if self.project is None or config_path(self.project) is None:
+            return PROFILES
+        try:
+            return tuple(load_profiles(self.project))
+        except ProfileError:
+            return PROFILES
 
     def read_annotations(self) -> dict[int, ann.Annotation]:
         """Parse every note once; index the annotations by element position."""

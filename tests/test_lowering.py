@@ -211,3 +211,12 @@ def test_lyrics_inside_a_dialogue_block_are_sung_by_the_cue():
     sung, spoken = result.film.shots[0].lines
     assert sung.character == spoken.character == "SINGER"
     assert "singing" in sung.delivery and "singing" not in spoken.delivery
+
+
+def test_title_page_profile_may_name_a_profile_of_moviola_toml(tmp_path):
+    (tmp_path / "moviola.toml").write_text('[profiles.radio]\nbase = "draft"\n')
+    ok = compile_("Title: T\nProfile: radio\n\nINT. A - DAY\n\nX.\n", tmp_path)
+    assert codes(ok) == [] and ok.film.settings.profile == "radio"
+    bad = compile_("Title: T\nProfile: radoi\n\nINT. A - DAY\n\nX.\n", tmp_path)
+    (error,) = bad.diagnostics
+    assert error.code == "E304" and error.help == "did you mean radio?"

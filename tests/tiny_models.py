@@ -1,0 +1,239 @@
+"""Tiny random-weight diffusers models for the visual backends' tests (CPU, no downloads).
+
+Each builder makes the components from small configs under a fixed torch seed (as diffusers'
+own ``get_dummy_components`` do), assembles the pipeline, and ``save_pretrained``s it in
+safetensors to a folder, which the tests then load through the same backend code users run.
+The CLIP tokenizer is built from a byte-level BPE vocabulary written here (the 256 byte
+symbols, each also with the end-of-word suffix, plus CLIP's start and end tokens), so nothing
+is fetched from the Hub.
+
+Visual models only; audio builders live in their own helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+TEXT_DIM = 32          # the text encoder's hidden size = the UNets' cross-attention size
+
+
+@lru_cache(maxsize=1)
+def _byte_symbols() -> tuple[str, ...]:
+    """GPT-2/CLIP's printable stand-ins for the 256 byte values (``bytes_to_unicode``)."""
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+                 + list(range(ord("®"), ord("ÿ") + 1)))
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    by_byte = dict(zip(printable, codes))
+    return tuple(chr(by_byte[b]) for b in range(256))
+
+
+def write_clip_tokenizer(folder: Path) -> Path:
+    """vocab.json + merges.txt of a tiny byte-level BPE tokenizer in CLIP's format."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    symbols = _byte_symbols()
+    tokens = list(symbols) + [s + "</w>" for s in symbols]
+    merges = [("t", "h"), ("th", "e</w>"), ("o", "n</w>"), ("e", "r</w>"), ("a", "n")]
+    tokens += [a + b for a, b in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), "utf-8")
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), "utf-8")
+    return folder
+
+
+def _tokenizer_and_text_encoder(scratch: Path):
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(str(write_clip_tokenizer(scratch / "tokenizer-src")),
+                                              model_max_length=77)
+    torch.manual_seed(0)
+    config = CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, hidden_size=TEXT_DIM, intermediate_size=37,
+        layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,
+        vocab_size=len(tokenizer), max_position_embeddings=77, projection_dim=TEXT_DIM)
+    return tokenizer, CLIPTextModel(config)
+
+
+def _tiny_vae():
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3,
+                         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                         up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+                         latent_channels=4, norm_num_groups=4, sample_size=32)
+
+
+def build_text_to_image(folder: Path) -> Path:
+    """A tiny StableDiffusionPipeline (2-level UNet, 2-level VAE: 2× down, 32-dim CLIP text)."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    folder = Path(folder)
+    tokenizer, text_encoder = _tokenizer_and_text_encoder(folder.parent / f".{folder.name}-src")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=TEXT_DIM,
+        attention_head_dim=2, norm_num_groups=4)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(unet=unet, scheduler=scheduler, vae=_tiny_vae(),
+                                   text_encoder=text_encoder, tokenizer=tokenizer,
+                                   safety_checker=None, feature_extractor=None,
+                                   image_encoder=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_image_to_image(model: Path, folder: Path) -> Path:
+    """The tiny text-to-image model at ``model`` saved as an image-to-image pipeline."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(Path(model), use_safetensors=True,
+                                                          local_files_only=True)
+    pipe.save_pretrained(Path(folder), safe_serialization=True)
+    return Path(folder)
+
+
+def build_image_to_video(folder: Path) -> Path:
+    """A tiny StableVideoDiffusionPipeline (image-conditioned, no text encoder)."""
+    import torch
+    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler,
+                           StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder = Path(folder)
+    torch.manual_seed(0)
+    unet = UNetSpatioTemporalConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=8,
+        out_channels=4, down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=16, num_attention_heads=4, num_frames=8,
+        projection_class_embeddings_input_dim=3 * 8, addition_time_embed_dim=8)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        interpolation_type="linear", num_train_timesteps=1000, prediction_type="v_prediction",
+        sigma_max=700.0, sigma_min=0.002, steps_offset=1, timestep_spacing="leading",
+        timestep_type="continuous", use_karras_sigmas=True)
+    torch.manual_seed(0)
+    vae = AutoencoderKLTemporalDecoder(block_out_channels=[32, 64], in_channels=3, out_channels=3,
+                                       down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                                       latent_channels=4)
+    torch.manual_seed(0)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=16, projection_dim=16, num_hidden_layers=1, num_attention_heads=2,
+        image_size=224, intermediate_size=24, patch_size=32))
+    feature_extractor = CLIPImageProcessor(crop_size=32, size=32)
+    pipe = StableVideoDiffusionPipeline(vae=vae, image_encoder=image_encoder, unet=unet,
+                                        scheduler=scheduler, feature_extractor=feature_extractor)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_text_to_video(folder: Path) -> Path:
+    """A tiny TextToVideoSDPipeline (UNet3DConditionModel, 1-level VAE)."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+
+    folder = Path(folder)
+    tokenizer, text_encoder = _tokenizer_and_text_encoder(folder.parent / f".{folder.name}-src")
+    torch.manual_seed(0)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=TEXT_DIM,
+        attention_head_dim=4, norm_num_groups=4)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D"], up_block_types=["UpDecoderBlock2D"],
+                        latent_channels=4, sample_size=32, norm_num_groups=4)
+    pipe = TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                 unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_lora(model: Path, target: Path, rank: int = 2, scale: float = 0.5) -> Path:
+    """A random LoRA for the UNet of the tiny text-to-image model at ``model``, saved the way
+    diffusers' training scripts save one (``pytorch_lora_weights.safetensors``)."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(Path(model) / "unet", use_safetensors=True,
+                                                local_files_only=True)
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in unet.named_parameters():
+            if "lora_" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionPipeline.save_lora_weights(Path(target), unet_lora_layers=layers,
+                                              safe_serialization=True)
+    return Path(target)
+
+
+def build_ip_adapter(model: Path, target: Path, image_dim: int = 16) -> Path:
+    """A random IP-Adapter (the basic kind: 4 image tokens) for the tiny text-to-image model at
+    ``model``, with its CLIP image encoder, laid out as diffusers' ``load_ip_adapter`` reads it:
+    ``ip-adapter.safetensors`` (``image_proj.*`` and ``ip_adapter.{id}.to_[kv]_ip.weight``,
+    ids 1, 3, 5… over the UNet's cross-attention layers) beside ``image_encoder/``."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    target = Path(target)
+    torch.manual_seed(0)
+    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=image_dim, projection_dim=image_dim, num_hidden_layers=1,
+        num_attention_heads=2, image_size=224, intermediate_size=24, patch_size=32))
+    encoder.save_pretrained(target / "image_encoder", safe_serialization=True)
+    unet = UNet2DConditionModel.from_pretrained(Path(model) / "unet", use_safetensors=True,
+                                                local_files_only=True)
+    cross = unet.config.cross_attention_dim
+    channels = list(unet.config.block_out_channels)
+    generator = torch.Generator().manual_seed(2)
+
+    def weight(*shape):
+        return torch.randn(shape, generator=generator) * 0.3
+
+    tensors = {"image_proj.proj.weight": weight(cross * 4, image_dim),
+               "image_proj.proj.bias": weight(cross * 4),
+               "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            hidden = channels[-1]
+        elif name.startswith("up_blocks"):
+            hidden = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            hidden = channels[int(name[len("down_blocks.")])]
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = weight(hidden, cross)
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = weight(hidden, cross)
+        key_id += 2
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(target / "ip-adapter.safetensors"))
+    return target
