@@ -335,6 +335,7 @@ def load_safely(loader: Callable[..., Any], path: Path, **kwargs) -> Any:
     if kwargs.get("trust_remote_code"):
         raise ValueError("Moviola never runs a model repository's code (trust_remote_code)")
     kwargs.pop("trust_remote_code", None)
+    _quiet_loading()
     try:
         with offline():
             return loader(str(path), use_safetensors=True, local_files_only=True, **kwargs)
@@ -345,6 +346,16 @@ def load_safely(loader: Callable[..., Any], path: Path, **kwargs) -> Any:
             raise
         raise ModelBroken(path, f"loading failed: {type(error).__name__}: "
                           f"{_first_line(error)}", "load") from error
+
+
+def _quiet_loading() -> None:
+    """The libraries' own progress bars would scribble over the build's progress display."""
+    for name in ("transformers", "diffusers"):
+        try:
+            module = __import__(f"{name}.utils.logging", fromlist=["disable_progress_bar"])
+            module.disable_progress_bar()
+        except (ImportError, AttributeError):
+            continue
 
 
 def _first_line(error: BaseException) -> str:
