@@ -1,0 +1,856 @@
+"""Visual backends on diffusers pipelines: keyframes (text → image) and clips (image → video,
+text → video, video → video).
+
+Every backend follows the same path (docs/backends.md has the details):
+
+- ``validate()`` finds the model (and its LoRA, IP-Adapter) on disk before any GPU work, and
+  raises ``ModelNotFound`` / ``ModelBroken`` with a message a person can act on;
+- the pipeline is loaded once through the shared ``ModelManager`` (``DiffusionPipeline``, the
+  class the model folder declares, safetensors only, offline), so every visual backend of a
+  build that names the same model shares one resident copy; variants of it (image-to-image,
+  video-to-video) are made with ``from_pipe``, which shares the weights;
+- ``run_batch(tasks)`` groups compatible jobs (same generation size, frame count, LoRA and
+  conditioning) and renders each group in calls of up to ``config.batch_size`` samples, with
+  one ``torch.Generator`` per sample seeded from its job: batched output equals unbatched;
+- call arguments are chosen by introspecting the pipeline's ``__call__``, so any diffusers
+  pipeline of the right family works (SD/SDXL/FLUX for keyframes; Stable Video Diffusion,
+  LTX-Video, Wan for clips);
+- pictures are generated at ``config.resolution`` (rounded to what the pipeline needs) and
+  cover-resized to the film's size; a clip's frames are retimed to the shot's frame count.
+
+torch and diffusers are imported inside the classes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import weakref
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from moviola.runtime import models as store
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_MAX_FRAMES = 49
+# Pipelines that restyle a video, for model families whose main pipeline does not take one.
+VIDEO_SIBLINGS = {
+    "TextToVideoSDPipeline": "VideoToVideoSDPipeline",
+    "WanPipeline": "WanVideoToVideoPipeline",
+    "WanImageToVideoPipeline": "WanVideoToVideoPipeline",
+    "LTXPipeline": "LTXConditionPipeline",
+    "LTXImageToVideoPipeline": "LTXConditionPipeline",
+}
+# What each resident pipeline carries beside its weights: its from_pipe variants, the LoRA
+# adapters and IP-Adapter loaded into it. Keyed weakly: when the manager evicts a pipeline, its
+# state goes with it.
+_STATE: "weakref.WeakKeyDictionary[Any, _PipeState]" = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _PipeState:
+    variants: dict = field(default_factory=dict)       # "image" / "video" → pipeline or None
+    adapters: dict = field(default_factory=dict)       # adapter name → LoRA file
+    lora_active: bool = False
+    ip_adapter: str | None = None
+
+
+@dataclass
+class _Work:
+    """One task's share of a batch: the samples it adds, and what to do with their outputs."""
+
+    group: tuple                     # tasks with equal groups run in the same calls
+    variant: str                     # "base", "text", "image" (img2img), "video" (video2video)
+    shared: dict                     # call arguments common to the group
+    samples: list[dict]              # per-sample call arguments, each with its "seed"
+    finish: Callable[[list], dict]   # the samples' outputs (uint8 arrays) → the job's meta
+    loras: tuple = ()                # ((adapter name, file, scale), ...)
+    ip_scale: float | None = None    # IP-Adapter scale for this group (None: no IP-Adapter)
+
+
+class DiffusersBackend:
+    """What every diffusers visual backend shares: finding, loading, batching, calling."""
+
+    name = "diffusers"
+
+    def __init__(self, config, models, project: Path):
+        self.config = config
+        self.models = models
+        self.project = Path(project)
+        self.options = dict(config.options or {})
+        self.path: Path | None = None
+        self.device: str | None = None
+        self.dtype = None
+        self.key: str | None = None
+        self.revision = ""                   # the weights' identity, set by validate()
+        self._identity = ""
+        self._lora_files: dict[str, tuple[Path, str]] = {}
+        self._ip_adapter: dict | None = None
+
+    # -- finding the model ----------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Locate the model, its LoRA and IP-Adapter now: ModelNotFound / ModelBroken before
+        any GPU work."""
+        if not self.config.model:
+            raise store.ModelNotFound(str(self.config.model), [], reason=(
+                f"{self.config.backend} needs a model: set `model` for {self.config.kind} "
+                f"in moviola.toml"))
+        self.path = Path(store.locate(self.config.model, self.project))
+        self._identity = store.identity(self.path)
+        revision = [self._identity]
+        for lora, _scale in _lora_specs(self.config.lora):
+            folder, weight = self._lora_file(lora)
+            revision.append(store.identity(folder / weight))
+        if self.options.get("ip_adapter"):
+            self._ip_adapter = self._find_ip_adapter(self.options["ip_adapter"])
+            spec = self._ip_adapter
+            revision.append(store.identity(spec["folder"] / spec["subfolder"] / spec["weight_name"]))
+        # what the executor adds to cache keys: replacing the weights re-renders
+        self.revision = "+".join(revision)
+
+    def _lora_file(self, spec: str) -> tuple[Path, str]:
+        """(folder, weight file name) of a LoRA: a project path (a .safetensors file, or a
+        folder holding one) or a Hugging Face id in the local cache."""
+        if spec not in self._lora_files:
+            self._lora_files[spec] = self._weights(spec, "LoRA", "pytorch_lora_weights.safetensors")
+        return self._lora_files[spec]
+
+    def _weights(self, spec: str, what: str, preferred: str | None = None,
+                 subfolder: str = "") -> tuple[Path, str]:
+        try:
+            path = Path(store.locate(spec, self.project))
+        except store.ModelBroken as error:
+            if not Path(error.path).is_dir():        # adapter folders have no config.json: fine
+                raise
+            path = Path(error.path)
+        except store.ModelNotFound as error:
+            raise store.ModelNotFound(spec, error.places, error.reason or (
+                f"no {what} there (a .safetensors file, or a folder holding one)"),
+                error.repo_id) from None
+        if path.is_file():
+            return path.parent, path.name
+        found = sorted(p.name for p in (path / subfolder).glob("*.safetensors"))
+        if preferred in found:
+            return path, preferred
+        if not found:
+            others = sorted(p.name for p in (path / subfolder).glob("*") if p.is_file())
+            raise store.ModelBroken(path / subfolder, f"no .safetensors {what} weights in the folder"
+                                    + (f" (found: {', '.join(others[:5])}); only safetensors "
+                                       f"weights are loaded" if others else ""))
+        if len(found) > 1:
+            raise store.ModelBroken(path / subfolder, f"several {what} weight files "
+                                    f"({', '.join(found)}): name the file")
+        return path, found[0]
+
+    def _find_ip_adapter(self, spec) -> dict:
+        spec = {"path": spec} if isinstance(spec, str) else dict(spec)
+        if "path" not in spec:
+            raise store.ModelNotFound("IP-Adapter", [], reason="options.ip_adapter needs a "
+                                      "`path` (a project folder or .safetensors file, or a "
+                                      "Hugging Face id)")
+        subfolder = spec.get("subfolder", "")
+        folder, weight = self._weights(spec["path"], "IP-Adapter", spec.get("weight_name"),
+                                       subfolder)
+        if not (folder / subfolder / weight).is_file():
+            subfolder = ""                           # the path named the weight file itself
+        return {"folder": folder, "subfolder": subfolder, "weight_name": weight,
+                "image_encoder_folder": spec.get("image_encoder_folder", "image_encoder"),
+                "scale": float(spec.get("scale", 0.6))}
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def pipeline(self):
+        """The resident pipeline (loaded on first use, then shared through the manager)."""
+        if self.path is None:
+            self.validate()
+        if self.key is None:
+            import torch
+
+            self.device = self.models.device
+            dtype = store.pick_dtype(self.config.dtype, self.device)
+            self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+            self.key = (f"diffusers:{self._identity}:"
+                        f"{str(self.dtype).replace('torch.', '')}:{self.device}")
+        return self.models.get(self.key, self._load)
+
+    def _load(self):
+        from diffusers import DiffusionPipeline
+
+        # the manager moves it to the device (or sets up CPU offload)
+        with _no_progress_bars():                # the CLI draws the build's progress
+            pipe = store.load_safely(DiffusionPipeline.from_pretrained, self.path,
+                                     **{_dtype_keyword(): self.dtype})
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def variant(self, pipe, which: str):
+        """``pipe`` itself, or its image-to-image / video-to-video sibling sharing its weights
+        (None when the model family has none)."""
+        if which == "base":
+            return pipe
+        state = _STATE.setdefault(pipe, _PipeState())
+        if which not in state.variants:
+            state.variants[which] = _make_variant(pipe, which, self.options)
+        return state.variants[which]
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self, task) -> dict:
+        return self.run_batch([task])[0]
+
+    def run_batch(self, tasks: list) -> list[dict]:
+        """Render ``tasks``: compatible ones share pipeline calls of up to ``batch_size``
+        samples; each sample has its own generator, so the output does not depend on batching."""
+        pipe = self.pipeline()
+        works = [self.plan_task(task, pipe) for task in tasks]
+        results: list[dict | None] = [None] * len(tasks)
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for index, work in enumerate(works):
+            groups[(work.variant, work.loras, work.ip_scale) + work.group].append(index)
+        size = max(int(self.config.batch_size or 1), 1)
+        for indices in groups.values():
+            first = works[indices[0]]
+            self._activate_loras(pipe, first.loras)
+            self._activate_ip_adapter(pipe, first.ip_scale)
+            target = self.variant(pipe, first.variant)
+            flat = [(i, s) for i in indices for s in works[i].samples]
+            outputs: dict[int, list] = defaultdict(list)
+            for start in range(0, len(flat), size):
+                chunk = flat[start:start + size]
+                pictures = self._call(target, first.shared, [s for _, s in chunk])
+                for (index, _), picture in zip(chunk, pictures):
+                    outputs[index].append(picture)
+                    if len(outputs[index]) == len(works[index].samples):
+                        results[index] = works[index].finish(outputs.pop(index))
+        return results
+
+    def plan_task(self, task, pipe) -> _Work:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """The manager owns the pipelines; nothing to free here."""
+
+    def _call(self, pipe, shared: dict, samples: list[dict]) -> list[np.ndarray]:
+        import torch
+
+        accepted = _parameters(pipe)
+        kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
+        kwargs.update(shared)
+        for name in samples[0]:
+            if name == "seed":
+                continue
+            values = [s[name] for s in samples]
+            if all(v is None for v in values):
+                continue
+            kwargs[name] = values[0] if name in _SINGLE else values
+        generators = [torch.Generator("cpu").manual_seed(int(s["seed"])) for s in samples]
+        # one sample: a plain generator (draws the same noise as a list of one, and some
+        # pipelines read a list as "one per frame")
+        kwargs["generator"] = generators if len(generators) > 1 else generators[0]
+        if "output_type" in accepted:
+            kwargs["output_type"] = "np"
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
+        with self.models.compute(self.key):
+            result = pipe(**kwargs)
+        return _split_outputs(result, len(samples))
+
+    # -- shared settings ------------------------------------------------------------------------
+
+    def steps_and_guidance(self, pipe) -> dict:
+        accepted = _parameters(pipe)
+        out = {}
+        if self.config.steps is not None:
+            out["num_inference_steps"] = int(self.config.steps)
+        guidance = self.config.guidance
+        if guidance is not None:
+            if "guidance_scale" in accepted:
+                out["guidance_scale"] = float(guidance)
+            elif "max_guidance_scale" in accepted:          # Stable Video Diffusion
+                out["max_guidance_scale"] = float(guidance)
+                out["min_guidance_scale"] = min(1.0, float(guidance))
+        return out
+
+    def generation_size(self, pipe, film: tuple[int, int]) -> tuple[int, int]:
+        """config.resolution rounded to the pipeline's multiple; without one, the model's native
+        area at the film's aspect ratio."""
+        multiple = int(self.options.get("size_multiple") or max(16, _spatial_factor(pipe)))
+        if self.config.resolution:
+            width, height = self.config.resolution
+        else:
+            area = _native_area(pipe)
+            aspect = film[0] / film[1]
+            width, height = math.sqrt(area * aspect), math.sqrt(area / aspect)
+        return (max(multiple, int(round(width / multiple)) * multiple),
+                max(multiple, int(round(height / multiple)) * multiple))
+
+    def frame_count(self, pipe, shot_frames: int) -> int:
+        """How many frames to generate: config.frames, else the shot's, capped at the model's
+        usual length; then fitted to the VAE's temporal grid (LTX 8k+1, Wan 4k+1)."""
+        if self.config.frames:
+            count = int(self.config.frames)
+        else:
+            count = min(int(shot_frames), _max_frames(pipe, self.options))
+        temporal = (getattr(pipe, "vae_temporal_compression_ratio", None)
+                    or getattr(pipe, "vae_scale_factor_temporal", None))
+        if isinstance(temporal, int) and temporal > 1:
+            count = max(1, (count - 1) // temporal * temporal + 1)
+        return max(count, 1)
+
+    def task_loras(self, task) -> tuple:
+        specs = list(_lora_specs(self.config.lora)) + list(_lora_specs(task.job.params.get("lora")))
+        out = []
+        for spec, scale in specs:
+            folder, weight = self._lora_file(spec)
+            file = folder / weight
+            name = "moviola_" + hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
+            out.append((name, str(file), float(scale)))
+        return tuple(out)
+
+    def _activate_loras(self, pipe, loras: tuple) -> None:
+        state = _STATE.setdefault(pipe, _PipeState())
+        if not loras:
+            if state.lora_active:
+                pipe.disable_lora()
+                state.lora_active = False
+            return
+        if not hasattr(pipe, "load_lora_weights"):
+            raise store.ModelBroken(self.path, f"{type(pipe).__name__} does not load LoRA weights")
+        for name, file, _scale in loras:
+            if name not in state.adapters:
+                path = Path(file)
+                store.load_safely(_lora_loader(pipe, name), path.parent, weight_name=path.name)
+                state.adapters[name] = file
+        pipe.enable_lora()
+        pipe.set_adapters([n for n, _, _ in loras], adapter_weights=[s for _, _, s in loras])
+        state.lora_active = True
+
+    def _activate_ip_adapter(self, pipe, scale: float | None) -> None:
+        state = _STATE.setdefault(pipe, _PipeState())
+        if scale is None:
+            if state.ip_adapter is not None:     # another backend loaded one into this pipeline
+                pipe.unload_ip_adapter()
+                state.ip_adapter = None
+                state.variants.clear()
+            return
+        spec = self._ip_adapter
+        if state.ip_adapter != str(spec["folder"] / spec["subfolder"] / spec["weight_name"]):
+            if not hasattr(pipe, "load_ip_adapter"):
+                raise store.ModelBroken(self.path, f"{type(pipe).__name__} does not take an "
+                                        f"IP-Adapter")
+            try:
+                pipe.load_ip_adapter(str(spec["folder"]), subfolder=spec["subfolder"],
+                                     weight_name=spec["weight_name"],
+                                     image_encoder_folder=spec["image_encoder_folder"],
+                                     local_files_only=True)
+            except Exception as error:  # noqa: BLE001 - named, not a traceback
+                raise store.ModelBroken(spec["folder"], f"the IP-Adapter does not load: "
+                                        f"{type(error).__name__}: {error}") from None
+            state.ip_adapter = str(spec["folder"] / spec["subfolder"] / spec["weight_name"])
+            state.variants.clear()       # made before: they lack the new image encoder
+        pipe.set_ip_adapter_scale(scale)
+
+    def negative_prompt(self) -> str | None:
+        return self.options.get("negative_prompt")
+
+
+class TextToImage(DiffusersBackend):
+    """Keyframes: the shot's prompt → an image of the film's size.
+
+    Conditioning, in order: a ``from:`` image (or a video's middle frame) → image-to-image from
+    it (``options.strength``, default 0.6); else the location's ``refs:`` → with an IP-Adapter
+    configured (``options.ip_adapter``) the first reference image guides the picture; without
+    one, and when the model has an image-to-image variant, the first reference image is the
+    initial image (``options.ref_strength``, default 0.75: the layout and palette survive, the
+    content follows the prompt); else text only."""
+
+    name = "diffusers.text_to_image"
+
+    def plan_task(self, task, pipe) -> _Work:
+        from PIL import Image
+
+        params = task.job.params
+        film = (int(params["width"]), int(params["height"]))
+        size = self.generation_size(pipe, film)
+        variant, init, strength, ip_scale, ip_image = "base", None, None, None, None
+        conditioning = "text"
+        source = params.get("source")
+        refs = _ref_images(self.project, params.get("refs") or ())
+        if _takes_init_image(pipe):
+            variant = "text"             # an image-to-image model: its text-to-image sibling
+        if source:
+            if self.variant(pipe, "image") is None:
+                raise ValueError(f"{type(pipe).__name__} has no image-to-image variant: it "
+                                 f"cannot start the keyframe from the shot's `from:` {source}")
+            variant, conditioning = "image", "source"
+            init = _cover(_still(self.project / source), size)
+            strength = float(self.options.get("strength", 0.6))
+        elif refs and self._ip_adapter is not None:
+            conditioning = "ip_adapter"
+            ip_image = _open_rgb(refs[0])
+        elif refs and self.variant(pipe, "image") is not None:
+            variant, conditioning = "image", "refs"
+            init = _cover(_open_rgb(refs[0]), size)
+            strength = float(self.options.get("ref_strength", 0.75))
+        if self._ip_adapter is not None:
+            # once loaded, the IP-Adapter expects an image on every call: none → scale 0
+            ip_scale = self._ip_adapter["scale"] if ip_image is not None else 0.0
+            if ip_image is None:
+                ip_image = Image.new("RGB", (224, 224))
+        target = self.variant(pipe, variant)
+        shared = {**self.steps_and_guidance(target)}
+        if variant != "image":
+            shared.update(width=size[0], height=size[1])
+        else:
+            shared["strength"] = strength
+        sample = {"prompt": params.get("prompt") or "", "negative_prompt": self.negative_prompt(),
+                  "image": init, "seed": task.job.seed}
+        if ip_image is not None:
+            # one image per loaded adapter, shared by the batch: group by the reference
+            shared["ip_adapter_image"] = ip_image
+        group = (size, strength, str(refs[0]) if conditioning == "ip_adapter" else None)
+
+        def finish(outputs: list) -> dict:
+            from moviola.runtime.backends.draft.storyboard import MARGIN
+
+            generated = Image.fromarray(outputs[0])
+            _cover(generated, film).save(task.file("keyframe.png"), format="PNG", compress_level=1)
+            # the same picture with room around the frame, for the draft camera moves
+            # (a profile may pair generated keyframes with draft.motion clips)
+            roomy = (int(round(film[0] * MARGIN / 2)) * 2, int(round(film[1] * MARGIN / 2)) * 2)
+            _cover(generated, roomy).save(task.file("picture.png"), format="PNG", compress_level=1)
+            return {"width": film[0], "height": film[1], "conditioning": conditioning,
+                    "overlay": False}
+
+        return _Work(group, variant, shared, [sample], finish, self.task_loras(task), ip_scale)
+
+
+class _VideoBackend(DiffusersBackend):
+    """What the clip backends share: frame counts, retiming, encoding with transitions."""
+
+    def clip_shared(self, pipe, task, size: tuple[int, int], count: int) -> dict:
+        shared = {**self.steps_and_guidance(pipe), "width": size[0], "height": size[1],
+                  "num_frames": count}
+        accepted = _parameters(pipe)
+        seconds = task.timing["frames"] / float(task.job.params["fps"])
+        rate = max(1, int(round(count / max(seconds, 1e-6))))
+        for name in ("fps", "frame_rate"):          # SVD's micro-conditioning, LTX's rope scale
+            if name in accepted and name not in self.options:
+                shared[name] = rate
+        return shared
+
+    def finish_clip(self, task, frames: np.ndarray) -> dict:
+        """Spread the generated frames over the shot (nearest-frame retiming), cover-resize them
+        to the film's size, and encode the segment with its fades and dissolve."""
+        from moviola.runtime.video import encode_frames
+
+        params, timing = task.job.params, task.timing
+        width, height = int(params["width"]), int(params["height"])
+        count = int(timing["frames"])
+        dissolve_from = _previous_planes(task) if timing.get("dissolve") else None
+        last = encode_frames(
+            task.file("clip.mp4"), _fitted(frames, retime(range(len(frames)), count),
+                                           (width, height)), count=count,
+            fps=params["fps"], width=width, height=height, fade_in=timing.get("fade_in", 0),
+            fade_out=timing.get("fade_out", 0), dissolve_from=dissolve_from,
+            dissolve=timing.get("dissolve", 0) if dissolve_from is not None else 0)
+        y, u, v = last
+        np.savez(task.file("last.npz"), y=y, u=u, v=v)
+        return {"frames": count, "generated": int(len(frames))}
+
+
+class ImageToVideo(_VideoBackend):
+    """Clips from their keyframe: any diffusers image-to-video pipeline (Stable Video Diffusion,
+    LTX-Video, Wan). The keyframe is cover-resized to the generation size; the prompt (the
+    keyframe's, which names the shot size and camera move) goes along when the pipeline takes
+    one."""
+
+    name = "diffusers.image_to_video"
+
+    def plan_task(self, task, pipe) -> _Work:
+        keyframe = _keyframe_entry(task)
+        if keyframe is None:
+            raise ValueError(f"{self.name} needs the shot's keyframe as its first input")
+        params = task.job.params
+        size = self.generation_size(pipe, (int(params["width"]), int(params["height"])))
+        count = self.frame_count(pipe, task.timing["frames"])
+        shared = self.clip_shared(pipe, task, size, count)
+        image = _cover(_open_rgb(keyframe.file("keyframe.png")), size)
+        sample = {"image": image, "prompt": _clip_prompt(task),
+                  "negative_prompt": self.negative_prompt(), "seed": task.job.seed}
+        group = (size, count, shared.get("fps"), shared.get("frame_rate"))
+        return _Work(group, "base", shared, [sample],
+                     lambda outputs: self.finish_clip(task, outputs[0]), self.task_loras(task))
+
+
+class TextToVideo(_VideoBackend):
+    """Clips from text alone (LTX-Video, Wan, ModelScope text-to-video): the shot's prompt."""
+
+    name = "diffusers.text_to_video"
+
+    def plan_task(self, task, pipe) -> _Work:
+        params = task.job.params
+        size = self.generation_size(pipe, (int(params["width"]), int(params["height"])))
+        count = self.frame_count(pipe, task.timing["frames"])
+        shared = self.clip_shared(pipe, task, size, count)
+        sample = {"prompt": _clip_prompt(task), "negative_prompt": self.negative_prompt(),
+                  "seed": task.job.seed}
+        group = (size, count, shared.get("fps"), shared.get("frame_rate"))
+        return _Work(group, "base", shared, [sample],
+                     lambda outputs: self.finish_clip(task, outputs[0]), self.task_loras(task))
+
+
+class VideoToVideo(_VideoBackend):
+    """A ``from:`` video restyled by the shot's prompt.
+
+    With a video-to-video pipeline (the model's own, or its family's: ModelScope
+    ``VideoToVideoSDPipeline``, ``WanVideoToVideoPipeline``, ``LTXConditionPipeline``), the
+    source, sampled at the film's rate, goes in whole (``options.strength``, default 0.6).
+    Otherwise each frame goes through the model's image-to-image variant with the same seed
+    (a fixed noise keeps the restyling steady from frame to frame), in batches."""
+
+    name = "diffusers.video_to_video"
+
+    def run_batch(self, tasks: list) -> list[dict]:
+        # one shot at a time: its frames fill the batches, and only one source is in memory
+        metas = []
+        for task in tasks:
+            metas += super().run_batch([task])
+        return metas
+
+    def plan_task(self, task, pipe) -> _Work:
+        params = task.job.params
+        source = params.get("source") or _keyframe_param(task, "source")
+        if not source:
+            raise ValueError(f"{self.name} needs a `from:` video on the shot")
+        film = (int(params["width"]), int(params["height"]))
+        size = self.generation_size(pipe, film)
+        shot_frames = int(task.timing["frames"])
+        frames = read_video(self.project / source, shot_frames, float(params["fps"]))
+        strength = float(self.options.get("strength", 0.6))
+        prompt, negative = _clip_prompt(task), self.negative_prompt()
+        loras = self.task_loras(task)
+        video_pipe = self.variant(pipe, "video")
+        if video_pipe is not None:
+            count = self.frame_count(video_pipe, shot_frames)
+            shared = self.clip_shared(video_pipe, task, size, count)
+            accepted = _parameters(video_pipe)
+            shared["denoise_strength" if "denoise_strength" in accepted else "strength"] = strength
+            video = [_cover(f, size) for f in retime(frames, count)]
+            sample = {"video": video, "prompt": prompt, "negative_prompt": negative,
+                      "seed": task.job.seed}
+            # a call takes one video: each task is its own group
+            return _Work((task.job.id,), "video", shared, [sample],
+                         lambda outputs: self.finish_clip(task, outputs[0]), loras)
+        if self.variant(pipe, "image") is None:
+            raise store.ModelBroken(self.path, f"{type(pipe).__name__} has neither a video-to-"
+                                    f"video nor an image-to-image variant: it cannot restyle a "
+                                    f"video")
+        shared = {**self.steps_and_guidance(self.variant(pipe, "image")), "strength": strength}
+        samples = [{"image": _cover(f, size), "prompt": prompt, "negative_prompt": negative,
+                    "seed": task.job.seed} for f in frames]
+        return _Work((size, strength), "image", shared, samples,
+                     lambda outputs: self.finish_clip(task, np.stack(outputs)), loras)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+_OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
+                "max_frames", "video_pipeline"}
+_SINGLE = {"video"}                 # one value for the whole call, not one per sample
+
+
+@contextmanager
+def _no_progress_bars():
+    """diffusers' and transformers' loading bars off for the duration, then as they were."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    restore = [module for module in (diffusers_logging, transformers_logging)
+               if module.is_progress_bar_enabled()]
+    for module in restore:
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module in restore:
+            module.enable_progress_bar()
+
+
+def _dtype_keyword() -> str:
+    """Recent diffusers name the loading dtype ``dtype`` (``torch_dtype`` is deprecated);
+    earlier releases know only ``torch_dtype``."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
+def _parameters(pipe) -> set[str]:
+    return set(inspect.signature(pipe.__call__).parameters)
+
+
+def _takes_init_image(pipe) -> bool:
+    return {"image", "strength"} <= _parameters(pipe)
+
+
+def _make_variant(pipe, which: str, options: dict):
+    import diffusers
+
+    if which == "image":
+        if _takes_init_image(pipe):
+            return pipe
+        try:
+            variant = diffusers.AutoPipelineForImage2Image.from_pipe(pipe)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        variant.set_progress_bar_config(disable=True)
+        return variant
+    if which == "text":
+        try:
+            variant = diffusers.AutoPipelineForText2Image.from_pipe(pipe)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ValueError(f"{type(pipe).__name__} needs an initial image and has no "
+                             f"text-to-image variant") from None
+        variant.set_progress_bar_config(disable=True)
+        return variant
+    if which == "video":
+        if "video" in _parameters(pipe):
+            return pipe
+        name = options.get("video_pipeline") or VIDEO_SIBLINGS.get(type(pipe).__name__)
+        cls = getattr(diffusers, name, None) if name else None
+        if cls is None:
+            return None
+        try:
+            variant = cls.from_pipe(pipe)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        variant.set_progress_bar_config(disable=True)
+        return variant
+    raise ValueError(which)
+
+
+def _lora_loader(pipe, name: str):
+    def load(path, **kwargs):
+        kwargs.pop("use_safetensors", None)
+        return pipe.load_lora_weights(str(path), adapter_name=name, use_safetensors=True, **kwargs)
+
+    return load
+
+
+def _lora_specs(value) -> list[tuple[str, float]]:
+    """A LoRA setting as [(path or id, scale)]: "path", ["a", "b"], {"path": 0.8},
+    [["path", 0.8]] or [{"path": "p", "scale": 0.8}]."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [(value, 1.0)]
+    if isinstance(value, dict):
+        if "path" in value:
+            return [(value["path"], float(value.get("scale", 1.0)))]
+        return [(k, float(v)) for k, v in value.items()]
+    out = []
+    for item in value:
+        out.extend(_lora_specs(item) if not isinstance(item, (list, tuple))
+                   else [(item[0], float(item[1]) if len(item) > 1 else 1.0)])
+    return out
+
+
+def _spatial_factor(pipe) -> int:
+    for name in ("vae_scale_factor", "vae_spatial_compression_ratio", "vae_scale_factor_spatial"):
+        value = getattr(pipe, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 8
+
+
+def _native_area(pipe) -> int:
+    """The pixel area the model was trained at: the call's default size, else its denoiser's
+    sample size × the VAE factor, else 512²."""
+    defaults = inspect.signature(pipe.__call__).parameters
+    height = defaults.get("height")
+    width = defaults.get("width")
+    if height is not None and width is not None and isinstance(height.default, int) \
+            and isinstance(width.default, int):
+        return height.default * width.default
+    side = getattr(pipe, "default_sample_size", None)
+    if not isinstance(side, int):
+        denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+        side = getattr(getattr(denoiser, "config", None), "sample_size", None)
+        if isinstance(side, (list, tuple)):
+            side = int(side[0])
+    if isinstance(side, int):
+        pixels = side * _spatial_factor(pipe)
+        return pixels * pixels
+    return 512 * 512
+
+
+def _max_frames(pipe, options: dict) -> int:
+    if options.get("max_frames"):
+        return int(options["max_frames"])
+    parameter = inspect.signature(pipe.__call__).parameters.get("num_frames")
+    if parameter is not None and isinstance(parameter.default, int):
+        return parameter.default
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    frames = getattr(getattr(denoiser, "config", None), "num_frames", None)
+    return int(frames) if isinstance(frames, int) else DEFAULT_MAX_FRAMES
+
+
+def _split_outputs(result, count: int) -> list[np.ndarray]:
+    """The pipeline's output as one uint8 array per sample: (H, W, 3) or (F, H, W, 3)."""
+    data = getattr(result, "images", None)
+    if data is None:
+        data = getattr(result, "frames", None)
+    if data is None and isinstance(result, tuple):
+        data = result[0]
+    return [_to_uint8(data[i]) for i in range(count)]
+
+
+def _to_uint8(item) -> np.ndarray:
+    from PIL import Image
+
+    if isinstance(item, Image.Image):
+        return np.asarray(item.convert("RGB"))
+    if isinstance(item, (list, tuple)):
+        return np.stack([_to_uint8(x) for x in item])
+    if hasattr(item, "detach"):                     # a torch tensor
+        item = item.detach().float().cpu().numpy()
+    array = np.asarray(item)
+    if array.dtype != np.uint8:
+        array = np.clip(np.rint(array.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+    if array.shape[-1] not in (1, 3, 4) and array.shape[-3] in (1, 3, 4):   # channels first
+        array = np.moveaxis(array, -3, -1)
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return array[..., :3]
+
+
+def retime(frames, count: int) -> list:
+    """``count`` frames from ``frames`` by nearest-frame resampling: the generated frames are
+    spread evenly over the shot (first to first, last to last); fewer frames are held, more are
+    dropped evenly."""
+    total = len(frames)
+    if total == 0:
+        raise ValueError("the model returned no frames")
+    if count == 1:
+        return [frames[0]]
+    return [frames[int(round(i * (total - 1) / (count - 1)))] for i in range(count)]
+
+
+def _fitted(frames, order: list[int], size: tuple[int, int]):
+    """``frames[i]`` for each i in ``order``, cover-resized to ``size`` (lazily: the encoder
+    takes one at a time; a held frame is resized once)."""
+    from PIL import Image
+
+    current, fitted = None, None
+    for index in order:
+        if index != current:
+            frame = frames[index]
+            picture = frame if isinstance(frame, Image.Image) else Image.fromarray(frame)
+            current, fitted = index, np.asarray(_cover(picture, size))
+        yield fitted
+
+
+def _cover(image, size: tuple[int, int]):
+    """Scale ``image`` to cover ``size`` and crop the centre (no bars, no distortion)."""
+    from PIL import Image, ImageOps
+
+    image = image.convert("RGB")
+    if image.size == tuple(size):
+        return image
+    return ImageOps.fit(image, tuple(size), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+
+
+def _open_rgb(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _still(path: Path):
+    """An image, or a video's middle frame."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return _open_rgb(path)
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [frame for frame in container.decode(container.streams.video[0])]
+    if not frames:
+        raise ValueError(f"{path.name} has no video frames")
+    return frames[len(frames) // 2].to_image().convert("RGB")
+
+
+def read_video(path: Path, count: int, fps: float) -> list:
+    """``count`` frames of a video at ``fps``: at each time the source frame showing then;
+    the last frame holds when the source is shorter than the shot."""
+    import av
+
+    frames: list = []
+    shown = None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            at = float(frame.time or 0.0)
+            while len(frames) < count and shown is not None and len(frames) / fps < at - 1e-6:
+                frames.append(shown)
+            if len(frames) >= count:
+                break
+            shown = frame.to_image().convert("RGB")
+    if shown is None:
+        raise ValueError(f"{path.name} has no video frames")
+    while len(frames) < count:
+        frames.append(shown)
+    return frames
+
+
+def _ref_images(project: Path, refs) -> list[Path]:
+    """The image files a location's ``refs:`` name (folders: their images, sorted)."""
+    found: list[Path] = []
+    for ref in refs:
+        path = project / ref
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(path)
+    return found
+
+
+def _keyframe_entry(task):
+    for job_id in task.job.inputs:
+        if job_id.startswith("keyframe:") and job_id in task.inputs:
+            return task.inputs[job_id]
+    return None
+
+
+def _keyframe_param(task, name: str):
+    plan = getattr(task, "plan", None)
+    for job_id in task.job.inputs:
+        if job_id.startswith("keyframe:") and plan is not None:
+            try:
+                return plan.job(job_id).params.get(name)
+            except KeyError:
+                return None
+    return None
+
+
+def _clip_prompt(task) -> str:
+    """The clip's prompt: its own, else its keyframe's (which names the size and the move)."""
+    return task.job.params.get("prompt") or _keyframe_param(task, "prompt") or ""
+
+
+def _previous_planes(task):
+    """The last frame of the previous clip (for a dissolve), if it is an input."""
+    for job_id in task.job.inputs:
+        if job_id.startswith("clip:") and job_id in task.inputs:
+            with np.load(task.inputs[job_id].file("last.npz")) as data:
+                return data["y"], data["u"], data["v"]
+    return None
