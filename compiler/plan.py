@@ -125,10 +125,11 @@ class _Builder:
         self.by_id: dict[str, Job] = {}
 
     def add(self, kind: str, identity: str, params: dict, *, inputs=(), timing=(), files=(),
-            seed: int = 0, label: str = "", span: Span | None = None) -> Job:
-        backend = self.backends[kind]
+            seed: int = 0, label: str = "", span: Span | None = None, drawn: bool = False) -> Job:
+        # drawn: title cards are typeset by the storyboard renderer under every profile
+        backend = DRAFT[kind] if drawn else self.backends[kind]
         job_id = f"{kind}:{identity}"
-        if kind in self.model_params:
+        if kind in self.model_params and not drawn:
             # generation settings change the output: they belong to the key
             params = {**params, "model": self.model_params[kind]}
         key = content_key({
@@ -207,7 +208,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             "caption": _caption(cut), "label": cut.label, "card": cut.card,
             "prompt": cut.prompt, "style": settings.style,
             "source": cut.source.path if cut.source is not None else None,
-        }, files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}", span=cut.span)
+        }, files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}", span=cut.span,
+            drawn=cut.card is not None)
         keyframes.append(keyframe.id)
         inputs = [keyframe.id]
         if cut.transition_in == "dissolve" and previous_clip is not None:
@@ -218,7 +220,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             "duration": cut.duration, "min_seconds": cut.min_seconds,
             "transition_in": cut.transition_in, "transition_out": cut.transition_out,
         }, inputs=inputs, timing=speech_of[cut.id], seed=cut.seed,
-            label=f"shot {cut.label} {cut.size.value} {cut.move}", span=cut.span)
+            label=f"shot {cut.label} {cut.size.value} {cut.move}", span=cut.span,
+            drawn=cut.card is not None)
         clips.append(clip.id)
         previous_clip = clip
 

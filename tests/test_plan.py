@@ -144,3 +144,15 @@ def test_sample_prompts_fit_the_clip_budget():
 def test_sample_runtime_is_about_five_minutes():
     result = compile_file(SAMPLES / "the-wash-house.fountain")
     assert 270 <= plan(result.film).estimated_seconds <= 330
+
+
+def test_title_cards_are_typeset_by_the_storyboard_under_every_profile():
+    result = compile_file(SAMPLES / "the-wash-house.fountain")
+    preview = plan(result.film, "preview")
+    cards = [cut.id for cut in preview.cuts if cut.card]
+    assert cards
+    for cut_id in cards:
+        assert preview.job(f"keyframe:{cut_id}").backend == "draft.storyboard"
+        assert preview.job(f"clip:{cut_id}").backend == "draft.motion"
+    shots = [cut.id for cut in preview.cuts if not cut.card]
+    assert preview.job(f"keyframe:{shots[0]}").backend == "diffusers.text_to_image"
