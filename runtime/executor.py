@@ -120,8 +120,8 @@ class Executor:
     def resolve_key(self, job: Job, timing: dict) -> str:
         return content_key({
             "job": job.key,
-            **({"model_revision": self.model_revisions[job.backend]}
-               if job.backend in self.model_revisions else {}),
+            **({"model_revision": self.model_revisions[(job.backend, job.kind)]}
+               if (job.backend, job.kind) in self.model_revisions else {}),
             "files": {path: self.digest(path) for path in job.files},
             "inputs": [self.keys[i] for i in job.inputs],
             "timing": timing,
@@ -186,7 +186,8 @@ class Executor:
         report = BuildReport(self.plan.film.path, None, self.plan.profile)
         for job in self.plan.jobs:
             report.planned[job.kind] += 1
-        model_backends = sorted({j.backend for j in self.plan.jobs if registry.is_model_backend(j.backend)})
+        model_backends = sorted({(j.backend, j.kind) for j in self.plan.jobs
+                                 if registry.is_model_backend(j.backend)})
         if model_backends:
             workers = 1            # models stay resident in one process
         pool = (_ProcessPool(self.plan, workers, self.project) if workers > 1
@@ -210,11 +211,11 @@ class Executor:
     def _validate(self, pool, names: list[str]) -> None:
         """Find every model the plan needs before any GPU work; report all that are missing."""
         problems = []
-        for name in names:
+        for name, kind in names:
             try:
-                backend = pool.backends.get(name)
+                backend = pool.backends.get(name, kind)
                 backend.validate()
-                self.model_revisions[name] = getattr(backend, "revision", "") or ""
+                self.model_revisions[(name, kind)] = getattr(backend, "revision", "") or ""
             except ImportError as error:
                 problems.append(f"{name}: {error}")
             except Exception as error:  # noqa: BLE001 - ModelNotFound, ModelBroken, config errors
@@ -228,10 +229,13 @@ class Executor:
                    if job_id.startswith("speech:")}
         self.timeline = timeline_module.resolve(self.plan, seconds)
 
-    def _batch_size(self, backend: str) -> int:
+    def _batch_size(self, backend: str, kind: str) -> int:
         config = self.plan.config
         if config is None or not registry.is_model_backend(backend):
             return 1
+        model = config.models.get(kind)
+        if model is not None and model.backend == backend:
+            return max(model.batch_size, 1)
         return max(next((c.batch_size for c in config.models.values() if c.backend == backend), 1), 1)
 
     def _schedule(self, pool, report: BuildReport, slots: int) -> None:
@@ -253,7 +257,7 @@ class Executor:
                     if (needs_timeline and self.timeline is None) or any(
                             i not in self.entries for i in job.inputs):
                         continue
-                    if ready and job.backend != ready[0][0].job.backend:
+                    if ready and (job.backend, job.kind) != (ready[0][0].job.backend, ready[0][0].job.kind):
                         continue
                     pending.remove(job)
                     timing = self.timing_for(job) if needs_timeline else {}
@@ -272,9 +276,9 @@ class Executor:
                     if job.kind in _EDIT_KINDS:
                         task.timeline = self.timeline
                     ready.append((task, writer))
-                    if len(ready) >= self._batch_size(job.backend) or len(running) + 1 < slots:
+                    if len(ready) >= self._batch_size(job.backend, job.kind) or len(running) + 1 < slots:
                         break
-                if ready and (len(ready) >= self._batch_size(ready[0][0].job.backend)
+                if ready and (len(ready) >= self._batch_size(ready[0][0].job.backend, ready[0][0].job.kind)
                               or len(running) < slots):
                     for task, _ in ready:
                         self.on_event({"type": "job", "status": "running", "job": task.job})

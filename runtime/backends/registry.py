@@ -46,14 +46,21 @@ class Backends:
         self.models = models                  # a runtime.models.ModelManager for model backends
         self.loaded: dict[str, object] = {}
 
-    def config_for(self, name: str):
-        for config in (self.profile.models.values() if self.profile is not None else ()):
+    def config_for(self, name: str, kind: str | None = None):
+        configs = self.profile.models if self.profile is not None else {}
+        if kind in configs and configs[kind].backend == name:
+            return configs[kind]
+        for config in configs.values():
             if config.backend == name:
                 return config
         raise KeyError(f"no model configured for backend {name}")
 
-    def get(self, name: str):
-        if name not in self.loaded:
+    def get(self, name: str, kind: str | None = None):
+        """The backend ``name`` for jobs of ``kind``: one instance per (backend, kind), so music
+        and sfx on one backend keep their own settings (the model itself is shared through the
+        manager)."""
+        slot = (name, kind if is_model_backend(name) else None)
+        if slot not in self.loaded:
             module_name, _, class_name = BACKENDS[name].partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
             if is_model_backend(name):
@@ -62,10 +69,10 @@ class Backends:
 
                     profile = self.profile
                     self.models = ModelManager(profile.device, profile.memory_budget_bytes, profile.offload)
-                self.loaded[name] = cls(self.config_for(name), self.models, self.project)
+                self.loaded[slot] = cls(self.config_for(name, kind), self.models, self.project)
             else:
-                self.loaded[name] = cls()
-        return self.loaded[name]
+                self.loaded[slot] = cls()
+        return self.loaded[slot]
 
     def close(self) -> None:
         for backend in self.loaded.values():
