@@ -60,6 +60,20 @@ TRANSITIONS = (
     (re.compile(r"\bWIPE\b"), "wipe"),
 )
 
+# Delivery hints (parentheticals, `voice:` directives) that every voice backend understands.
+DELIVERY = {
+    "whisper": frozenset("whisper whispers whispered whispering softly quietly hushed murmur "
+                         "murmurs murmuring murmured sotto".split()),
+    "shout": frozenset("shout shouts shouting shouted yell yells yelling yelled angrily angry "
+                       "furious furiously scream screams screaming loudly loud".split()),
+    "slow": frozenset("slow slowly hesitant hesitantly deliberately haltingly".split()),
+    "fast": frozenset("fast quickly quick hurried hurriedly rushed rapidly breathless".split()),
+    "sad": frozenset("sad sadly tired wearily weary exhausted mournful mournfully tearful "
+                     "tearfully grieving".split()),
+    "happy": frozenset("happy happily excited excitedly cheerful cheerfully joyful joyfully "
+                       "delighted laughing".split()),
+}
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".avi")

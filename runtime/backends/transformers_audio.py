@@ -65,16 +65,10 @@ __all__ = ["TransformersBackend", "Tts", "TtsClone", "MusicGen", "StableAudio", 
 # --------------------------------------------------------------------------- delivery
 
 _WORD = re.compile(r"[a-z]+")
-_WHISPER = frozenset("whisper whispers whispered whispering softly quietly hushed murmur murmurs "
-                     "murmuring murmured sotto".split())
-_SHOUT = frozenset("shout shouts shouting shouted yell yells yelling yelled angrily angry furious "
-                   "furiously scream screams screaming loudly loud".split())
-_SLOW = frozenset("slow slowly hesitant hesitantly deliberately haltingly".split())
-_FAST = frozenset("fast quickly quick hurried hurriedly rushed rapidly breathless".split())
-_SAD = frozenset("sad sadly tired wearily weary exhausted mournful mournfully tearful tearfully "
-                 "grieving".split())
-_HAPPY = frozenset("happy happily excited excitedly cheerful cheerfully joyful joyfully delighted "
-                   "laughing".split())
+from moviola.compiler.vocabulary import DELIVERY
+
+_WHISPER, _SHOUT, _SLOW, _FAST, _SAD, _HAPPY = (
+    DELIVERY[k] for k in ("whisper", "shout", "slow", "fast", "sad", "happy"))
 
 
 @dataclass(frozen=True)
