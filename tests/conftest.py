@@ -20,3 +20,20 @@ def golden():
         assert text == expected, f"{path.name} differs; rerun with MOVIOLA_UPDATE_GOLDENS=1 and review"
 
     return compare
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Model tests on CPU: one torch thread (tiny pipelines run far slower with more on 2 cores)
+    and the libraries' logging and progress bars quiet."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    yield
+    torch.set_num_threads(threads)

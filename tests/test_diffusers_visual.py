@@ -70,19 +70,7 @@ SHOT_1, SHOT_2 = "ext-river-day~1/1", "ext-river-day~1/2"
 REFS_SHOT, SOURCE_SHOT = "ext-wash-house-dawn~1/1", "ext-wash-house-dawn~1/2"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytestmark, pytest.mark.usefixtures("torch_one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -70,9 +70,12 @@ model = "models/musicgen"
 """
 
 
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
+              pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    torch.set_num_threads(1)
+def project(tmp_path_factory, torch_one_thread):
     root = tmp_path_factory.mktemp("tiny-film")
     tiny_models.build_text_to_image(root / "models" / "sd")
     tiny_models.build_image_to_video(root / "models" / "svd")

@@ -77,20 +77,7 @@ Grandmother!
 WHISPER, LONG, SHORT, SHOUT = "It was here.", "Every Monday?", "Yes.", "Grandmother!"  # lines
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-    from transformers.utils import logging as transformers_logging
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    from diffusers.utils import logging as diffusers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity_error()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytestmark, pytest.mark.usefixtures("torch_one_thread")]
 
 
 @pytest.fixture(scope="module")
