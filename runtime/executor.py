@@ -154,6 +154,7 @@ class Executor:
     def dry_run(self) -> dict[str, str]:
         """Each job's state without rendering anything: "cached", "render", or "after speech"
         (its key depends on speech lengths that are not rendered yet)."""
+        self._model_revisions_for_dry_run()
         states: dict[str, str] = {}
         for phase in PHASES:
             if phase == ("keyframe", "sfx"):
@@ -223,6 +224,21 @@ class Executor:
         if problems:
             raise BuildError("the profile's models are not all usable:\n  " + "\n  ".join(problems)
                              + "\nrun `moviola doctor` for the full picture")
+
+    def _model_revisions_for_dry_run(self) -> None:
+        """Model revisions join the keys: find the models (no loading) so a plan can tell what a
+        GPU build already rendered. A model that cannot be found leaves its jobs "render"."""
+        names = {(j.backend, j.kind) for j in self.plan.jobs if registry.is_model_backend(j.backend)}
+        if not names:
+            return
+        backends = registry.Backends(self.plan.config, self.project)
+        for name, kind in sorted(names):
+            try:
+                backend = backends.get(name, kind)
+                backend.validate()
+                self.model_revisions[(name, kind)] = getattr(backend, "revision", "") or ""
+            except Exception:  # noqa: BLE001 - reported by `moviola build` and `moviola doctor`
+                continue
 
     def _resolve_timeline(self) -> None:
         seconds = {job_id: entry.meta["seconds"] for job_id, entry in self.entries.items()

@@ -125,3 +125,11 @@ def test_missing_model_stops_before_any_rendering(project, capsys, tmp_path):
     assert code == 1
     assert "models/nowhere" in out and "not found" in out
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_plan_knows_what_a_model_build_rendered(project, capsys):
+    build(project, "for-plan")
+    capsys.readouterr()
+    assert main(["plan", str(project / "film.fountain"), "--profile", "tiny", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {job["state"] for job in data["jobs"]} == {"cached"}
