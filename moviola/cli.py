@@ -338,19 +338,29 @@ def _profile(args, film):
     return profiles[name]
 
 
-def _plan(args) -> int:
-    from rich.table import Table
-
+def _planned(args):
+    """(render plan, project folder, cache) for a script that compiles, else None after
+    printing its errors."""
     from moviola.compiler.plan import plan as make_plan
     from moviola.runtime.cache import Cache
-    from moviola.runtime.executor import Executor
 
     result = _compiled_or_report(args)
     if result is None:
-        return EXIT_ERRORS
-    render_plan = make_plan(result.film, _profile(args, result.film))
+        return None
     project = _project(args.script)
-    states = Executor(render_plan, project, Cache(project / ".moviola" / "cache")).dry_run()
+    return make_plan(result.film, _profile(args, result.film)), project, Cache(project / ".moviola" / "cache")
+
+
+def _plan(args) -> int:
+    from rich.table import Table
+
+    from moviola.runtime.executor import Executor
+
+    planned = _planned(args)
+    if planned is None:
+        return EXIT_ERRORS
+    render_plan, project, cache = planned
+    states = Executor(render_plan, project, cache).dry_run()
     if args.json:
         data = render_plan.to_json()
         for job in data["jobs"]:
@@ -379,19 +389,16 @@ def _plan(args) -> int:
 
 
 def _build(args) -> int:
-    from moviola.compiler.plan import plan as make_plan
-    from moviola.runtime.cache import Cache
     from moviola.runtime.executor import BuildError, Executor
 
-    result = _compiled_or_report(args)
-    if result is None:
+    planned = _planned(args)
+    if planned is None:
         return EXIT_ERRORS
-    render_plan = make_plan(result.film, _profile(args, result.film))
-    project = _project(args.script)
+    render_plan, project, cache = planned
     output = Path(args.output) if args.output else project / "out" / f"{Path(args.script).stem}.mp4"
     console = _console()
     progress = _BuildProgress(console, quiet=args.quiet)
-    executor = Executor(render_plan, project, Cache(project / ".moviola" / "cache"), progress.event)
+    executor = Executor(render_plan, project, cache, progress.event)
     try:
         with progress:
             import os

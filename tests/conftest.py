@@ -37,3 +37,12 @@ def torch_one_thread():
     transformers_logging.disable_progress_bar()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def manager():
+    """A CPU model manager for one test, closed after it."""
+    from moviola.runtime import models
+
+    with models.ModelManager("cpu") as manager:
+        yield manager

@@ -154,12 +154,6 @@ def clip_config(**over) -> ModelConfig:
 
 
 @pytest.fixture
-def manager():
-    with models.ModelManager("cpu") as manager:
-        yield manager
-
-
-@pytest.fixture
 def film(project):
     yield Film(project, keyframe_config(), clip_config())
     shutil.rmtree(project / "out", ignore_errors=True)

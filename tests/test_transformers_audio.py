@@ -161,12 +161,6 @@ def music_config(kind: str = "music", **over) -> ModelConfig:
 
 
 @pytest.fixture
-def manager():
-    with models.ModelManager("cpu") as manager:
-        yield manager
-
-
-@pytest.fixture
 def film(project):
     yield Film(project, speech=tts_config(), music=music_config(), sfx=music_config("sfx"))
     shutil.rmtree(project / "out", ignore_errors=True)
