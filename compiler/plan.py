@@ -20,6 +20,7 @@ from . import ir
 from .decoupage import Cut, decoupage, derive_seed
 from .profiles import Profile, builtin_profiles, is_draft
 from .source import Span
+from .vocabulary import VIDEO_EXTENSIONS
 
 PLAN_FORMAT = 1
 SAMPLE_RATE = 48000
@@ -36,8 +37,10 @@ class Backend:
 # The embedded default profile: runs on any CPU with no model weights.
 DRAFT = {
     "speech": Backend("draft.espeak", "espeak-ng/1"),
+    "performance": Backend("draft.performance", "performance/1"),
     "keyframe": Backend("draft.storyboard", "storyboard/1"),
     "clip": Backend("draft.motion", "motion/1"),
+    "footage": Backend("draft.footage", "footage/1"),
     "music": Backend("draft.score", "score/1"),
     "sfx": Backend("draft.sfx", "sfx/1"),
     "mix": Backend("edit.mix", "mix/1"),
@@ -52,10 +55,12 @@ def backends_for(profile: Profile) -> dict[str, Backend]:
     """The backend of every job kind under ``profile``. Draft backends keep their algorithm
     versions as model identity; model backends name their model (the runtime adds its
     revision)."""
+    drafts = {backend.name: backend for backend in DRAFT.values()}
     out = dict(DRAFT)
     for kind, config in profile.models.items():
-        if not is_draft(config.backend):
-            out[kind] = Backend(config.backend, config.model or "")
+        # a draft backend may stand in for another kind (espeak speaking recorded lines)
+        out[kind] = (drafts[config.backend] if is_draft(config.backend)
+                     else Backend(config.backend, config.model or ""))
     return out
 
 
@@ -73,12 +78,17 @@ class Job:
     key: str
     label: str                       # for people: "shot 3.2 close-up MARIE"
     span: Span | None                # the source line to blame when it fails
+    # The profile entry that renders it: its kind, except a line the writer recorded, a
+    # "speech" job rendered under "performance" (speech-to-speech).
+    profile_kind: str
 
     def to_json(self) -> dict:
         out = {"id": self.id, "kind": self.kind, "backend": self.backend, "model": self.model,
                "key": self.key, "seed": self.seed, "inputs": list(self.inputs),
                "timing": list(self.timing), "files": list(self.files), "label": self.label,
                "params": self.params}
+        if self.profile_kind != self.kind:
+            out["profile_kind"] = self.profile_kind
         if self.span is not None:
             out["line"] = self.span.line
         return out
@@ -125,23 +135,31 @@ class _Builder:
         self.by_id: dict[str, Job] = {}
 
     def add(self, kind: str, identity: str, params: dict, *, inputs=(), timing=(), files=(),
-            seed: int = 0, label: str = "", span: Span | None = None, drawn: bool = False) -> Job:
+            seed: int = 0, label: str = "", span: Span | None = None, drawn: bool = False,
+            profile_kind: str | None = None) -> Job:
         # drawn: title cards are typeset by the storyboard renderer under every profile
-        backend = DRAFT[kind] if drawn else self.backends[kind]
+        profile_kind = profile_kind or kind
+        backend = DRAFT[kind] if drawn else self.backends[profile_kind]
         job_id = f"{kind}:{identity}"
-        if kind in self.model_params and not drawn:
+        if profile_kind in self.model_params and not drawn:
             # generation settings change the output: they belong to the key
-            params = {**params, "model": self.model_params[kind]}
+            params = {**params, "model": self.model_params[profile_kind]}
         key = content_key({
             "format": PLAN_FORMAT, "kind": kind, "backend": backend.name, "model": backend.model,
+            **({"profile_kind": profile_kind} if profile_kind != kind else {}),
             "params": params, "seed": seed, "files": sorted(files),
             "inputs": [self.by_id[i].key for i in inputs],
         })
         job = Job(job_id, kind, backend.name, backend.model, params, tuple(inputs), tuple(timing),
-                  tuple(files), seed, key, label, span)
+                  tuple(files), seed, key, label, span, profile_kind)
         self.jobs.append(job)
         self.by_id[job_id] = job
         return job
+
+
+def _is_video(cut: Cut) -> bool:
+    """A shot made from filmed footage (`from:` a video) renders under the profile's footage."""
+    return cut.source is not None and cut.source.path.lower().endswith(VIDEO_EXTENSIONS)
 
 
 def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
@@ -187,7 +205,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
                 "voice_sample": character.voice.path if character and character.voice else None,
                 "performance": line.performance.path if line.performance else None,
             }, files=files, seed=derive_seed(settings.seed, f"speech:{identity}"),
-                label=f"line {cut.label}.{number} {line.character}", span=line.span)
+                label=f"line {cut.label}.{number} {line.character}", span=line.span,
+                profile_kind="performance" if line.performance is not None else "speech")
             ids.append(job.id)
         speech_of[cut.id] = ids
 
@@ -221,7 +240,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             "transition_in": cut.transition_in, "transition_out": cut.transition_out,
         }, inputs=inputs, timing=speech_of[cut.id], seed=cut.seed,
             label=f"shot {cut.label} {cut.size.value} {cut.move}", span=cut.span,
-            drawn=cut.card is not None)
+            drawn=cut.card is not None, profile_kind="footage" if _is_video(cut) else "clip")
         clips.append(clip.id)
         previous_clip = clip
 

@@ -33,7 +33,11 @@ from .diagnostics import closest
 
 CONFIG_NAME = "moviola.toml"
 DEFAULT_PROFILE = "draft"
-KINDS = ("keyframe", "clip", "speech", "music", "sfx")
+# Two kinds are made from the writer's own material. footage: a shot whose `from:` is a video
+# (a filmed maquette), restyled; a clip backend there animates its keyframe instead.
+# performance: a line the writer recorded ([[voice: …; from: take.wav]]), turned into the
+# character's voice (speech-to-speech); a speech backend there speaks the text instead.
+KINDS = ("keyframe", "clip", "footage", "speech", "performance", "music", "sfx")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 _DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "float": "float32", "full": "float32",
                   "fp16": "float16", "f16": "float16", "half": "float16", "float16": "float16",
@@ -43,18 +47,21 @@ _DTYPE_ALIASES = {"fp32": "float32", "f32": "float32", "float": "float32", "full
 # Every backend name a profile may use, and the kinds of job it can render.
 BACKENDS: dict[str, tuple[str, ...]] = {
     "draft.storyboard": ("keyframe",),
-    "draft.motion": ("clip",),
-    "draft.espeak": ("speech",),
+    "draft.motion": ("clip", "footage"),
+    "draft.footage": ("footage",),
+    "draft.espeak": ("speech", "performance"),
+    "draft.performance": ("performance",),
     "draft.score": ("music",),
     "draft.sfx": ("sfx",),
     "diffusers.text_to_image": ("keyframe",),
-    "diffusers.image_to_video": ("clip",),
-    "diffusers.text_to_video": ("clip",),
-    "diffusers.video_to_video": ("clip",),
-    "transformers.tts": ("speech",),
-    "transformers.tts_clone": ("speech",),
-    "coqui.xtts": ("speech",),
-    "coqui.freevc": ("speech",),
+    "diffusers.image_to_video": ("clip", "footage"),
+    "diffusers.text_to_video": ("clip", "footage"),
+    "diffusers.video_to_video": ("clip", "footage"),
+    "transformers.tts": ("speech", "performance"),
+    "transformers.tts_clone": ("speech", "performance"),
+    "transformers.voice_conversion": ("performance",),
+    "coqui.xtts": ("speech", "performance"),
+    "coqui.freevc": ("performance",),
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
 }
@@ -130,7 +137,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class Profile:
-    """A named set of model configurations, one per kind in KINDS (every profile has all five)."""
+    """A named set of model configurations, one per kind in KINDS (every profile has them all)."""
 
     name: str
     device: str = "auto"                        # auto | cpu | cuda | cuda:N | mps
@@ -183,7 +190,9 @@ def _draft() -> Profile:
     return Profile("draft", device="cpu", models={
         "keyframe": ModelConfig("keyframe", "draft.storyboard", None),
         "clip": ModelConfig("clip", "draft.motion", None),
+        "footage": ModelConfig("footage", "draft.footage", None),
         "speech": ModelConfig("speech", "draft.espeak", None),
+        "performance": ModelConfig("performance", "draft.performance", None),
         "music": ModelConfig("music", "draft.score", None),
         "sfx": ModelConfig("sfx", "draft.sfx", None),
     })
@@ -195,8 +204,16 @@ def _preview() -> Profile:
                                 steps=4, guidance=0.0, resolution=(1024, 576), batch_size=4),
         "clip": ModelConfig("clip", "diffusers.image_to_video", "Lightricks/LTX-Video",
                             steps=25, guidance=3.0, resolution=(704, 480), frames=97),
+        # the same LTX weights restyle filmed footage (LTXConditionPipeline, shared resident)
+        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
+                               steps=25, guidance=3.0, resolution=(704, 480), frames=97,
+                               options={"strength": 0.6}),
         "speech": ModelConfig("speech", "transformers.tts", "facebook/mms-tts-eng",
                               dtype="float32", batch_size=8),
+        "performance": ModelConfig("performance", "transformers.voice_conversion",
+                                   "microsoft/speecht5_vc", dtype="float32",
+                                   options={"vocoder": "microsoft/speecht5_hifigan",
+                                            "speaker_encoder": "microsoft/wavlm-base-plus-sv"}),
         "music": ModelConfig("music", "transformers.musicgen", "facebook/musicgen-small",
                              guidance=3.0, batch_size=4),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",
@@ -212,7 +229,14 @@ def _final() -> Profile:
         "clip": ModelConfig("clip", "diffusers.image_to_video",
                             "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
                             steps=40, guidance=5.0, resolution=(1280, 720), frames=81),
+        # Wan's image-to-video weights cannot restyle a video; LTX's can, at 720p
+        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
+                               steps=40, guidance=3.0, resolution=(1216, 704), frames=97,
+                               options={"strength": 0.6}),
         "speech": ModelConfig("speech", "coqui.xtts", "coqui/XTTS-v2", dtype="float32"),
+        # coqui publishes FreeVC as a release archive, not on the Hub: a project folder
+        "performance": ModelConfig("performance", "coqui.freevc", "models/freevc24",
+                                   dtype="float32"),
         "music": ModelConfig("music", "transformers.musicgen", "facebook/musicgen-medium",
                              guidance=3.0, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",

@@ -36,6 +36,11 @@ _BEFORE_TIMELINE = ("speech", "keyframe", "sfx")
 _EDIT_KINDS = ("mix", "subtitles", "mux", "otio", "contact_sheet")
 
 
+def _slot(job: Job) -> tuple[str, str]:
+    """Which backend instance renders a job: its backend under its profile entry."""
+    return job.backend, job.profile_kind
+
+
 class BuildError(Exception):
     """A job failed; the message names the shot or line and its source line."""
 
@@ -120,8 +125,8 @@ class Executor:
     def resolve_key(self, job: Job, timing: dict) -> str:
         return content_key({
             "job": job.key,
-            **({"model_revision": self.model_revisions[(job.backend, job.kind)]}
-               if (job.backend, job.kind) in self.model_revisions else {}),
+            **({"model_revision": self.model_revisions[(job.backend, job.profile_kind)]}
+               if (job.backend, job.profile_kind) in self.model_revisions else {}),
             "files": {path: self.digest(path) for path in job.files},
             "inputs": [self.keys[i] for i in job.inputs],
             "timing": timing,
@@ -187,7 +192,7 @@ class Executor:
         report = BuildReport(self.plan.film.path, None, self.plan.profile)
         for job in self.plan.jobs:
             report.planned[job.kind] += 1
-        model_backends = sorted({(j.backend, j.kind) for j in self.plan.jobs
+        model_backends = sorted({(j.backend, j.profile_kind) for j in self.plan.jobs
                                  if registry.is_model_backend(j.backend)})
         if model_backends:
             workers = 1            # models stay resident in one process
@@ -210,25 +215,32 @@ class Executor:
         return report
 
     def _validate(self, pool, names: list[str]) -> None:
-        """Find every model the plan needs before any GPU work; report all that are missing."""
+        """Find every model the plan needs before any GPU work, and let each backend check the
+        jobs it will get (a take to convert needs the character's voice); report every problem."""
         problems = []
         for name, kind in names:
             try:
                 backend = pool.backends.get(name, kind)
                 backend.validate()
                 self.model_revisions[(name, kind)] = getattr(backend, "revision", "") or ""
+                check_jobs = getattr(backend, "check_jobs", None)
+                if check_jobs is not None:
+                    jobs = [job for job in self.plan.jobs if _slot(job) == (name, kind)]
+                    problems += [f"{name}: {problem}" for problem in check_jobs(jobs)]
             except ImportError as error:
                 problems.append(f"{name}: {error}")
             except Exception as error:  # noqa: BLE001 - ModelNotFound, ModelBroken, config errors
                 problems.append(f"{name}: {error}")
         if problems:
-            raise BuildError("the profile's models are not all usable:\n  " + "\n  ".join(problems)
+            raise BuildError(f"cannot build with the {self.plan.profile} profile:\n  "
+                             + "\n  ".join(problems)
                              + "\nrun `moviola doctor` for the full picture")
 
     def _model_revisions_for_dry_run(self) -> None:
         """Model revisions join the keys: find the models (no loading) so a plan can tell what a
         GPU build already rendered. A model that cannot be found leaves its jobs "render"."""
-        names = {(j.backend, j.kind) for j in self.plan.jobs if registry.is_model_backend(j.backend)}
+        names = {(j.backend, j.profile_kind) for j in self.plan.jobs
+                 if registry.is_model_backend(j.backend)}
         if not names:
             return
         backends = registry.Backends(self.plan.config, self.project)
@@ -273,7 +285,7 @@ class Executor:
                     if (needs_timeline and self.timeline is None) or any(
                             i not in self.entries for i in job.inputs):
                         continue
-                    if ready and (job.backend, job.kind) != (ready[0][0].job.backend, ready[0][0].job.kind):
+                    if ready and _slot(job) != _slot(ready[0][0].job):
                         continue
                     pending.remove(job)
                     timing = self.timing_for(job) if needs_timeline else {}
@@ -292,9 +304,9 @@ class Executor:
                     if job.kind in _EDIT_KINDS:
                         task.timeline = self.timeline
                     ready.append((task, writer))
-                    if len(ready) >= self._batch_size(job.backend, job.kind) or len(running) + 1 < slots:
+                    if len(ready) >= self._batch_size(*_slot(job)) or len(running) + 1 < slots:
                         break
-                if ready and (len(ready) >= self._batch_size(ready[0][0].job.backend, ready[0][0].job.kind)
+                if ready and (len(ready) >= self._batch_size(*_slot(ready[0][0].job))
                               or len(running) < slots):
                     for task, _ in ready:
                         self.on_event({"type": "job", "status": "running", "job": task.job})

@@ -254,13 +254,14 @@ def _apply(blend, planes, previous):
 
 def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, height: int,
                   fade_in: int = 0, fade_out: int = 0, dissolve_from: tuple | None = None,
-                  dissolve: int = 0):
-    """Encode a cut from generated pictures (GPU profiles): ``frames`` yields RGB uint8 arrays of
-    shape (height, width, 3); exactly ``count`` are written (the last one repeats if the model
-    gave fewer). Fades and dissolves as in :func:`render_clip`; returns the last frame's planes.
-    Segments share the draft clips' encoder settings, so the mux joins them all."""
+                  dissolve: int = 0, overlay=None):
+    """Encode a cut from pictures (generated, or filmed footage): ``frames`` yields RGB uint8
+    arrays of shape (height, width, 3); exactly ``count`` are written (the last one repeats if
+    there are fewer). Overlay, fades and dissolves as in :func:`render_clip`; returns the last
+    frame's planes. Segments share the draft clips' encoder settings, so the mux joins them."""
     from PIL import Image
 
+    fixed = Overlay(overlay, width, height) if overlay is not None else None
     encoder = ClipEncoder(path, width, height, fps)
     last = None
     previous = None
@@ -274,6 +275,9 @@ def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, hei
                 raise ValueError("the model returned no frames")
             previous = picture
             planes = to_yuv(Image.fromarray(np.ascontiguousarray(picture[:height, :width])))
+            if fixed is not None:
+                planes = tuple(p.copy() for p in planes)
+                fixed.apply(*planes)
             blend = _transition_weight(index, count, fade_in, fade_out, dissolve if dissolve_from else 0)
             if blend is not None:
                 planes = _apply(blend, planes, dissolve_from)
@@ -285,3 +289,36 @@ def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, hei
         encoder.abort()
         raise
     return last
+
+
+def cover(image, size: tuple[int, int]):
+    """Scale ``image`` to cover ``size`` and crop the centre (no bars, no distortion)."""
+    from PIL import Image, ImageOps
+
+    image = image.convert("RGB")
+    if image.size == tuple(size):
+        return image
+    return ImageOps.fit(image, tuple(size), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+
+
+def read_video(path: Path, count: int, fps: float) -> list:
+    """``count`` frames of a video at ``fps``: at each time the source frame showing then;
+    the last frame holds when the source is shorter than the shot."""
+    import av
+
+    frames: list = []
+    shown = None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            at = float(frame.time or 0.0)
+            while len(frames) < count and shown is not None and len(frames) / fps < at - 1e-6:
+                frames.append(shown)
+            if len(frames) >= count:
+                break
+            shown = frame.to_image().convert("RGB")
+    if shown is None:
+        raise ValueError(f"{path.name} has no video frames")
+    while len(frames) < count:
+        frames.append(shown)
+    return frames

@@ -24,7 +24,7 @@ def _start_worker(plan, project) -> None:
 def _run_in_worker(tasks):
     for task in tasks:
         task.plan = _worker_plan
-    return run_batch(_worker_backends.get(tasks[0].job.backend, tasks[0].job.kind), tasks)
+    return run_batch(_worker_backends.get(tasks[0].job.backend, tasks[0].job.profile_kind), tasks)
 
 
 def run_batch(backend, tasks: list) -> list:
@@ -75,7 +75,8 @@ class _InlinePool:
     def submit(self, tasks: list) -> Future:
         future: Future = Future()
         try:
-            future.set_result(run_batch(self.backends.get(tasks[0].job.backend, tasks[0].job.kind), tasks))
+            job = tasks[0].job
+            future.set_result(run_batch(self.backends.get(job.backend, job.profile_kind), tasks))
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise

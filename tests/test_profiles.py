@@ -31,8 +31,9 @@ def test_builtin_profiles_cover_every_kind_with_known_backends():
 def test_draft_defaults():
     draft = builtin_profiles()["draft"]
     assert {k: c.backend for k, c in draft.models.items()} == {
-        "keyframe": "draft.storyboard", "clip": "draft.motion", "speech": "draft.espeak",
-        "music": "draft.score", "sfx": "draft.sfx"}
+        "keyframe": "draft.storyboard", "clip": "draft.motion", "footage": "draft.footage",
+        "speech": "draft.espeak", "performance": "draft.performance", "music": "draft.score",
+        "sfx": "draft.sfx"}
     assert all(c.model is None for c in draft.models.values())
     assert draft.is_draft and draft.device == "cpu"
 
@@ -56,6 +57,16 @@ def test_preview_and_final_defaults():
     assert (final["keyframe"].model, final["keyframe"].steps) == ("black-forest-labs/FLUX.1-schnell", 4)
     assert final["clip"].model == "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
     assert (final["speech"].backend, final["speech"].model) == ("coqui.xtts", "coqui/XTTS-v2")
+    # a recorded take becomes the character's voice: speech-to-speech in both
+    performance = preview["performance"]
+    assert (performance.backend, performance.model) == ("transformers.voice_conversion",
+                                                        "microsoft/speecht5_vc")
+    assert performance.options["vocoder"] == "microsoft/speecht5_hifigan"
+    assert final["performance"].backend == "coqui.freevc"
+    # filmed footage is restyled by a video-to-video model
+    for profile in (preview, final):
+        assert (profile["footage"].backend, profile["footage"].model) == (
+            "diffusers.video_to_video", "Lightricks/LTX-Video")
     assert final["music"].model == "facebook/musicgen-medium"
     assert final["sfx"].backend == "diffusers.stable_audio"
     assert not profiles["preview"].is_draft
@@ -245,7 +256,7 @@ def test_dotted_keys_and_inline_tables_are_located():
     ('[profiles.preview.clip]\nframes = 2.5\n', 2, "bad frames"),
     ('[profiles.preview.clip]\nguidance = "high"\n', 2, "bad guidance"),
     ('[profiles.preview.clip]\nresolution = "wide"\n', 2, "bad resolution"),
-    ('[profiles.preview.keyframe]\nbackend = "coqui.xtts"\n', 2, "renders speech, not keyframe"),
+    ('[profiles.preview.keyframe]\nbackend = "coqui.xtts"\n', 2, "renders speech and performance, not keyframe"),
     ('[profiles.draft.speech]\nmodel = "org/voice"\n', 2, "takes no model"),
     ('[profiles.mine.keyframe]\nbackend = "diffusers.text_to_image"\n', 1, "needs a model"),
     ('[profiles.preview.keyframe]\nmodel = "../models/sd"\n', 2, "climbs out"),

@@ -42,7 +42,8 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import write_wav
-from moviola.runtime.backends.transformers_audio import SILENCE_SECONDS, Loaded, delivery_of
+from moviola.runtime.backends.transformers_audio import (SILENCE_SECONDS, Loaded,
+                                                         conversion_problems, delivery_of)
 
 __all__ = ["CoquiUnavailable", "XttsBackend", "FreeVcBackend"]
 
@@ -287,6 +288,9 @@ class FreeVcBackend(_CoquiBackend):
     """``coqui.freevc``: FreeVC speech-to-speech (see the module's docstring)."""
 
     modules = ("TTS.vc.configs.freevc_config", "TTS.vc.models.freevc")
+
+    def check_jobs(self, jobs) -> list[str]:
+        return conversion_problems(jobs)
 
     def _check_extra(self) -> None:
         wavlm = wavlm_checkpoint()

@@ -36,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from moviola.runtime import models as store
+from moviola.runtime.video import cover as _cover, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_MAX_FRAMES = 49
@@ -758,16 +759,6 @@ def _fitted(frames, order: list[int], size: tuple[int, int]):
         yield fitted
 
 
-def _cover(image, size: tuple[int, int]):
-    """Scale ``image`` to cover ``size`` and crop the centre (no bars, no distortion)."""
-    from PIL import Image, ImageOps
-
-    image = image.convert("RGB")
-    if image.size == tuple(size):
-        return image
-    return ImageOps.fit(image, tuple(size), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-
-
 def _open_rgb(path):
     from PIL import Image
 
@@ -786,29 +777,6 @@ def _still(path: Path):
     if not frames:
         raise ValueError(f"{path.name} has no video frames")
     return frames[len(frames) // 2].to_image().convert("RGB")
-
-
-def read_video(path: Path, count: int, fps: float) -> list:
-    """``count`` frames of a video at ``fps``: at each time the source frame showing then;
-    the last frame holds when the source is shorter than the shot."""
-    import av
-
-    frames: list = []
-    shown = None
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            at = float(frame.time or 0.0)
-            while len(frames) < count and shown is not None and len(frames) / fps < at - 1e-6:
-                frames.append(shown)
-            if len(frames) >= count:
-                break
-            shown = frame.to_image().convert("RGB")
-    if shown is None:
-        raise ValueError(f"{path.name} has no video frames")
-    while len(frames) < count:
-        frames.append(shown)
-    return frames
 
 
 def _ref_images(project: Path, refs) -> list[Path]:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 BACKENDS = {
     "draft.espeak": "moviola.runtime.backends.draft.jobs:SpeechBackend",
+    "draft.performance": "moviola.runtime.backends.draft.jobs:PerformanceBackend",
     "draft.storyboard": "moviola.runtime.backends.draft.jobs:StoryboardBackend",
     "draft.motion": "moviola.runtime.backends.draft.jobs:MotionBackend",
+    "draft.footage": "moviola.runtime.backends.draft.jobs:FootageBackend",
     "draft.score": "moviola.runtime.backends.draft.jobs:ScoreBackend",
     "draft.sfx": "moviola.runtime.backends.draft.jobs:SfxBackend",
     "edit.mix": "moviola.runtime.backends.edit:MixBackend",
@@ -28,6 +30,7 @@ BACKENDS = {
     "diffusers.video_to_video": "moviola.runtime.backends.diffusers_visual:VideoToVideo",
     "transformers.tts": "moviola.runtime.backends.transformers_audio:Tts",
     "transformers.tts_clone": "moviola.runtime.backends.transformers_audio:TtsClone",
+    "transformers.voice_conversion": "moviola.runtime.backends.voice_conversion:VoiceConversion",
     "transformers.musicgen": "moviola.runtime.backends.transformers_audio:MusicGen",
     "diffusers.stable_audio": "moviola.runtime.backends.transformers_audio:StableAudio",
     "coqui.xtts": "moviola.runtime.backends.coqui:XttsBackend",
@@ -37,6 +40,11 @@ BACKENDS = {
 
 def is_model_backend(name: str) -> bool:
     return not name.startswith(("draft.", "edit."))
+
+
+def backend_class(name: str) -> type:
+    module_name, _, class_name = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 class Backends:
@@ -61,8 +69,7 @@ class Backends:
         manager)."""
         slot = (name, kind if is_model_backend(name) else None)
         if slot not in self.loaded:
-            module_name, _, class_name = BACKENDS[name].partition(":")
-            cls = getattr(importlib.import_module(module_name), class_name)
+            cls = backend_class(name)
             if is_model_backend(name):
                 if self.models is None:
                     from moviola.runtime.models import ModelManager

@@ -211,6 +211,22 @@ class TransformersBackend:
         """Nothing to free: the model manager owns the models."""
 
 
+def conversion_problems(jobs) -> list[str]:
+    """What keeps speech-to-speech jobs from rendering, one line per job, found from the plan
+    before any model loads: a take to convert and the character's voice to convert it into."""
+    problems = []
+    for job in jobs:
+        params = job.params
+        where = f"{job.label}" + (f" (line {job.span.line})" if job.span is not None else "")
+        if not params.get("performance"):
+            problems.append(f"{where}: no recorded take to convert ([[voice: from: takes/line.wav]])")
+        elif not params.get("voice_sample"):
+            character = params["character"]
+            problems.append(f"{where}: {character} has no `voice:` recording to turn the take "
+                            f"into; add one to [[character {character}: …; voice: voices/NAME.wav]]")
+    return problems
+
+
 def _generator(device, seed: int):
     import torch
 

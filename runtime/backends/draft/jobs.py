@@ -25,6 +25,73 @@ class SpeechBackend:
         return {"seconds": round(len(samples) / rate, 4), "sample_rate": rate}
 
 
+class PerformanceBackend:
+    """A line the writer recorded (``[[voice: …; from: take.wav]]``), in the character's
+    register: the take trimmed, its pitch moved to the character's (measured on the character's
+    ``voice:`` recording, else on its draft voice) and levelled like the draft voices. The take's
+    timing and intonation are kept; its timbre stays the writer's (a draft: no model)."""
+
+    RATE = 24000
+    REFERENCE = "It was here, every Monday, by the water. Come in, it's only water."
+
+    def __init__(self):
+        from . import speech
+
+        self.speech = speech
+        self._pitches: dict = {}          # the character's pitch, per voice, for this process
+
+    def run(self, task) -> dict:
+        from moviola.runtime import speech_dsp
+
+        params = task.job.params
+        take = speech_dsp.trim_silence(_read_speech(task.project, params["performance"],
+                                                    self.RATE), self.RATE)
+        if not take.size:
+            raise ValueError(f"{params['performance']} holds no sound")
+        ratio = 1.0
+        own = speech_dsp.estimate_pitch(take, self.RATE)
+        target = self.character_pitch(task.project, params)
+        if own and target:
+            ratio = float(np.clip(target / own, 1 / speech_dsp.MAX_SHIFT, speech_dsp.MAX_SHIFT))
+            take = speech_dsp.shift_pitch(take, self.RATE, ratio)
+        take = speech_dsp.match_level(take, self.RATE)
+        write_wav(task.file("speech.wav"), take, self.RATE)
+        return {"seconds": round(len(take) / self.RATE, 4), "sample_rate": self.RATE,
+                "pitch_ratio": round(ratio, 4)}
+
+    def character_pitch(self, project, params) -> float | None:
+        from moviola.runtime import speech_dsp
+
+        sample = params.get("voice_sample")
+        if sample:
+            identity = ("sample", sample)
+        else:
+            voice = self.speech.voice_for(params["character"], params["description"],
+                                          params["character_index"])
+            identity = ("draft", voice, params["language"])
+        if identity not in self._pitches:
+            if sample:
+                audio, rate = _read_speech(project, sample, self.RATE), self.RATE
+            else:
+                audio, rate = self.speech.synthesize(self.REFERENCE, voice, (), params["language"])
+            self._pitches[identity] = speech_dsp.estimate_pitch(audio, rate)
+        return self._pitches[identity]
+
+
+def _read_speech(project, relative: str, rate: int) -> np.ndarray:
+    """A project's recording as mono float32 at ``rate``, or a clear error."""
+    try:
+        return load_audio(project / relative, rate, channels=1)[:, 0]
+    except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
+        raise _unreadable(relative, "recording", error) from None
+
+
+def _unreadable(relative: str, what: str, error: Exception) -> ValueError:
+    """A project file FFmpeg cannot read, named as the script wrote it (never the full path)."""
+    reason = getattr(error, "strerror", None) or str(error).splitlines()[0] or type(error).__name__
+    return ValueError(f"{relative} is not a readable {what} ({reason})")
+
+
 class StoryboardBackend:
     def __init__(self):
         from . import storyboard
@@ -46,7 +113,10 @@ class StoryboardBackend:
             path = (task.project / source).resolve()
             if not _is_image(source):
                 still = task.file("source-still.png")
-                video_still(path, still)
+                try:
+                    video_still(path, still)
+                except (OSError, ValueError, IndexError) as error:
+                    raise _unreadable(source, "video", error) from None
                 path = still
             _check_image(path, source)
             spec["source_image"] = str(path)
@@ -77,21 +147,63 @@ class MotionBackend:
         entry = task.inputs[keyframe_job]
         keyframe = Image.open(entry.file("picture.png"))
         keyframe.load()
-        overlay = None
-        if entry.meta.get("overlay"):
-            overlay = Image.open(entry.file("overlay.png"))
-            overlay.load()
-        previous = None
-        if timing["dissolve"] and len(task.job.inputs) > 1:
-            with np.load(task.inputs[task.job.inputs[1]].file("last.npz")) as planes:
-                previous = (planes["y"], planes["u"], planes["v"])
+        previous = _previous_planes(task)
         last = render_clip(task.file("clip.mp4"), keyframe, move=params["move"], speed=params["speed"],
                            frames=timing["frames"], fps=params["fps"], width=params["width"],
                            height=params["height"], fade_in=timing["fade_in"],
                            fade_out=timing["fade_out"], dissolve_from=previous,
-                           dissolve=timing["dissolve"], overlay=overlay)
+                           dissolve=timing["dissolve"] if previous is not None else 0,
+                           overlay=_overlay(entry))
         np.savez(task.file("last.npz"), y=last[0], u=last[1], v=last[2])
         return {"frames": timing["frames"]}
+
+
+class FootageBackend:
+    """A shot the writer filmed (``from:`` a video, a maquette say), as filmed: the footage at
+    the film's rate from its start, cover-fitted to the frame, the shot's caption fixed on top,
+    with the cut's fades and dissolve. A shot longer than the footage holds its last frame. The
+    camera move is the footage's own; the model profiles restyle it instead."""
+
+    def run(self, task) -> dict:
+        from moviola.runtime.video import cover, encode_frames, read_video
+
+        params, timing = task.job.params, task.timing
+        entry = task.inputs[task.job.inputs[0]]
+        source = task.plan.job(task.job.inputs[0]).params["source"]
+        size = (int(params["width"]), int(params["height"]))
+        count = int(timing["frames"])
+        try:
+            frames = read_video(task.project / source, count, float(params["fps"]))
+        except (OSError, ValueError, IndexError) as error:
+            raise _unreadable(source, "video", error) from None
+        previous = _previous_planes(task)
+        last = encode_frames(task.file("clip.mp4"), (np.asarray(cover(f, size)) for f in frames),
+                             count=count, fps=params["fps"], width=size[0], height=size[1],
+                             fade_in=timing["fade_in"], fade_out=timing["fade_out"],
+                             dissolve_from=previous,
+                             dissolve=timing["dissolve"] if previous is not None else 0,
+                             overlay=_overlay(entry))
+        np.savez(task.file("last.npz"), y=last[0], u=last[1], v=last[2])
+        return {"frames": count}
+
+
+def _overlay(keyframe_entry):
+    """The keyframe's fixed caption layer (RGBA, the film's size), if it has one."""
+    from PIL import Image
+
+    if not keyframe_entry.meta.get("overlay"):
+        return None
+    overlay = Image.open(keyframe_entry.file("overlay.png"))
+    overlay.load()
+    return overlay
+
+
+def _previous_planes(task):
+    """The previous cut's last frame (Y, U, V), for a dissolve into this one."""
+    if not task.timing["dissolve"] or len(task.job.inputs) < 2:
+        return None
+    with np.load(task.inputs[task.job.inputs[1]].file("last.npz")) as planes:
+        return planes["y"], planes["u"], planes["v"]
 
 
 class ScoreBackend:
