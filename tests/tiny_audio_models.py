@@ -204,3 +204,81 @@ def build_stable_audio(folder: Path, *, window_frames: int = 64) -> Path:
                                transformer=transformer, scheduler=scheduler)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+# --------------------------------------------------------------------------- voice conversion
+
+def build_speecht5_vc(folder: Path, *, speaker_embedding_dim: int = 32) -> Path:
+    """A SpeechT5 voice conversion model (``SpeechT5ForSpeechToSpeech``, ~36 k parameters):
+    1-layer encoder and decoder, the real speech prenet strides (16 kHz in, 50 encoder frames a
+    second), 20 mel bins, reduction factor 2, weights drawn wider than the default (std 0.1) so
+    that the prenet's dropout, hence the seed, visibly changes the output; plus its
+    ``SpeechT5FeatureExtractor`` at 16 kHz. ``speaker_embedding_dim`` must equal the speaker
+    encoder's x-vector size."""
+    import torch
+    from transformers import SpeechT5Config, SpeechT5FeatureExtractor, SpeechT5ForSpeechToSpeech
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = SpeechT5Config(
+        vocab_size=81, hidden_size=32, encoder_layers=1, encoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32,
+        conv_dim=(8,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, num_mel_bins=20,
+        speech_decoder_prenet_units=16, speech_decoder_postnet_units=16,
+        speech_decoder_postnet_layers=2, speaker_embedding_dim=speaker_embedding_dim,
+        reduction_factor=2, max_speech_positions=1000, max_text_positions=64,
+        encoder_max_relative_position=32, initializer_range=0.1)
+    torch.manual_seed(0)
+    model = SpeechT5ForSpeechToSpeech(config).eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    SpeechT5FeatureExtractor(sampling_rate=16000, num_mel_bins=20).save_pretrained(folder)
+    return folder
+
+
+def build_speecht5_hifigan(folder: Path, *, mel_bins: int = 20) -> Path:
+    """A SpeechT5 HiFi-GAN vocoder (~5 k parameters, std 0.2: audible levels) with the real one's
+    hop (four 4x upsamplings: 256 samples a mel frame) at 16 kHz. Its config.json says ``"model_type": "hifigan"``, as
+    microsoft/speecht5_hifigan's does (transformers itself now writes ``speecht5_hifigan``)."""
+    import torch
+    from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = SpeechT5HifiGanConfig(
+        model_in_dim=mel_bins, sampling_rate=16000, upsample_initial_channel=16,
+        upsample_rates=[4, 4, 4, 4], upsample_kernel_sizes=[8, 8, 8, 8],
+        resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], initializer_range=0.2)
+    torch.manual_seed(0)
+    vocoder = SpeechT5HifiGan(config).eval()
+    with torch.no_grad():                       # the mel statistics the vocoder normalizes with
+        vocoder.mean.normal_(0.0, 0.5)
+        vocoder.scale.uniform_(0.5, 1.5)
+    vocoder.save_pretrained(folder, safe_serialization=True)
+    settings = json.loads((folder / "config.json").read_text("utf-8"))
+    settings["model_type"] = "hifigan"
+    (folder / "config.json").write_text(json.dumps(settings, indent=2), "utf-8")
+    return folder
+
+
+def build_wavlm_xvector(folder: Path, *, xvector_dim: int = 32) -> Path:
+    """A WavLM speaker verification model (``WavLMForXVector``, ~12 k parameters) with the real
+    feature encoder strides and x-vectors of ``xvector_dim`` values, plus its
+    ``Wav2Vec2FeatureExtractor`` at 16 kHz."""
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMForXVector
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = WavLMConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, num_buckets=32,
+        max_bucket_distance=64, tdnn_dim=(16, 16, 32), tdnn_kernel=(5, 3, 1),
+        tdnn_dilation=(1, 2, 1), xvector_output_dim=xvector_dim, num_labels=4)
+    torch.manual_seed(0)
+    model = WavLMForXVector(config).eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                             do_normalize=True, return_attention_mask=True).save_pretrained(folder)
+    return folder
