@@ -21,6 +21,7 @@ from moviola.compiler.profiles import DEFAULT_PROFILE, ModelConfig, Profile, Pro
     is_draft, load_profiles
 
 from . import models
+from .backends import registry
 
 # (what the user installs, the module imported to check it)
 LIBRARIES = (
@@ -120,7 +121,24 @@ def model_status(config: ModelConfig, project: Path, libraries: dict[str, Librar
                             revision=statuses[0].revision)
     if worst.ok and missing_libs:
         return ModelStatus("unavailable", f"needs {', '.join(missing_libs)}")
+    if worst.ok:
+        problem = _backend_check(config, project)
+        if problem is not None:
+            name, status = problem
+            located.setdefault((name, False, pickles), status)
+            return status
     return worst
+
+
+def _backend_check(config: ModelConfig, project: Path) -> tuple[str, ModelStatus] | None:
+    """The backend's own ``validate()`` (it finds, never loads): it knows what else the model
+    needs, a vocoder, a speaker encoder, an IP-Adapter, a model per language."""
+    try:
+        registry.backend_class(config.backend)(config, None, project).validate()
+    except Exception as error:  # noqa: BLE001 - reported as the model's status
+        name = getattr(error, "model", None) or config.model
+        return name, _status_of(error, name)
+    return None
 
 
 def _locate(name: str, project: Path, adapter: bool = False, pickles: bool = False) -> ModelStatus:
@@ -135,15 +153,21 @@ def _locate(name: str, project: Path, adapter: bool = False, pickles: bool = Fal
             note = "; .pth weights, which coqui-tts loads weights-only"
         revision = _short(models.identity(path))
         return ModelStatus("found", f"{path} ({revision}){note}", revision=revision)
-    except models.ModelNotFound as error:
+    except Exception as error:  # noqa: BLE001 - mapped to a status, unknown errors re-raised
+        return _status_of(error, name)
+
+
+def _status_of(error: Exception, name: str) -> ModelStatus:
+    if isinstance(error, models.ModelNotFound):
         if error.reason:
             return ModelStatus("missing", error.reason)
         looked = ", ".join(str(place) for place in error.places)
         return ModelStatus("missing", f"looked in {looked}", error.fetch)
-    except models.ModelBroken as error:
+    if isinstance(error, models.ModelBroken):
         return ModelStatus("broken", f"{error.path}: {error.why}")
-    except OSError as error:
+    if isinstance(error, (OSError, ImportError, ValueError)):
         return ModelStatus("broken", f"{name}: {_first_line(error)}")
+    raise error
 
 
 def _short(revision: str) -> str:

@@ -74,7 +74,7 @@ def test_report_lists_device_libraries_and_each_model(tmp_path, hub):
     assert str(hub / "models--some-org--missing-voice") in text
     assert "broken" in text and "only as pickles" in text
     assert "draft: ready" in text
-    assert "online: 1 of 5 models not usable" in text
+    assert "online: 1 of 7 models not usable" in text
     assert "the default profile (draft) can run" in text
 
 
@@ -116,7 +116,7 @@ def test_coqui_checkpoints_may_be_pth_and_loras_need_no_config(tmp_path, hub):
     assert "only as pickles" in text                            # …refused for musicgen
     assert "loras/grain: " + str(project / "loras" / "grain") in text
     unusable = 1 if doctor.check_library("coqui-tts", "TTS").ok else 2     # musicgen (+ coqui-tts)
-    assert f"voices: {unusable} of 5 models not usable" in text
+    assert f"voices: {unusable} of 7 models not usable" in text
 
 
 def test_without_torch_gpu_profiles_are_unavailable(tmp_path, hub, monkeypatch):
@@ -131,7 +131,7 @@ def test_without_torch_gpu_profiles_are_unavailable(tmp_path, hub, monkeypatch):
     code, text = run(tmp_path)
     assert code == 0
     assert "not installed: GPU profiles unavailable" in text
-    assert "preview: 5 of 5 models not usable; torch is not installed" in text
+    assert "preview: 7 of 7 models not usable; torch is not installed" in text
 
 
 def test_bad_config_fails(tmp_path, hub):
@@ -147,6 +147,24 @@ def test_draft_needing_a_missing_model_fails(tmp_path, hub):
     code, text = run(tmp_path)
     assert code == 1
     assert "cannot run" in text and "hf download org/absent" in text
+
+
+def test_models_a_backend_needs_beside_its_own_are_checked(tmp_path, hub):
+    """The backend's own lookup runs too: a model per language, a vocoder, an encoder."""
+    import tiny_audio_models
+
+    tiny_audio_models.build_vits(tmp_path / "models" / "vits")
+    (tmp_path / "moviola.toml").write_text(
+        '[profiles.radio.speech]\nbackend = "transformers.tts"\nmodel = "models/vits"\n'
+        'options = { languages = { fr = "some-org/mms-fra" } }\n')
+    code, text = run(tmp_path)
+    assert code == 0
+    assert "some-org/mms-fra: looked in" in text and "hf download some-org/mms-fra" in text
+    assert "radio: 1 of 7 models not usable" in text
+    (tmp_path / "moviola.toml").write_text(
+        '[profiles.radio.speech]\nbackend = "transformers.tts"\nmodel = "models/vits"\n')
+    code, text = run(tmp_path)
+    assert "radio: ready" in text
 
 
 def test_cli_doctor(tmp_path, hub, capsys):
