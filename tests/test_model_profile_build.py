@@ -4,6 +4,7 @@ pointing at tiny random-weight models saved in the project, then `moviola build 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,11 @@ pytest.importorskip("transformers")
 import tiny_audio_models  # noqa: E402
 import tiny_models  # noqa: E402
 from test_build import decode  # noqa: E402
+from test_footage import write_footage  # noqa: E402
+from test_performance import voiced  # noqa: E402
 
 from moviola.cli import main  # noqa: E402
+from moviola.runtime.audio_io import write_wav  # noqa: E402
 
 SCRIPT = """\
 Title: Tiny
@@ -26,7 +30,7 @@ FPS: 12
 Seed: 3
 
 [[location ROOM: a small room with a window]]
-[[character ANA: a woman]]
+[[character ANA: a woman; voice: voices/ana.wav]]
 [[theme HUM: a soft drone, 60 bpm]]
 
 INT. ROOM - DAY
@@ -39,6 +43,13 @@ A window.
 [[sfx: a door clicks, 1s]]
 ANA
 Hello there.
+
+[[shot: medium, 1s; from: footage/maquette.mp4]]
+The paper room, filmed.
+
+ANA
+[[voice: from: takes/ana.wav]]
+It was here.
 """
 
 TOML = """\
@@ -58,9 +69,21 @@ dtype = "float32"
 steps = 2
 resolution = "32x32"
 frames = 3
+[profiles.tiny.footage]
+backend = "diffusers.video_to_video"
+model = "models/sd"
+dtype = "float32"
+steps = 2
+resolution = "64x48"
+batch_size = 4
+options = { strength = 0.5 }
 [profiles.tiny.speech]
 backend = "transformers.tts"
 model = "models/vits"
+[profiles.tiny.performance]
+backend = "transformers.voice_conversion"
+model = "models/vc"
+options = { vocoder = "models/hifigan", speaker_encoder = "models/wavlm" }
 [profiles.tiny.music]
 backend = "transformers.musicgen"
 model = "models/musicgen"
@@ -81,6 +104,14 @@ def project(tmp_path_factory, torch_one_thread):
     tiny_models.build_image_to_video(root / "models" / "svd")
     tiny_audio_models.build_vits(root / "models" / "vits")
     tiny_audio_models.build_musicgen(root / "models" / "musicgen")
+    write_footage(root / "footage" / "maquette.mp4", frames=12)
+    tiny_audio_models.build_speecht5_vc(root / "models" / "vc")
+    tiny_audio_models.build_speecht5_hifigan(root / "models" / "hifigan")
+    tiny_audio_models.build_wavlm_xvector(root / "models" / "wavlm")
+    (root / "voices").mkdir()
+    (root / "takes").mkdir()
+    write_wav(root / "voices" / "ana.wav", voiced(220.0, 1.2, 16000), 16000)
+    write_wav(root / "takes" / "ana.wav", voiced(120.0, 1.0, 16000), 16000)
     (root / "moviola.toml").write_text(TOML)
     (root / "film.fountain").write_text(SCRIPT)
     return root
@@ -98,14 +129,21 @@ def test_tiny_models_make_a_film_loaded_once_and_cached(project):
     report = build(project, "first")
     assert report["profile"] == "tiny"
     executed = {kind: data["executed"] for kind, data in report["by_kind"].items()}
-    assert executed["keyframe"] == 3 and executed["speech"] == 1 and executed["music"] == 1
-    # each model loaded once for the whole build, however many jobs it rendered
+    # two lines: one spoken by VITS, one converted from the writer's take by SpeechT5
+    assert executed["keyframe"] == 4 and executed["speech"] == 2 and executed["music"] == 1
+    assert executed["clip"] == 4
+    # each model loaded once for the whole build, however many jobs it rendered: the SD
+    # weights draw the keyframes and restyle the footage (its image-to-image sibling)
     assert report["models"] and all(stats["loads"] == 1 for stats in report["models"].values())
+    assert sum(name.startswith("diffusers:") for name in report["models"]) == 2     # SD, SVD
     facts = decode(project / "out" / "first.mp4")
     assert (facts["width"], facts["height"]) == (96, 64) and facts["rate"] == 12
     assert abs(facts["frames"] - round(report["film_seconds"] * 12)) <= 1
     assert facts["audio"].shape[1] / facts["sample_rate"] == pytest.approx(report["film_seconds"], abs=0.15)
-    assert [text for _, _, text in facts["cues"]] == ["Hello there."]
+    assert [text for _, _, text in facts["cues"]] == ["Hello there.", "It was here."]
+    start, end, _ = facts["cues"][1]
+    assert end - start == pytest.approx(1.0, abs=0.1)           # the take's timing is kept
+    assert any("models/vc" in name for name in report["models"])
 
     again = build(project, "second")
     assert again["jobs"]["executed"] == 0
@@ -133,3 +171,18 @@ def test_plan_knows_what_a_model_build_rendered(project, capsys):
     assert main(["plan", str(project / "film.fountain"), "--profile", "tiny", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {job["state"] for job in data["jobs"]} == {"cached"}
+
+
+def test_take_without_the_characters_voice_stops_before_any_rendering(project, capsys, tmp_path):
+    script = tmp_path / "film.fountain"
+    script.write_text(SCRIPT.replace("; voice: voices/ana.wav", ""))
+    for folder in ("models", "takes", "footage"):       # links out of a project are refused
+        shutil.copytree(project / folder, tmp_path / folder)
+    (tmp_path / "moviola.toml").write_text(TOML)
+    code = main(["build", str(script), "--profile", "tiny", "-o", str(tmp_path / "x.mp4"),
+                 "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "cannot build with the tiny profile" in out
+    assert "(line 26): ANA has no `voice:` recording to turn the take into" in out
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / ".moviola").exists()
