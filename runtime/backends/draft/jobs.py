@@ -254,7 +254,7 @@ def _check_image(path, written: str) -> None:
         with Image.open(path) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"{written} is not a readable image ({error})") from None
+        raise _unreadable(written, "image", error) from None
 
 
 def _is_image(path: str) -> bool:
