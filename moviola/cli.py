@@ -407,7 +407,8 @@ def _build(args) -> int:
             executor.install(output, report)
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")
-        console.print("finished jobs are cached; fix the problem and build again to resume")
+        if executor.entries:                 # a build stopped before its first job has none
+            console.print("finished jobs are cached; fix the problem and build again to resume")
         return EXIT_ERRORS
     if args.report:
         Path(args.report).write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), "utf-8")

@@ -241,6 +241,7 @@ def test_failing_job_names_the_shot_and_line(short_project, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "frame 2.2" in out and "(line 29)" in out and "assets/stone.png is not a readable image" in out
+    assert "finished jobs are cached" in out           # the speech before it was kept
 
 
 def test_cache_prune_keeps_what_the_last_build_used(short_project, tmp_path, capsys):

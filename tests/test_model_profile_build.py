@@ -185,4 +185,5 @@ def test_take_without_the_characters_voice_stops_before_any_rendering(project, c
     assert code == 1
     assert "cannot build with the tiny profile" in out
     assert "(line 26): ANA has no `voice:` recording to turn the take into" in out
+    assert "finished jobs are cached" not in out                # nothing ran
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / ".moviola").exists()
