@@ -78,8 +78,9 @@ class Job:
     key: str
     label: str                       # for people: "shot 3.2 close-up MARIE"
     span: Span | None                # the source line to blame when it fails
-    # The profile entry that renders it: its kind, except a line the writer recorded, a
-    # "speech" job rendered under "performance" (speech-to-speech).
+    # The profile entry that renders it: its kind, except for the writer's own material: a
+    # line recorded as a take ("speech" under "performance") and a shot from a video ("clip"
+    # under "footage").
     profile_kind: str
 
     def to_json(self) -> dict:

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from moviola.runtime import models as store
-from moviola.runtime.video import cover as _cover, read_video
+from moviola.runtime.video import cover as _cover, previous_planes, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_MAX_FRAMES = 49
@@ -454,7 +454,7 @@ class _VideoBackend(DiffusersBackend):
         params, timing = task.job.params, task.timing
         width, height = int(params["width"]), int(params["height"])
         count = int(timing["frames"])
-        dissolve_from = _previous_planes(task) if timing.get("dissolve") else None
+        dissolve_from = previous_planes(task)
         last = encode_frames(
             task.file("clip.mp4"), _fitted(frames, retime(range(len(frames)), count),
                                            (width, height)), count=count,
@@ -815,10 +815,3 @@ def _clip_prompt(task) -> str:
     return task.job.params.get("prompt") or _keyframe_param(task, "prompt") or ""
 
 
-def _previous_planes(task):
-    """The last frame of the previous clip (for a dissolve), if it is an input."""
-    for job_id in task.job.inputs:
-        if job_id.startswith("clip:") and job_id in task.inputs:
-            with np.load(task.inputs[job_id].file("last.npz")) as data:
-                return data["y"], data["u"], data["v"]
-    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from moviola.runtime.audio_io import load_audio, video_still, write_wav
-from moviola.runtime.video import render_clip
+from moviola.runtime.video import previous_planes, render_clip
 
 
 class SpeechBackend:
@@ -147,7 +147,7 @@ class MotionBackend:
         entry = task.inputs[keyframe_job]
         keyframe = Image.open(entry.file("picture.png"))
         keyframe.load()
-        previous = _previous_planes(task)
+        previous = previous_planes(task)
         last = render_clip(task.file("clip.mp4"), keyframe, move=params["move"], speed=params["speed"],
                            frames=timing["frames"], fps=params["fps"], width=params["width"],
                            height=params["height"], fade_in=timing["fade_in"],
@@ -176,7 +176,7 @@ class FootageBackend:
             frames = read_video(task.project / source, count, float(params["fps"]))
         except (OSError, ValueError, IndexError) as error:
             raise _unreadable(source, "video", error) from None
-        previous = _previous_planes(task)
+        previous = previous_planes(task)
         last = encode_frames(task.file("clip.mp4"), (np.asarray(cover(f, size)) for f in frames),
                              count=count, fps=params["fps"], width=size[0], height=size[1],
                              fade_in=timing["fade_in"], fade_out=timing["fade_out"],
@@ -196,14 +196,6 @@ def _overlay(keyframe_entry):
     overlay = Image.open(keyframe_entry.file("overlay.png"))
     overlay.load()
     return overlay
-
-
-def _previous_planes(task):
-    """The previous cut's last frame (Y, U, V), for a dissolve into this one."""
-    if not task.timing["dissolve"] or len(task.job.inputs) < 2:
-        return None
-    with np.load(task.inputs[task.job.inputs[1]].file("last.npz")) as planes:
-        return planes["y"], planes["u"], planes["v"]
 
 
 class ScoreBackend:
