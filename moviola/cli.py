@@ -133,7 +133,35 @@ def _parser() -> argparse.ArgumentParser:
                     "of SCRIPT (or the current folder), every model its profiles name.",
         formatter_class=formatter)
     doctor.add_argument("script", nargs="?", help="a .fountain file (its folder's moviola.toml is read)")
+    _add_document_commands(commands, formatter)
     return parser
+
+
+def _add_document_commands(commands, formatter) -> None:
+    """export, import and diff: the documents around the film (moviola/documents/)."""
+    export = commands.add_parser(
+        "export", help="write the screenplay in another format (FDX for Final Draft)",
+        description="Write the script as a Final Draft document. Every Fountain element is kept; "
+                    "notes, Moviola's annotations among them, become Final Draft script notes "
+                    "and come back on import.",
+        epilog="example: moviola export film.fountain --to fdx -o film.fdx",
+        formatter_class=formatter)
+    export.add_argument("script", help="the .fountain file")
+    export.add_argument("--to", choices=("fdx",), default="fdx", help="the format (fdx)")
+    export.add_argument("-o", "--output", help="the file to write (default: NAME.fdx beside the script)")
+    export.add_argument("--force", action="store_true", help="overwrite the output if it exists")
+
+    imported = commands.add_parser(
+        "import", help="turn a Final Draft .fdx file into a Fountain script",
+        description="Read a Final Draft (.fdx) screenplay and write it as Fountain: headings "
+                    "with scene numbers, action, dialogue (dual too), transitions, lyrics, "
+                    "outline sections, scene summaries as synopses, page breaks, emphasis, "
+                    "and script notes as [[notes]].",
+        epilog="example: moviola import script.fdx -o film.fountain",
+        formatter_class=formatter)
+    imported.add_argument("fdx", help="the .fdx file")
+    imported.add_argument("-o", "--output", help="the .fountain to write (default: NAME.fountain beside it)")
+    imported.add_argument("--force", action="store_true", help="overwrite the output if it exists")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
-                   "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor}[args.command]
+                   "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
+                   "export": _export, "import": _import}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -489,6 +518,61 @@ def _doctor(args) -> int:
 
     project = _project(args.script) if args.script else Path.cwd()
     return report(project, _console())
+
+
+def _write_document(path: Path, data: bytes, force: bool) -> None:
+    from moviola.documents.files import OutputExists, write_file
+
+    try:
+        write_file(path, data, overwrite=force)
+    except OutputExists as error:
+        raise _UsageError(str(error)) from None
+    except OSError as error:
+        raise _UsageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _export(args) -> int:
+    from moviola.compiler import fountain
+    from moviola.compiler.api import ScriptNotReadable, read_script
+    from moviola.documents import fdx
+
+    try:
+        text = read_script(args.script)
+    except ScriptNotReadable as error:
+        raise _UsageError(str(error)) from None
+    script = fountain.parse(text, args.script)
+    output = Path(args.output) if args.output else Path(args.script).with_suffix(".fdx")
+    _write_document(output, fdx.export(script), args.force)
+    notes = sum(1 for element in script.elements if element.kind == "note")
+    _console().print(f"[green]wrote {output}[/] ({len(script.elements)} elements, "
+                     f"{notes} notes as script notes)")
+    return EXIT_OK
+
+
+def _import(args) -> int:
+    from moviola.compiler import fountain
+    from moviola.documents import fdx
+
+    source = Path(args.fdx)
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        raise _UsageError(f"no such file: {source}") from None
+    except IsADirectoryError:
+        raise _UsageError(f"{source} is a folder, not an FDX file") from None
+    except OSError as error:
+        raise _UsageError(f"cannot read {source}: {error.strerror}") from None
+    try:
+        text = fdx.import_fdx(data, str(source))
+    except fdx.FdxError as error:
+        print(f"moviola: error: {error}", file=sys.stderr)
+        return EXIT_ERRORS
+    output = Path(args.output) if args.output else source.with_suffix(".fountain")
+    _write_document(output, text.encode("utf-8"), args.force)
+    script = fountain.parse(text, str(output))
+    scenes = sum(1 for element in script.elements if element.kind == "scene_heading")
+    _console().print(f"[green]wrote {output}[/] ({scenes} scenes, {len(script.elements)} elements)")
+    return EXIT_OK
 
 
 def _clock(seconds: float) -> str:
