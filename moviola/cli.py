@@ -163,6 +163,27 @@ def _add_document_commands(commands, formatter) -> None:
     imported.add_argument("-o", "--output", help="the .fountain to write (default: NAME.fountain beside it)")
     imported.add_argument("--force", action="store_true", help="overwrite the output if it exists")
 
+    diff = commands.add_parser(
+        "diff", help="what a change does to the film: shots, lines, music, jobs to re-render and their cost",
+        description="Compile the script at two git revisions (or a revision and the working tree), "
+                    "plan both under a profile and show, shot by shot, what changed in the film: "
+                    "added, removed, retimed, re-prompted and reframed shots, changed lines, music "
+                    "cues; then the jobs that will render again and the estimated time.",
+        epilog="examples:\n"
+               "  moviola diff HEAD film.fountain              the working tree against the last commit\n"
+               "  moviola diff main feature film.fountain --profile final\n"
+               "  moviola diff --textconv film.fountain        the shot list text git diff compares\n"
+               "git diff driver: see docs/cli.md (diff.moviola.textconv)",
+        formatter_class=formatter)
+    diff.add_argument("arguments", nargs="*", metavar="REV1 [REV2] FILE",
+                      help="the old revision, the new one (default: the working tree), the script")
+    diff.add_argument("--profile", metavar="NAME", default="draft",
+                      help="plan both sides under this profile (default draft)")
+    diff.add_argument("--format", choices=("rich", "json"), default="rich",
+                      help="rich (default): tables for a terminal; json for machines")
+    diff.add_argument("--textconv", metavar="FILE",
+                      help="print FILE's stable shot list (for git's diff.moviola.textconv) and exit")
+
 
 def main(argv: list[str] | None = None) -> int:
     import os
@@ -181,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
                    "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
-                   "export": _export, "import": _import}[args.command]
+                   "export": _export, "import": _import, "diff": _diff}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -573,6 +594,79 @@ def _import(args) -> int:
     scenes = sum(1 for element in script.elements if element.kind == "scene_heading")
     _console().print(f"[green]wrote {output}[/] ({scenes} scenes, {len(script.elements)} elements)")
     return EXIT_OK
+
+
+def _diff(args) -> int:
+    from moviola.documents import diff
+
+    if args.textconv:
+        from moviola.compiler.api import ScriptNotReadable, read_script
+
+        try:
+            text = read_script(args.textconv)
+        except ScriptNotReadable as error:
+            raise _UsageError(str(error)) from None
+        # git hands textconv a temporary copy: the project's files are not beside it
+        sys.stdout.write(diff.shot_list(text, args.textconv, args.profile))
+        return EXIT_OK
+    if len(args.arguments) not in (2, 3):
+        raise _UsageError("diff needs REV1 [REV2] FILE (or --textconv FILE)")
+    *revisions, script = args.arguments
+    try:
+        result = diff.diff(Path(script), revisions[0], revisions[1] if len(revisions) > 1 else None,
+                           args.profile)
+    except diff.DiffError as error:
+        raise _UsageError(str(error)) from None
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    _print_diff(result)
+    return EXIT_OK
+
+
+def _print_diff(result) -> None:
+    from rich.table import Table
+
+    console = _console()
+    old, new = result.old, result.new
+    console.print(f"[bold]{old.revision}[/] → [bold]{new.revision}[/] under profile "
+                  f"[bold]{result.profile}[/]: {len(old.plan.cuts)} → {len(new.plan.cuts)} shots, "
+                  f"film {_clock(old.plan.estimated_seconds)} → {_clock(new.plan.estimated_seconds)}")
+    style = {"added": "green", "removed": "red", "changed": "yellow", "unchanged": "dim"}
+    shots = Table("shot", "", "what changed", "re-renders", title="Shots", title_justify="left",
+                  header_style="bold")
+    for shot in result.shots:
+        if shot.status == "unchanged" and not shot.jobs:
+            continue
+        what = "; ".join(shot.changes) or "same on screen (renumbered, or an input changed)"
+        jobs = ", ".join(new.plan.job(job_id).kind for job_id in shot.jobs)
+        shots.add_row(f"{shot.cut.label} {shot.id}", f"[{style[shot.status]}]{shot.status}[/]",
+                      what, jobs)
+    if shots.row_count:
+        console.print(shots)
+    else:
+        console.print("no shot changed")
+    from rich.markup import escape
+
+    for shot in result.shots:
+        for line in shot.lines:
+            console.print(f"[bold]{shot.cut.label}[/] {escape(line['character'])}:")
+            if line["old"] is not None:
+                console.print(f"  [red]- {escape(line['old'])}[/]")
+            if line["new"] is not None:
+                console.print(f"  [green]+ {escape(line['new'])}[/]")
+    if result.render:
+        jobs = Table("job", "kind", "why", "est.", title="Jobs that render again",
+                     title_justify="left", header_style="bold")
+        for change in result.render:
+            jobs.add_row(change.job.label, change.job.kind, change.reason, f"{change.seconds:.1f}s")
+        console.print(jobs)
+    basis = "measured unit costs" if result.measured else "unit costs partly estimated, not measured"
+    console.print(f"{len(result.render)} of {len(new.plan.jobs)} jobs render again: "
+                  f"[bold]~{result.render_seconds:.1f}s[/] under {result.profile} ({basis})"
+                  + (f"; {len(result.after_speech)} more once new speech lengths are known"
+                     if result.after_speech else "")
+                  + (f"; {len(result.removed_jobs)} jobs no longer needed" if result.removed_jobs else ""))
 
 
 def _clock(seconds: float) -> str:
