@@ -205,6 +205,10 @@ CUT TO:
 
 .FORCED HEADING
 
+[[a note between a heading and its synopsis]]
+
+= A synopsis after the note.
+
 !LOUD ACTION
 
 @McCLANE

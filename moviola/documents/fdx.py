@@ -55,7 +55,6 @@ def export(script) -> bytes:
     """The FDX document (UTF-8 bytes) for a parsed :class:`~moviola.compiler.fountain.Script`."""
     root = ET.Element("FinalDraft", DocumentType="Script", Template="No", Version="5")
     content = ET.SubElement(root, "Content")
-    elements = script.elements
     heading: ET.Element | None = None   # the last heading, while a synopsis can be its summary
     previous: ET.Element | None = None  # the paragraph a following note attaches to
     before: list = []                   # notes waiting for the next paragraph
@@ -83,9 +82,10 @@ def export(script) -> bytes:
         note_id += 1
         return str(note_id)
 
-    for index, element in enumerate(elements):
+    for element in script.elements:
         kind = element.kind
         if kind == "note":
+            heading = None      # a synopsis after the note is no longer right under the heading
             if previous is not None and not before and not page_break:
                 _note(previous, element, "inline" if element.inline else "after", next_id())
             else:
