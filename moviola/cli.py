@@ -183,6 +183,9 @@ def _add_document_commands(commands, formatter) -> None:
                       help="rich (default): tables for a terminal; json for machines")
     diff.add_argument("--textconv", metavar="FILE",
                       help="print FILE's stable shot list (for git's diff.moviola.textconv) and exit")
+    diff.add_argument("--git-external", action="store_true",
+                      help="the arguments are git's external diff arguments (diff.moviola.command): "
+                           "PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -608,6 +611,20 @@ def _diff(args) -> int:
             raise _UsageError(str(error)) from None
         # git hands textconv a temporary copy: the project's files are not beside it
         sys.stdout.write(diff.shot_list(text, args.textconv, args.profile))
+        return EXIT_OK
+    if args.git_external:
+        if len(args.arguments) < 7:
+            raise _UsageError("--git-external takes git's seven external diff arguments")
+        path, old_file, old_hex, _, new_file, new_hex, _ = args.arguments[:7]
+        try:
+            result = diff.diff_texts(Path(path), Path(old_file), Path(new_file), args.profile,
+                                     old_hex[:10], new_hex[:10] if set(new_hex) != {"0"} else diff.WORKING_TREE)
+        except diff.DiffError as error:
+            # git stops the whole diff when its external command fails: say why, and go on
+            print(f"moviola diff {path}: {error}")
+            return EXIT_OK
+        print(f"moviola diff {path}")
+        _print_diff(result)
         return EXIT_OK
     if len(args.arguments) not in (2, 3):
         raise _UsageError("diff needs REV1 [REV2] FILE (or --textconv FILE)")

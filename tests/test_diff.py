@@ -199,3 +199,21 @@ def test_git_diff_with_moviola_as_textconv_shows_the_film_change(repo):
     first = diff.shot_list(text, SCRIPT)
     assert first == diff.shot_list(text, SCRIPT)
     assert "line " not in first
+
+
+def test_git_diff_with_moviola_as_external_diff_shows_the_cost(repo):
+    (repo / ".gitattributes").write_text("*.fountain diff=moviola\n", "utf-8")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "diff driver")
+    git(repo, "config", "diff.moviola.command", f'"{sys.executable}" -m moviola diff --git-external')
+    edit(repo, LINE, "On Mondays the river was ours.", commit="a line")
+    out = git(repo, "diff", "HEAD~1", "HEAD", "--", SCRIPT)
+    assert out.startswith(f"moviola diff {SCRIPT}")
+    assert f"- {LINE}" in out and "+ On Mondays the river was ours." in out
+    expected = diff.diff(repo / SCRIPT, "HEAD~1", "HEAD")
+    assert f"{len(expected.render)} of {len(expected.new.plan.jobs)} jobs render again: " \
+           f"~{expected.render_seconds:.1f}s under draft" in out
+    # a side that does not compile is reported, and git goes on
+    edit(repo, "[[shot: extreme wide, static, 6s]]", "[[shot: extreme wide, sttic, 6s]]")
+    out = git(repo, "diff", "--", SCRIPT)
+    assert "error(s)" in out

@@ -359,6 +359,23 @@ def diff(script: Path, old_revision: str, new_revision: str | None, profile: str
     return compare(old, new, profile)
 
 
+def diff_texts(path: Path, old_file: Path, new_file: Path, profile: str = "draft",
+               old_label: str = "old", new_label: str = "new") -> FilmDiff:
+    """The film change between two versions of the script at ``path`` given as files (what git
+    hands an external diff command). Both are planned in the working tree's project: its
+    moviola.toml and files; git's temporary copies have none of them beside them."""
+    repository = Repository.of(path)
+    files = _working_files(repository)
+    sides = []
+    for label, file in ((old_label, old_file), (new_label, new_file)):
+        try:
+            text = "" if str(file) == "/dev/null" else read_script(file)
+        except ScriptNotReadable as error:
+            raise DiffError(str(error)) from None
+        sides.append(_planned(label, text, str(path), repository.folder, profile, files))
+    return compare(sides[0], sides[1], profile)
+
+
 # ---------------------------------------------------------------------------------------------
 # the shot list git diff shows (textconv)
 
