@@ -576,6 +576,7 @@ def _export(args) -> int:
 def _import(args) -> int:
     from moviola.compiler import fountain
     from moviola.documents import fdx
+    from moviola.documents.fountain_writer import write
 
     source = Path(args.fdx)
     try:
@@ -587,15 +588,19 @@ def _import(args) -> int:
     except OSError as error:
         raise _UsageError(f"cannot read {source}: {error.strerror}") from None
     try:
-        text = fdx.import_fdx(data, str(source))
+        title_page, paragraphs = fdx.read_fdx(data, str(source))
     except fdx.FdxError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
         return EXIT_ERRORS
+    text = write(title_page, paragraphs)
     output = Path(args.output) if args.output else source.with_suffix(".fountain")
     _write_document(output, text.encode("utf-8"), args.force)
     script = fountain.parse(text, str(output))
+    console = _console()
+    for message in fdx.unkept(paragraphs, script):
+        console.print(f"[yellow]warning: {message}[/]")
     scenes = sum(1 for element in script.elements if element.kind == "scene_heading")
-    _console().print(f"[green]wrote {output}[/] ({scenes} scenes, {len(script.elements)} elements)")
+    console.print(f"[green]wrote {output}[/] ({scenes} scenes, {len(script.elements)} elements)")
     return EXIT_OK
 
 

@@ -287,3 +287,22 @@ def test_markup_escapes_only_what_would_read_as_emphasis():
     assert fountain_writer.markup([Run("x "), Run("y z", underline=True), Run(" w")]) == "x _y z_ w"
     nested = [Run("a ", underline=True), Run("b", italic=True, underline=True), Run(" c", underline=True)]
     assert inline.runs(fountain_writer.markup(nested)) == nested
+
+
+def test_import_says_what_fountain_reads_differently(tmp_path, capsys):
+    source = tmp_path / "odd.fdx"
+    source.write_bytes(b'<FinalDraft DocumentType="Script"><Content>'
+                       b'<Paragraph Type="Scene Heading"><Text>INT. HALL - DAY</Text></Paragraph>'
+                       b'<Paragraph Type="Character"><Text>BOB</Text></Paragraph>'
+                       b'<Paragraph Type="Action"><Text>Bob says nothing.</Text></Paragraph>'
+                       b'</Content></FinalDraft>')
+    assert cli.main(["import", str(source), "-o", str(tmp_path / "odd.fountain")]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "warning: Character 'BOB' does not stay character in Fountain" in out
+
+
+@needs_corpus
+def test_corpus_imports_keep_every_paragraph():
+    for path in CORPUS_FDX:
+        title, paragraphs = fdx.read_fdx(path.read_bytes(), str(path))
+        assert fdx.unkept(paragraphs, parse(fountain_writer.write(title, paragraphs))) == [], path

@@ -182,6 +182,12 @@ def _title_page(root: ET.Element, fields) -> None:
 def import_fdx(data: bytes, path: str = "<fdx>") -> str:
     """Fountain text for the FDX document ``data``. Raises :class:`FdxError` for a file that is
     not well-formed XML, declares entities, or is not a Final Draft script."""
+    title_page, paragraphs = read_fdx(data, path)
+    return write(title_page, paragraphs)
+
+
+def read_fdx(data: bytes, path: str = "<fdx>") -> tuple[list[tuple[str, str]], list[Paragraph]]:
+    """The title page fields and the paragraphs of an FDX document, as Fountain elements."""
     import defusedxml
     from defusedxml.ElementTree import fromstring
 
@@ -200,8 +206,32 @@ def import_fdx(data: bytes, path: str = "<fdx>") -> str:
     content = root.find("Content")
     if content is None:
         raise FdxError(f"{path}: the Final Draft file has no <Content> (no script text)")
-    paragraphs = list(_read_content(content))
-    return write(_read_title_page(root.find("TitlePage")), paragraphs)
+    return _read_title_page(root.find("TitlePage")), list(_read_content(content))
+
+
+def unkept(paragraphs: list[Paragraph], script) -> list[str]:
+    """The paragraphs that Fountain reads as something else (a cue with no speech after it
+    is action...), as messages, for the importer to say so rather than change them quietly."""
+    import difflib
+
+    wanted: list[Paragraph] = []
+    for paragraph in paragraphs:
+        # consecutive speech paragraphs are one Fountain dialogue element
+        if paragraph.kind == "dialogue" and wanted and wanted[-1].kind == "dialogue":
+            continue
+        wanted.append(paragraph)
+    got = [element.kind for element in script.elements]
+    matcher = difflib.SequenceMatcher(None, [p.kind for p in wanted], got, autojunk=False)
+    out = []
+    for tag, first, last, other_first, other_last in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        found = ", ".join(got[other_first:other_last])
+        for paragraph in wanted[first:last]:
+            text = inline.plain(paragraph.text).split("\n")[0][:60]
+            out.append(f"{_TYPES.get(paragraph.kind, paragraph.kind)} {text!r} does not stay "
+                       f"{paragraph.kind} in Fountain" + (f" (reads as {found})" if found else ""))
+    return out
 
 
 def _read_content(content: ET.Element) -> Iterator[Paragraph]:
