@@ -621,9 +621,16 @@ def _diff(args) -> int:
         if len(args.arguments) < 7:
             raise _UsageError("--git-external takes git's seven external diff arguments")
         path, old_file, old_hex, _, new_file, new_hex, _ = args.arguments[:7]
+
+        def label(file: str, blob: str) -> str:
+            # git names a working-tree file with an all-zero id, a missing side with /dev/null
+            if file == "/dev/null":
+                return "(no file)"
+            return diff.WORKING_TREE if set(blob) <= {"0", "."} else blob[:10]
+
         try:
             result = diff.diff_texts(Path(path), Path(old_file), Path(new_file), args.profile,
-                                     old_hex[:10], new_hex[:10] if set(new_hex) != {"0"} else diff.WORKING_TREE)
+                                     label(old_file, old_hex), label(new_file, new_hex))
         except diff.DiffError as error:
             # git stops the whole diff when its external command fails: say why, and go on
             print(f"moviola diff {path}: {error}")
