@@ -217,3 +217,25 @@ def test_git_diff_with_moviola_as_external_diff_shows_the_cost(repo):
     edit(repo, "[[shot: extreme wide, static, 6s]]", "[[shot: extreme wide, sttic, 6s]]")
     out = git(repo, "diff", "--", SCRIPT)
     assert "error(s)" in out
+
+
+def test_a_shot_inserted_in_a_scene_leaves_the_later_shots_matched(repo):
+    edit(repo, "[[shot: full, slow track right, 7s]]",
+         "[[shot: close-up, 3s]]\nA heron lifts off the water.\n\n[[shot: full, slow track right, 7s]]",
+         commit="a heron")
+    result = diff.diff(repo / SCRIPT, "v1", "HEAD")
+    moved = [s for s in result.shots if s.old is not None and s.old.id != s.id]
+    added = [s for s in result.shots if s.status == "added"]
+    assert [s.new.description for s in added] == ["A heron lifts off the water."]
+    # the scene's later shots moved up one ordinal: matched to themselves, not re-prompted or
+    # retimed; their seed derives from their identity, so it is new (a new picture)
+    assert moved and {s.status for s in result.shots} - {"added", "unchanged"} == {"changed"}
+    for shot in moved:
+        number = int(shot.old.id.rsplit("/", 1)[1])
+        assert shot.id.rsplit("/", 1)[1] == str(number + 1)
+        assert shot.changes == [f"renumbered from {number} to {number + 1}", "new seed"]
+        assert shot.old.description == shot.new.description
+    assert all(s.status == "unchanged" for s in result.shots
+               if s.old is not None and s.old.id == s.id)
+    shots = result.to_json()["shots"]
+    assert any(s.get("old_id") for s in shots)

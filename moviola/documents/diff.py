@@ -78,6 +78,7 @@ class FilmDiff:
             "old": _side_json(self.old), "new": _side_json(self.new), "profile": self.profile,
             "shots": [{
                 "id": s.id, "label": s.cut.label, "status": s.status, "changes": s.changes,
+                **({"old_id": s.old.id} if s.old is not None and s.old.id != s.id else {}),
                 "lines": s.lines, "jobs": s.jobs,
             } for s in self.shots if s.status != "unchanged" or s.jobs],
             "render": [{"id": c.job.id, "kind": c.job.kind, "label": c.job.label,
@@ -274,28 +275,58 @@ def _file_digest(files: dict[str, str], name: str) -> tuple:
 
 
 def _match_shots(old_plan, new_plan) -> list[ShotChange]:
-    old_cuts = {cut.id: cut for cut in old_plan.cuts}
-    new_ids = {cut.id for cut in new_plan.cuts}
+    partner = _pairs(old_plan.cuts, new_plan.cuts)        # new cut id → its old cut
+    matched_old = {old.id: new_id for new_id, old in partner.items()}
     out: list[ShotChange] = []
     # removed shots go where they were: after the last shot before them that both sides have
     pending_removed: dict[str | None, list] = {}
     anchor = None
     for cut in old_plan.cuts:
-        if cut.id in new_ids:
-            anchor = cut.id
+        if cut.id in matched_old:
+            anchor = matched_old[cut.id]
         else:
             pending_removed.setdefault(anchor, []).append(cut)
     out.extend(ShotChange(c.id, "removed", c, None) for c in pending_removed.get(None, []))
     for cut in new_plan.cuts:
-        before = old_cuts.get(cut.id)
+        before = partner.get(cut.id)
         if before is None:
             out.append(ShotChange(cut.id, "added", None, cut, _describe(cut)))
         else:
             changes, lines = _shot_changes(before, cut)
             out.append(ShotChange(cut.id, "changed" if changes else "unchanged", before, cut,
                                   changes, lines))
-            out.extend(ShotChange(c.id, "removed", c, None) for c in pending_removed.get(cut.id, []))
+        out.extend(ShotChange(c.id, "removed", c, None) for c in pending_removed.get(cut.id, []))
     return out
+
+
+def _pairs(old_cuts, new_cuts) -> dict:
+    """Which old shot each new shot is. Scenes are matched by identity (heading and occurrence);
+    within a scene, shots by content, so a shot inserted or removed in a scene leaves the shots
+    after it matched (renumbered, not changed); an edited shot pairs with the one it replaces."""
+    import difflib
+
+    def by_scene(cuts) -> dict[str, list]:
+        scenes: dict[str, list] = {}
+        for cut in cuts:
+            scenes.setdefault(cut.id.rsplit("/", 1)[0], []).append(cut)
+        return scenes
+
+    old_scenes = by_scene(old_cuts)
+    pairs: dict = {}
+    for scene, news in by_scene(new_cuts).items():
+        olds = old_scenes.get(scene, [])
+        matcher = difflib.SequenceMatcher(None, [_signature(c) for c in olds],
+                                          [_signature(c) for c in news], autojunk=False)
+        for tag, first, last, new_first, new_last in matcher.get_opcodes():
+            if tag in ("equal", "replace"):
+                for old, new in zip(olds[first:last], news[new_first:new_last]):
+                    pairs[new.id] = old
+    return pairs
+
+
+def _signature(cut) -> tuple:
+    return (cut.description, cut.card, cut.size, cut.move, cut.duration,
+            tuple((line.character, line.text) for line in cut.lines))
 
 
 def _describe(cut) -> list[str]:
@@ -310,6 +341,9 @@ def _seconds(value: float) -> str:
 
 def _shot_changes(old, new) -> tuple[list[str], list[dict]]:
     changes: list[str] = []
+    if old.id != new.id:
+        # its ordinal in the scene moved: its identity, and with it a derived seed, changes
+        changes.append(f"renumbered from {old.id.rsplit('/', 1)[1]} to {new.id.rsplit('/', 1)[1]}")
     if (old.duration, round(old.estimated_seconds, 2)) != (new.duration, round(new.estimated_seconds, 2)):
         changes.append(f"retimed {_seconds(old.estimated_seconds)} → {_seconds(new.estimated_seconds)}")
     if (old.size, old.move) != (new.size, new.move):
