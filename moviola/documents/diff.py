@@ -22,7 +22,6 @@ from moviola.compiler.plan import plan as make_plan
 from moviola.compiler.profiles import ProfileError, config_path, load_profiles
 
 WORKING_TREE = "working tree"
-_FILM_JOBS = ("mix", "subtitles", "mux", "otio", "contact_sheet")
 
 
 class DiffError(Exception):

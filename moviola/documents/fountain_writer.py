@@ -20,7 +20,6 @@ _HEADING_PREFIX = re.compile(r"(?:int\.?/ext|i/e|e/i|int|ext|est)[.\s]", re.IGNO
 _TITLE_KEY_LIKE = re.compile(r"[^\s:][^:]*:")
 # A line starting with one of these means something else in Fountain when it is not forced.
 _MARKERS = "!@~=#>.["
-_BLOCK = ("character", "parenthetical", "dialogue")
 
 
 @dataclass(frozen=True, slots=True)
