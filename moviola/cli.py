@@ -133,7 +133,28 @@ def _parser() -> argparse.ArgumentParser:
                     "of SCRIPT (or the current folder), every model its profiles name.",
         formatter_class=formatter)
     doctor.add_argument("script", nargs="?", help="a .fountain file (its folder's moviola.toml is read)")
+    _add_document_commands(commands, formatter)
     return parser
+
+
+def _add_document_commands(commands, formatter) -> None:
+    pdf = commands.add_parser(
+        "pdf", help="print the screenplay as an industry-format PDF",
+        description="Set the script in screenplay format: Courier 12 pt, the standard margins and "
+                    "indents, a title page from the title-page keys, page numbers, speeches split "
+                    "across pages with (MORE) and (CONT'D), headings kept with their scene, dual "
+                    "dialogue side by side. Notes, Moviola annotations and boneyard are left out. "
+                    "One page runs about a minute of screen time.",
+        epilog="example: moviola pdf film.fountain -o film.pdf --paper a4 --scene-numbers",
+        formatter_class=formatter)
+    pdf.add_argument("script", help="the .fountain file")
+    pdf.add_argument("-o", "--output", help="the PDF to write (default: NAME.pdf beside the script)")
+    pdf.add_argument("--paper", choices=("letter", "a4"), default="letter",
+                     help="US letter (default) or A4")
+    pdf.add_argument("--scene-numbers", action="store_true",
+                     help="number the scenes in both margins (a heading's own #1A# wins)")
+    pdf.add_argument("--notes", action="store_true",
+                     help="print notes, Moviola annotations and settings too (in grey, in [[ ]])")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
-                   "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor}[args.command]
+                   "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
+                   "pdf": _pdf}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -249,9 +271,13 @@ def _outline(args) -> int:
     width, height = settings.resolution
     title = settings.title or Path(args.script).stem
     total = timing.film_seconds(film)
+    from moviola.documents.pagination import paginate
+
+    pages = paginate(result.script).page_count      # a page of screenplay runs about a minute
     console.print(f"[bold]{title}[/]" + (f" — {settings.author}" if settings.author else ""))
     console.print(f"{width}x{height} @ {settings.fps:g} fps · profile {settings.profile} · "
-                  f"seed {settings.seed} · estimated runtime [bold]{_clock(total)}[/]")
+                  f"seed {settings.seed} · estimated runtime [bold]{_clock(total)}[/] · "
+                  f"{pages} page{'s' if pages != 1 else ''} (US letter)")
     if settings.style:
         console.print(f"style: {settings.style}")
 
@@ -302,6 +328,24 @@ def _outline(args) -> int:
 
         console.print(f"[yellow]{render.summary(list(result.diagnostics))}: "
                       f"run `moviola check {args.script}` for details[/]")
+    return EXIT_OK
+
+
+def _pdf(args) -> int:
+    from moviola.documents.pagination import paginate
+    from moviola.documents.pdf import PdfError, write_pdf
+
+    result = _compile(args.script)
+    document = paginate(result.script, args.paper, notes=args.notes, scene_numbers=args.scene_numbers)
+    output = Path(args.output) if args.output else Path(args.script).with_suffix(".pdf")
+    settings = result.film.settings
+    try:
+        write_pdf(document, output, title=settings.title, author=settings.author)
+    except PdfError as error:
+        raise _UsageError(str(error)) from None
+    pages = document.page_count
+    _console().print(f"[green]wrote {output}[/] ({pages} page{'s' if pages != 1 else ''}"
+                     f"{' and a title page' if document.title_page else ''}, {args.paper})")
     return EXIT_OK
 
 

@@ -1,0 +1,1 @@
+"""Documents made from a script: the printed screenplay, reports, exchange formats."""
