@@ -156,6 +156,36 @@ def _add_document_commands(commands, formatter) -> None:
     pdf.add_argument("--notes", action="store_true",
                      help="print notes, Moviola annotations and settings too (in grey, in [[ ]])")
 
+    report = commands.add_parser(
+        "report", help="production paperwork: scene breakdown, shot list, cast, storyboard",
+        description="Reports read from the compiled film. --breakdown: per scene its location, "
+                    "time of day, cast, props (upper-case words of the action), sound effects, "
+                    "music, length in pages and eighths, estimated runtime. --shots: per shot its "
+                    "size, angle, move, duration, prompt and source. --cast: per character their "
+                    "scenes and lines. --storyboard: a PDF sheet per scene of the keyframes of "
+                    "the last build (build the film first).",
+        epilog="examples:\n  moviola report film.fountain --breakdown\n"
+               "  moviola report film.fountain --shots --format csv -o shots.csv\n"
+               "  moviola report film.fountain --storyboard -o board.pdf",
+        formatter_class=formatter)
+    report.add_argument("script", help="the .fountain file")
+    kind = report.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--breakdown", action="store_const", const="breakdown", dest="kind",
+                      help="one row per scene")
+    kind.add_argument("--shots", action="store_const", const="shots", dest="kind",
+                      help="one row per shot of the découpage")
+    kind.add_argument("--cast", action="store_const", const="cast", dest="kind",
+                      help="one row per character")
+    kind.add_argument("--storyboard", action="store_const", const="storyboard", dest="kind",
+                      help="a PDF of the rendered keyframes, a sheet per scene")
+    report.add_argument("--format", choices=("table", "csv", "json"),
+                        help="table (the terminal, default), csv or json (default from -o's suffix)")
+    report.add_argument("-o", "--output", help="write to this file instead of the terminal")
+    report.add_argument("--profile", metavar="NAME",
+                        help="--storyboard: the profile the film was built with (default: the title page's)")
+    report.add_argument("--paper", choices=("letter", "a4"), default="letter",
+                        help="page size for the page counts and the storyboard")
+
 
 def main(argv: list[str] | None = None) -> int:
     import os
@@ -174,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
                    "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
-                   "pdf": _pdf}[args.command]
+                   "pdf": _pdf, "report": _report}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -346,6 +376,91 @@ def _pdf(args) -> int:
     pages = document.page_count
     _console().print(f"[green]wrote {output}[/] ({pages} page{'s' if pages != 1 else ''}"
                      f"{' and a title page' if document.title_page else ''}, {args.paper})")
+    return EXIT_OK
+
+
+def _report(args) -> int:
+    from moviola.documents import report
+
+    if args.kind == "storyboard":
+        return _storyboard(args)
+    form = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "table")
+    if form not in ("table", "csv", "json"):
+        raise _UsageError(f"cannot tell the format of {args.output}: name it .csv or .json, or "
+                          f"pass --format")
+    if form == "table" and args.output:
+        raise _UsageError("a table is for the terminal: pass --format csv or --format json with -o")
+    from moviola.compiler.decoupage import decoupage
+    from moviola.documents.pagination import paginate
+
+    result = _compile(args.script)
+    cuts = decoupage(result.film)
+    if args.kind == "breakdown":
+        made = report.breakdown(result, paginate(result.script, args.paper), cuts)
+    elif args.kind == "shots":
+        made = report.shot_list(result, cuts)
+    else:
+        made = report.cast_list(result, cuts)
+    if form == "table":
+        from rich.table import Table
+
+        table = Table(*made.table_columns, title=f"{made.title}: {args.script}",
+                      title_justify="left", header_style="bold")
+        for row in made.rows:
+            table.add_row(*(made.cell(row, column).replace("; ", ", ") for column in made.table_columns))
+        console = _console()
+        console.print(table)
+        if result.errors:
+            from moviola import render
+
+            console.print(f"[yellow]{render.summary(list(result.diagnostics))}: run "
+                          f"`moviola check {args.script}`[/]")
+        return EXIT_OK
+    text = made.to_json() + "\n" if form == "json" else made.to_csv()
+    if args.output:
+        _write_text(Path(args.output), text)
+        _console().print(f"[green]wrote {args.output}[/] ({len(made.rows)} rows)")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _write_text(path: Path, text: str) -> None:
+    import os
+
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, "utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _storyboard(args) -> int:
+    from moviola.documents.pagination import PAPERS
+    from moviola.documents.pdf import PdfError
+    from moviola.documents.storyboard import NotBuilt, keyframes, write_storyboard
+    from moviola.runtime.executor import Executor
+
+    planned = _planned(args)
+    if planned is None:
+        return EXIT_ERRORS
+    render_plan, project, cache = planned
+    executor = Executor(render_plan, project, cache)
+    states = executor.dry_run()
+    try:
+        frames = keyframes(render_plan, states, executor.entries)
+    except NotBuilt as error:
+        print(f"moviola: error: {args.script} has not been built as it is now ({error}); run "
+              f"`moviola build {args.script}` first", file=sys.stderr)
+        return EXIT_ERRORS
+    output = Path(args.output) if args.output else Path(args.script).with_suffix(".storyboard.pdf")
+    try:
+        write_storyboard(render_plan, frames, output, PAPERS[args.paper])
+    except PdfError as error:
+        raise _UsageError(str(error)) from None
+    _console().print(f"[green]wrote {output}[/] ({len(frames)} keyframes)")
     return EXIT_OK
 
 

@@ -165,17 +165,26 @@ def write_pdf(document: Document, path: str | Path, *, title: str = "", author: 
 
 def _draw(canvas, line: Placed, page_height: float) -> None:
     baseline = page_height - TOP_MARGIN - (line.row + 1) * LINE_HEIGHT + 3.0
-    x = LEFT_MARGIN + line.column * CELL_WIDTH
-    japanese = any(_script(c) == "japanese" for c in line.text)
     grey = line.kind == "note"
     if grey:
         canvas.setFillGray(_NOTE_GREY)
+    draw_runs(canvas, LEFT_MARGIN + line.column * CELL_WIDTH, baseline, line.runs)
+    if grey:
+        canvas.setFillGray(0)
+
+
+def draw_runs(canvas, x: float, baseline: float, runs, size: float = FONT_SIZE) -> float:
+    """Draw styled ``runs`` on one line from ``x``, a monospaced cell (0.6 em) a character and
+    two for a wide one, each character in a face that holds it. Returns the x after them."""
+    line = Placed(0, 0, tuple(runs), "")
+    japanese = any(_script(c) == "japanese" for c in line.text)
+    cell = size * CELL_WIDTH / FONT_SIZE
     for text, family, bold, italic, underline in _segments(line):
         font = _font(family, bold, italic, japanese)
-        width = cells(text) * CELL_WIDTH
-        drawn = canvas.stringWidth(text, font, FONT_SIZE)
+        width = cells(text) * cell
+        drawn = canvas.stringWidth(text, font, size)
         label = canvas.beginText(x, baseline)
-        label.setFont(font, FONT_SIZE)
+        label.setFont(font, size)
         if drawn and abs(drawn - width) > 0.01:      # keep the grid: squeeze or widen to the cells
             label.setHorizScale(100.0 * width / drawn)
         label.textOut(text)
@@ -184,5 +193,4 @@ def _draw(canvas, line: Placed, page_height: float) -> None:
             canvas.setLineWidth(0.6)
             canvas.line(x, baseline - 1.5, x + width, baseline - 1.5)
         x += width
-    if grey:
-        canvas.setFillGray(0)
+    return x
