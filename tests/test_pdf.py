@@ -344,3 +344,13 @@ def test_outline_shows_the_page_count(capsys):
     assert main(["outline", str(SAMPLES / "the-wash-house.fountain")]) == 0
     pages = paginate(compile_file(SAMPLES / "the-wash-house.fountain").script).page_count
     assert f"{pages} pages" in capsys.readouterr().out
+
+
+def test_a_directive_inside_a_speech_stays_inside_it():
+    script = fountain.parse("INT. A - DAY\n\nMARIE\n[[voice: soft]]\nHello.\n\nBOB\nHi.\n")
+    hidden = [(l.row, l.kind) for l in paginate(script).pages[0].text_lines()]
+    assert hidden == [(0, "scene_heading"), (2, "character"), (3, "dialogue"), (5, "character"),
+                      (6, "dialogue")]
+    shown = [(l.row, l.column, l.kind, l.text) for l in paginate(script, notes=True).pages[0].text_lines()]
+    assert shown[1:4] == [(2, 22, "character", "MARIE"), (3, 10, "note", "[[voice: soft]]"),
+                          (4, 10, "dialogue", "Hello.")]

@@ -118,6 +118,7 @@ STYLES = {
     "character": Style(22, 38),
     "parenthetical": Style(16, 25, before=0),
     "dialogue": Style(10, 35, before=0),
+    "speech_note": Style(10, 35, before=0, italic=True),
     "lyrics": Style(10, 35, italic=True),
     "transition": Style(0, TEXT_COLUMNS, align="right"),
     "centered": Style(0, TEXT_COLUMNS, align="center"),
@@ -128,6 +129,7 @@ DUAL_STYLES = {
     "character": Style(9, 20),
     "parenthetical": Style(4, 22, before=0),
     "dialogue": Style(0, 28, before=0),
+    "speech_note": Style(0, 28, before=0, italic=True),
 }
 DUAL_OFFSET = 31
 MORE = "(MORE)"
@@ -265,8 +267,22 @@ def _set(element_kind: str, runs, style: Style, offset: int = 0) -> list[_Row]:
 def _speech_rows(elements: list[Element], styles: dict[str, Style], offset: int = 0) -> list[_Row]:
     rows: list[_Row] = []
     for element in elements:
-        rows.extend(_set(element.kind, _runs(element), styles[element.kind], offset))
+        if element.kind == "note":
+            rows.extend(_set("note", [Run(f"[[{element.text}]]")], styles["speech_note"], offset))
+        else:
+            rows.extend(_set(element.kind, _runs(element), styles[element.kind], offset))
     return rows
+
+
+def _speech_end(elements: list[Element], cue: int) -> int:
+    """Where the speech under the cue at ``cue`` ends: its parentheticals and dialogue, and the
+    notes written among them (a ``[[voice: ...]]`` line), not the notes after it."""
+    end = last = cue + 1
+    while end < len(elements) and elements[end].kind in ("parenthetical", "dialogue", "note"):
+        end += 1
+        if elements[end - 1].kind != "note":
+            last = end
+    return last
 
 
 def _blocks(script: Script, notes: bool, scene_numbers: bool) -> list[_Block]:
@@ -279,16 +295,12 @@ def _blocks(script: Script, notes: bool, scene_numbers: bool) -> list[_Block]:
         element = elements[index]
         kind = element.kind
         if kind == "character":
-            end = index + 1
-            while end < len(elements) and elements[end].kind in ("parenthetical", "dialogue"):
-                end += 1
+            end = _speech_end(elements, index)
             speech = elements[index:end]
             partner_end = end
             if element.dual and end < len(elements) and elements[end].kind == "character" \
                     and elements[end].dual:
-                partner_end = end + 1
-                while partner_end < len(elements) and elements[partner_end].kind in ("parenthetical", "dialogue"):
-                    partner_end += 1
+                partner_end = _speech_end(elements, end)
             if partner_end > end:
                 left = _speech_rows(speech, DUAL_STYLES)
                 right = _speech_rows(elements[end:partner_end], DUAL_STYLES, DUAL_OFFSET)
@@ -315,7 +327,12 @@ def _blocks(script: Script, notes: bool, scene_numbers: bool) -> list[_Block]:
             blocks.append(_Block("heading", 1, rows, scene_line=element.span.line,
                                  heading=element.plain))
         elif kind == "note":
-            blocks.append(_Block("other", 1, _set(kind, [Run(f"[[{element.text}]]")], STYLES[kind])))
+            # notes written on consecutive lines stay together, as they were typed
+            previous = elements[index - 2] if index >= 2 else None
+            touching = previous is not None and previous.kind == "note" \
+                and previous.span.end_line + 1 >= element.span.line
+            blocks.append(_Block("other", 0 if touching else 1,
+                                 _set(kind, [Run(f"[[{element.text}]]")], STYLES[kind])))
         elif kind in ("parenthetical", "dialogue"):   # a speech with no cue: print it as such
             blocks.append(_Block("other", STYLES[kind].before, _set(kind, _runs(element), STYLES[kind])))
         else:
@@ -483,7 +500,11 @@ def _title_page(script: Script, paper: Paper, notes: bool) -> Page | None:
             block.append(((), ""))
             if key == "credit" or key == "source":
                 block.append(((), ""))
-        block.extend((row, "title" if key == "title" else "title_page") for row in fields[key])
+        if key == "title":
+            block.extend((tuple(dataclasses.replace(r, bold=True) for r in row), "title")
+                         for row in fields[key])
+        else:
+            block.extend((row, "title_page") for row in fields[key])
     row = 18
     for runs, kind in block:
         if runs:
