@@ -97,14 +97,16 @@ def _screenplain_pages(source: Path, tmp_path: Path) -> int:
 # --- page counts -----------------------------------------------------------------------------
 
 @needs_corpus
-@pytest.mark.parametrize("source", [p for p in FULL_SCRIPTS if len(p.read_text("utf-8-sig")) > 20000],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("source", FULL_SCRIPTS, ids=lambda p: f"{p.parent.parent.name}-{p.stem}")
 def test_page_count_of_full_scripts_is_within_five_percent_of_screenplain(source, tmp_path):
-    # Reference: screenplain's PDF (Courier 12 pt, 55 lines a page) of the same file.
+    # Reference: screenplain's PDF (Courier 12 pt, 55 lines a page) of the same file. Under 20
+    # pages one page is more than 5 %, and page breaks fall differently (screenplain keeps no
+    # speech together), so short scripts may differ by one page.
     out, document = _pdf(tmp_path, source)
     reference = _screenplain_pages(source, tmp_path)
     assert len(pypdf.PdfReader(out).pages) == document.page_count + 1   # + the title page
-    assert abs(document.page_count - reference) <= 0.05 * reference, (document.page_count, reference)
+    tolerance = max(0.05 * reference, 1 if reference < 20 else 0)
+    assert abs(document.page_count - reference) <= tolerance, (document.page_count, reference)
 
 
 @pytest.mark.parametrize("name", ["the-wash-house", "the-night-ferry"])

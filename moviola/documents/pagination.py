@@ -352,7 +352,7 @@ class _Pager:
         self.used = 0
         self.scene_starts: list[tuple[str, int, int, int]] = []   # heading, line, page, row
 
-    def place(self, block: _Block, rows: list[_Row], gap: int) -> None:
+    def place(self, rows: list[_Row], gap: int) -> None:
         if not self.lines and not self.used:
             gap = 0
         self.used += gap
@@ -422,10 +422,10 @@ def _lay(pager: _Pager, block: _Block, following: _Block | None) -> None:
             if _split_speech(pager, dataclasses.replace(block, rows=rows), gap):
                 return
         take = max(pager.room(), 1)
-        pager.place(block, rows[:take], gap)
+        pager.place(rows[:take], gap)
         pager.new_page()
         rows, gap = rows[take:], 0
-    pager.place(block, rows, gap)
+    pager.place(rows, gap)
 
 
 def _opening_rows(block: _Block) -> int:
@@ -443,7 +443,7 @@ def _split_action(pager: _Pager, block: _Block, gap: int) -> bool:
     take = pager.room() - gap
     if take < 2 or len(block.rows) - take < 2:
         return False
-    pager.place(block, block.rows[:take], gap)
+    pager.place(block.rows[:take], gap)
     pager.new_page()
     _lay(pager, dataclasses.replace(block, before=0, rows=block.rows[take:]), None)
     return True
@@ -460,7 +460,7 @@ def _split_speech(pager: _Pager, block: _Block, gap: int) -> bool:
     if take < 2:
         return False
     more = _Row([(STYLES["character"].indent, (Run(MORE),), "more")], "more")
-    pager.place(block, [*block.rows[:take], more], gap)
+    pager.place([*block.rows[:take], more], gap)
     pager.new_page()
     cue_text = "".join(r.text for r in block.cue)
     suffix = () if CONTINUED in cue_text.upper() else (Run(f" ({CONTINUED})"),)
