@@ -356,3 +356,28 @@ def test_a_directive_inside_a_speech_stays_inside_it():
     shown = [(l.row, l.column, l.kind, l.text) for l in paginate(script, notes=True).pages[0].text_lines()]
     assert shown[1:4] == [(2, 22, "character", "MARIE"), (3, 10, "note", "[[voice: soft]]"),
                           (4, 10, "dialogue", "Hello.")]
+
+
+@needs_corpus
+@pytest.mark.parametrize("embedded", [True, False], ids=["cjk-extra", "standard-cid-fonts"])
+def test_chinese_japanese_and_korean_with_and_without_the_cjk_extra(embedded, tmp_path, monkeypatch):
+    from moviola.documents import pdf
+
+    if embedded:
+        pytest.importorskip("justmytype_intl_cjk")
+    else:
+        monkeypatch.setitem(__import__("sys").modules, "justmytype_intl_cjk", None)   # not installed
+    pdf._asian.cache_clear()
+    try:
+        source = CORPUS / "screenplain" / "tests" / "files" / "extended-characters.fountain"
+        out, _ = _pdf(tmp_path, source)
+    finally:
+        pdf._asian.cache_clear()
+    page = pypdf.PdfReader(out).pages[0]
+    read = page.extract_text()
+    for word in ("こんにちは", "привет", "你好", "안녕하세요"):
+        assert word in read
+    fonts = {str(f.get_object()["/BaseFont"]) for f in page["/Resources"]["/Font"].values()}
+    assert any("IBMPlexMono" in f for f in fonts)                 # Cyrillic: embedded
+    assert any("Noto" in f or "notosans" in f.lower() for f in fonts) == embedded
+    assert any(f.endswith("HeiseiMin-W3") for f in fonts) != embedded

@@ -212,3 +212,15 @@ def test_storyboard_needs_a_build_then_shows_its_keyframes(tmp_path, capsys):
     script.write_text(STORY.replace("A kettle boils.", "A kettle sings."), "utf-8")
     assert main(["report", str(script), "--storyboard", "-o", str(board)]) == 1   # changed since
     assert "has not been built" in capsys.readouterr().err
+
+
+def test_breakdown_numbers_scenes_as_the_printed_script_does():
+    from moviola.compiler.api import compile_text
+
+    compiled = compile_text("Opening words.\n\nINT. A - DAY #7A#\n\nOne.\n\nEXT. B - NIGHT\n\nTwo.\n")
+    document = paginate(compiled.script, scene_numbers=True)
+    rows = report.breakdown(compiled, document).rows
+    printed = [l.text for p in document.pages for l in p.lines if l.kind == "scene_number" and l.column < 0]
+    headed = [r for r in rows if r["number"]]
+    assert [r["number"] for r in headed] == printed == ["7A", "2"]
+    assert [r["scene"] for r in rows] == [s.index for s in compiled.film.scenes]

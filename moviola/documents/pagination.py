@@ -85,6 +85,7 @@ class SceneExtent:
     production schedules."""
 
     heading: str
+    number: str             # as --scene-numbers prints it: the heading's #1A#, else its ordinal
     line: int               # the heading's source line (the IR scene's span line)
     page: int               # the page it starts on
     eighths: int
@@ -247,6 +248,7 @@ class _Block:
     cue: tuple[Run, ...] = ()        # dialogue: the cue, to repeat with (CONT'D)
     scene_line: int | None = None    # heading: its source line
     heading: str = ""
+    number: str = ""
 
 
 def _set(element_kind: str, runs, style: Style, offset: int = 0) -> list[_Row]:
@@ -320,12 +322,12 @@ def _blocks(script: Script, notes: bool, scene_numbers: bool) -> list[_Block]:
         elif kind == "scene_heading":
             scene += 1
             rows = _set(kind, _runs(element), STYLES[kind])
+            number = element.scene_number or str(scene)
             if scene_numbers:
-                number = element.scene_number or str(scene)
                 rows[0].pieces.append((-len(number) - 3, (Run(number),), "scene_number"))
                 rows[0].pieces.append((TEXT_COLUMNS + 2, (Run(number),), "scene_number"))
             blocks.append(_Block("heading", 1, rows, scene_line=element.span.line,
-                                 heading=element.plain))
+                                 heading=element.plain, number=number))
         elif kind == "note":
             # notes written on consecutive lines stay together, as they were typed
             previous = elements[index - 2] if index >= 2 else None
@@ -350,7 +352,7 @@ class _Pager:
         self.pages: list[list[Placed]] = []
         self.lines: list[Placed] = []
         self.used = 0
-        self.scene_starts: list[tuple[str, int, int, int]] = []   # heading, line, page, row
+        self.scene_starts: list[tuple[str, str, int, int, int]] = []   # heading, number, line, page, row
 
     def place(self, rows: list[_Row], gap: int) -> None:
         if not self.lines and not self.used:
@@ -415,7 +417,8 @@ def _lay(pager: _Pager, block: _Block, following: _Block | None) -> None:
         pager.new_page()
         gap = 0
     if block.kind == "heading":
-        pager.scene_starts.append((block.heading, block.scene_line or 0, *pager.position()))
+        pager.scene_starts.append((block.heading, block.number, block.scene_line or 0,
+                                   *pager.position()))
     rows = block.rows
     while len(rows) > pager.room():        # longer than a whole page: split where it must
         if block.kind == "dialogue":
@@ -471,13 +474,13 @@ def _split_speech(pager: _Pager, block: _Block, gap: int) -> bool:
 
 def _extents(starts, page_count: int, rows: int) -> tuple[SceneExtent, ...]:
     out = []
-    for number, (heading, line, page, row) in enumerate(starts):
-        if number + 1 < len(starts):
-            end_page, end_row = starts[number + 1][2:]
+    for index, (heading, number, line, page, row) in enumerate(starts):
+        if index + 1 < len(starts):
+            end_page, end_row = starts[index + 1][3:]
         else:
             end_page, end_row = page_count, 0
         length = (end_page - page) + (end_row - row) / rows
-        out.append(SceneExtent(heading, line, page + 1, max(1, round(length * 8))))
+        out.append(SceneExtent(heading, number, line, page + 1, max(1, round(length * 8))))
     return tuple(out)
 
 

@@ -80,10 +80,6 @@ def _scene_cuts(cuts: tuple[Cut, ...], scene: ir.Scene) -> list[Cut]:
     return [cut for cut in cuts if cut.scene_index == scene.index]
 
 
-def _scene_number(scene: ir.Scene) -> str:
-    return scene.scene_number or str(scene.index)
-
-
 def scene_cast(scene: ir.Scene, cuts: list[Cut]) -> list[str]:
     """Who is in a scene: everyone the découpage puts on screen (speakers and characters the
     action names) and every voice heard (V.O., O.S.), in order of appearance."""
@@ -136,7 +132,8 @@ def breakdown(compilation: Compilation, document: Document, cuts: tuple[Cut, ...
         beats = [beat for shot in scene.shots for beat in shot.beats]
         extent = extents.get(scene.span.line) if scene.heading else None
         rows.append({
-            "scene": _scene_number(scene),
+            "scene": scene.index,
+            "number": extent.number if extent else "",
             "heading": scene.heading or "(before the first scene)",
             "setting": scene.setting or "",
             "location": scene.location or scene.place,
@@ -152,7 +149,7 @@ def breakdown(compilation: Compilation, document: Document, cuts: tuple[Cut, ...
             "seconds": round(timing.scene_seconds(scene), 1),
             "line": scene.span.line,
         })
-    return Report("breakdown", ("scene", "heading", "setting", "location", "time", "cast", "props",
+    return Report("breakdown", ("scene", "number", "heading", "setting", "location", "time", "cast", "props",
                                 "sfx", "music", "pages", "eighths", "page", "seconds", "line"),
                   tuple(rows), ("scene", "heading", "cast", "props", "sfx", "music", "pages", "seconds"))
 
@@ -193,7 +190,7 @@ def cast_list(compilation: Compilation, cuts: tuple[Cut, ...] | None = None) -> 
     words: dict[str, int] = {}
     for scene in film.scenes:
         for name in scene_cast(scene, _scene_cuts(cuts, scene)):
-            scenes.setdefault(name, []).append(_scene_number(scene))
+            scenes.setdefault(name, []).append(scene.index)
     for shot in film.shots:
         for line in shot.lines:
             lines[line.character] = lines.get(line.character, 0) + 1
