@@ -381,3 +381,20 @@ def test_chinese_japanese_and_korean_with_and_without_the_cjk_extra(embedded, tm
     assert any("IBMPlexMono" in f for f in fonts)                 # Cyrillic: embedded
     assert any("Noto" in f or "notosans" in f.lower() for f in fonts) == embedded
     assert any(f.endswith("HeiseiMin-W3") for f in fonts) != embedded
+
+
+def test_a_speech_breaks_at_the_end_of_a_sentence_when_one_is_near():
+    def first_page_rows(speech):
+        text = ("INT. HALL - DAY\n\n" + "\n\n".join(f"Line {n}." for n in range(24))
+                + f"\n\nBOB\n{speech}\n")
+        rows = sorted(paginate(fountain.parse(text)).pages[0].lines, key=lambda l: l.row)
+        more = next(i for i, l in enumerate(rows) if l.kind == "more")
+        return rows[more - 1].text, rows[more].row
+
+    words = ("Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu{} Omicronic xi "
+             "omicron pi rho sigma tau upsilon phi chi psi omega alpha beta gamma delta epsilon "
+             "zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma")
+    at_sentence, row = first_page_rows(words.format("."))
+    anywhere, lower = first_page_rows(words.format(""))
+    assert at_sentence.endswith("mu.") and not anywhere.endswith("mu")
+    assert row < lower                      # the break moved up a line or two to end the sentence

@@ -134,6 +134,8 @@ DUAL_STYLES = {
 }
 DUAL_OFFSET = 31
 MORE = "(MORE)"
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"')\u201d\u2019]*$")
+_SENTENCE_REACH = 3         # rows a speech break may move up to end on a full sentence
 CONTINUED = "CONT'D"
 
 # Title-page keys that are Moviola's settings, not words for the reader.
@@ -462,6 +464,12 @@ def _split_speech(pager: _Pager, block: _Block, gap: int) -> bool:
         take -= 1
     if take < 2:
         return False
+    for earlier in range(take, max(take - _SENTENCE_REACH, 1), -1):   # rather at a sentence's end
+        row = block.rows[earlier - 1]
+        if row.kind == "dialogue" and _SENTENCE_END.search("".join(r.text for _, runs, _ in row.pieces
+                                                                   for r in runs)):
+            take = earlier
+            break
     more = _Row([(STYLES["character"].indent, (Run(MORE),), "more")], "more")
     pager.place([*block.rows[:take], more], gap)
     pager.new_page()
