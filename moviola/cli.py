@@ -374,9 +374,19 @@ def _pdf(args) -> int:
     except PdfError as error:
         raise _UsageError(str(error)) from None
     pages = document.page_count
-    _console().print(f"[green]wrote {output}[/] ({pages} page{'s' if pages != 1 else ''}"
-                     f"{' and a title page' if document.title_page else ''}, {args.paper})")
+    console = _console()
+    console.print(f"[green]wrote {output}[/] ({pages} page{'s' if pages != 1 else ''}"
+                  f"{' and a title page' if document.title_page else ''}, {args.paper})")
+    _mention_errors(console, result, args.script)   # the script prints; the film would not build
     return EXIT_OK
+
+
+def _mention_errors(console, result, script: str) -> None:
+    if result.errors:
+        from moviola import render
+
+        console.print(f"[yellow]{render.summary(list(result.diagnostics))}: run "
+                      f"`moviola check {script}` before building[/]")
 
 
 def _report(args) -> int:
@@ -410,11 +420,7 @@ def _report(args) -> int:
             table.add_row(*(made.cell(row, column).replace("; ", ", ") for column in made.table_columns))
         console = _console()
         console.print(table)
-        if result.errors:
-            from moviola import render
-
-            console.print(f"[yellow]{render.summary(list(result.diagnostics))}: run "
-                          f"`moviola check {args.script}`[/]")
+        _mention_errors(console, result, args.script)
         return EXIT_OK
     text = made.to_json() + "\n" if form == "json" else made.to_csv()
     if args.output:

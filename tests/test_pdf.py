@@ -398,3 +398,11 @@ def test_a_speech_breaks_at_the_end_of_a_sentence_when_one_is_near():
     anywhere, lower = first_page_rows(words.format(""))
     assert at_sentence.endswith("mu.") and not anywhere.endswith("mu")
     assert row < lower                      # the break moved up a line or two to end the sentence
+
+
+def test_a_script_with_errors_still_prints_and_says_so(tmp_path, capsys):
+    script = tmp_path / "bad.fountain"
+    script.write_text("INT. A - DAY\n\n[[shot: wdie]]\nHello.\n", "utf-8")
+    assert main(["pdf", str(script)]) == 0
+    assert "1 error" in capsys.readouterr().out
+    assert "Hello." in pypdf.PdfReader(tmp_path / "bad.pdf").pages[0].extract_text()
