@@ -406,3 +406,11 @@ def test_a_script_with_errors_still_prints_and_says_so(tmp_path, capsys):
     assert main(["pdf", str(script)]) == 0
     assert "1 error" in capsys.readouterr().out
     assert "Hello." in pypdf.PdfReader(tmp_path / "bad.pdf").pages[0].extract_text()
+
+
+@pytest.mark.parametrize("paper", ["letter", "a4"])
+def test_the_title_is_centered_on_the_page(paper, tmp_path):
+    out, _ = _pdf(tmp_path, "Title: Centered\nAuthor: Somebody\n\nINT. A - DAY\n\nOne.\n", paper=paper)
+    spots = {t.strip(): x for x, _, t in _positions(pypdf.PdfReader(out).pages[0])}
+    middle = spots["Centered"] + len("Centered") * CELL_WIDTH / 2
+    assert middle == pytest.approx(PAPERS[paper].width / 2)

@@ -517,10 +517,10 @@ def _title_page(script: Script, paper: Paper, notes: bool) -> Page | None:
         else:
             block.extend((row, "title_page") for row in fields[key])
     row = 18
+    middle = (paper.width / 2 - LEFT_MARGIN) / CELL_WIDTH     # centered on the page, as printed
     for runs, kind in block:
         if runs:
-            lines.append(Placed(row, (TEXT_COLUMNS - cells("".join(r.text for r in runs))) / 2,
-                                runs, kind))
+            lines.append(Placed(row, middle - cells("".join(r.text for r in runs)) / 2, runs, kind))
         row += 1
     rows = paper.rows
     left = [row for key, value in fields.items() if key not in _TITLE_CENTER
