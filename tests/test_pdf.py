@@ -368,11 +368,13 @@ def test_chinese_japanese_and_korean_with_and_without_the_cjk_extra(embedded, tm
     else:
         monkeypatch.setitem(__import__("sys").modules, "justmytype_intl_cjk", None)   # not installed
     pdf._asian.cache_clear()
+    pdf._face_for.cache_clear()
     try:
         source = CORPUS / "screenplain" / "tests" / "files" / "extended-characters.fountain"
         out, _ = _pdf(tmp_path, source)
     finally:
         pdf._asian.cache_clear()
+        pdf._face_for.cache_clear()
     page = pypdf.PdfReader(out).pages[0]
     read = page.extract_text()
     for word in ("こんにちは", "привет", "你好", "안녕하세요"):
@@ -414,3 +416,19 @@ def test_the_title_is_centered_on_the_page(paper, tmp_path):
     spots = {t.strip(): x for x, _, t in _positions(pypdf.PdfReader(out).pages[0])}
     middle = spots["Centered"] + len("Centered") * CELL_WIDTH / 2
     assert middle == pytest.approx(PAPERS[paper].width / 2)
+
+
+@needs_corpus
+def test_no_character_of_any_corpus_script_vanishes(tmp_path):
+    # Every Fountain file of the corpus: Latin, Cyrillic, Chinese, Japanese, Korean, Arabic,
+    # emoji; each visible character comes back out of the PDF (pypdf may space or reorder them).
+    from collections import Counter
+
+    files = sorted(CORPUS.rglob("*.fountain"))
+    assert len(files) > 50
+    for source in files:
+        out, document = _pdf(tmp_path, source)
+        script = compile_file(source).script
+        expected = Counter("".join(_visible_words(script)))
+        read = Counter("".join(_extracted_words(pypdf.PdfReader(out), document.title_page is not None)))
+        assert read == expected, (source.name, expected - read, read - expected)

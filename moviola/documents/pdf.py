@@ -8,8 +8,9 @@ monospaced face with Courier's metrics, 600/1000 em a character, shipped on PyPI
 Korean take two cells each: with the ``cjk`` extra installed (``justmytype-intl-cjk``, Noto Sans
 JP, SC and KR, SIL OFL) they are set in Noto Sans and embedded; without it, in the PDF standard's
 Asian CID fonts (HeiseiMin-W3, STSong-Light, HYSMyeongJo-Medium), which a viewer supplies from
-its Asian font pack. The text stays searchable and extractable either way. A character no face holds is drawn as the embedded face's blank box,
-never dropped.
+its Asian font pack. The text stays searchable and extractable either way. A character none of these faces holds (Arabic, Hebrew, emoji) is
+written in a standard CID font, which keeps it in the text for the viewer to draw if it can:
+never dropped. Right-to-left text is not reordered or shaped.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _script(char: str) -> str:
         return "japanese"
     if unicodedata.east_asian_width(char) in "WF":
         return "han"
-    return "mono"
+    return "unknown"
 
 
 # language → (Noto Sans folder in the cjk extra, the standard CID font used without it)
@@ -118,23 +119,45 @@ def _font(family: str, bold: bool, italic: bool, japanese_line: bool) -> str:
         return _mono(bold, italic)
     if family == "han":
         return _asian("japanese" if japanese_line else "chinese")
+    if family == "unknown":
+        # No face here holds it (Arabic, Hebrew, emoji…): a standard CID font, which encodes any
+        # character by its code, keeps it in the text (searchable, copied out whole) and lets the
+        # viewer draw it from a font of its own where it has one.
+        return _cid(_ASIAN["chinese"][1])
     return _asian(family)
 
 
-def _segments(line: Placed):
-    """(text, font family, bold, italic, underline) pieces of a line, each in one face."""
+@lru_cache(maxsize=4096)
+def _face_for(char: str, bold: bool, italic: bool, japanese_line: bool) -> str:
+    """The font that sets ``char``: by script, then checked to hold it (an embedded Noto face
+    lacks emoji, say), else the last resort."""
+    from reportlab.pdfbase import pdfmetrics
+
+    family = _script(char)
+    font = _font(family, bold, italic, japanese_line)
+    face = getattr(pdfmetrics.getFont(font), "face", None)
+    if family in ("han", "japanese", "korean") and hasattr(face, "charToGlyph") \
+            and ord(char) not in face.charToGlyph:
+        font = _font("unknown", bold, italic, japanese_line)
+    return font
+
+
+def _segments(line: Placed, japanese_line: bool):
+    """(text, font, underline) pieces of a line, each in one face. A space stays in the face
+    of the text around it."""
     for run in line.runs:
         current = ""
-        family = None
+        font = None
         for char in run.text:
-            kind = "courier" if char == " " and family is not None else _script(char)
-            if family is not None and kind != family:
-                yield current, family, run.bold, run.italic, run.underline
+            face = font if char == " " and font is not None else \
+                _face_for(char, run.bold, run.italic, japanese_line)
+            if font is not None and face != font:
+                yield current, font, run.underline
                 current = ""
             current += char
-            family = kind
+            font = face
         if current:
-            yield current, family, run.bold, run.italic, run.underline
+            yield current, font, run.underline
 
 
 def write_pdf(document: Document, path: str | Path, *, title: str = "", author: str = "") -> Path:
@@ -179,8 +202,7 @@ def draw_runs(canvas, x: float, baseline: float, runs, size: float = FONT_SIZE) 
     line = Placed(0, 0, tuple(runs), "")
     japanese = any(_script(c) == "japanese" for c in line.text)
     cell = size * CELL_WIDTH / FONT_SIZE
-    for text, family, bold, italic, underline in _segments(line):
-        font = _font(family, bold, italic, japanese)
+    for text, font, underline in _segments(line, japanese):
         width = cells(text) * cell
         drawn = canvas.stringWidth(text, font, size)
         label = canvas.beginText(x, baseline)
