@@ -91,13 +91,20 @@ def scene_cast(scene: ir.Scene, cuts: list[Cut]) -> list[str]:
     return found
 
 
-def props(scene: ir.Scene, names: set[str]) -> list[str]:
+def _names_pattern(names: set[str]):
+    """Any of ``names`` in capitals, longest first, possessive included (MARIE'S)."""
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(n.upper()) for n in sorted(names, key=len, reverse=True))
+    return re.compile(r"(?<![\w'])(?:" + alternatives + r")(?:'S)?(?![\w'])")
+
+
+def props(scene: ir.Scene, names: set[str], named=None) -> list[str]:
     """Upper-case words and phrases of the scene's action (the breakdown convention for what the
-    props department reads), less character names and the heading's own words."""
+    props department reads), less character names and the heading's own words. ``named``:
+    :func:`_names_pattern` of ``names``, when the caller has it already."""
     excluded = {n.upper() for n in names} | set(re.findall(r"[\w'.-]+", scene.heading.upper()))
-    named = re.compile(r"(?<![\w'])(?:" + "|".join(re.escape(n.upper()) for n in
-                                                    sorted(names, key=len, reverse=True))
-                       + r")(?:'S)?(?![\w'])") if names else None
+    named = named or _names_pattern(names)
     found: list[str] = []
     for shot in scene.shots:
         for action in shot.actions:
@@ -124,6 +131,7 @@ def breakdown(compilation: Compilation, document: Document, cuts: tuple[Cut, ...
     cuts = decoupage(film) if cuts is None else cuts
     extents: dict[int, SceneExtent] = {extent.line: extent for extent in document.scenes}
     names = {c.name for c in film.characters} | {line.character for shot in film.shots for line in shot.lines}
+    named = _names_pattern(names)
     rows = []
     for scene in film.scenes:
         if not scene.heading and not scene.shots:
@@ -139,7 +147,7 @@ def breakdown(compilation: Compilation, document: Document, cuts: tuple[Cut, ...
             "location": scene.location or scene.place,
             "time": scene.time or "",
             "cast": scene_cast(scene, scene_cuts),
-            "props": props(scene, names),
+            "props": props(scene, names, named),
             "sfx": [b.description or (b.source.path if b.source else "") for b in beats
                     if isinstance(b, ir.SoundEffect)],
             "music": [b.theme or "stop" for b in beats if isinstance(b, ir.MusicCue)],
