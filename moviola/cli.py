@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_document_commands(commands, formatter) -> None:
-    """export, import and diff: the documents around the film (moviola/documents/)."""
+    """pdf, report, export, import and diff: the documents around the film (moviola/documents/)."""
     export = commands.add_parser(
         "export", help="write the screenplay in another format (FDX for Final Draft)",
         description="Write the script as a Final Draft document. Every Fountain element is kept; "
@@ -187,6 +187,54 @@ def _add_document_commands(commands, formatter) -> None:
                       help="the arguments are git's external diff arguments (diff.moviola.command): "
                            "PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE")
 
+    pdf = commands.add_parser(
+        "pdf", help="print the screenplay as an industry-format PDF",
+        description="Set the script in screenplay format: Courier 12 pt, the standard margins and "
+                    "indents, a title page from the title-page keys, page numbers, speeches split "
+                    "across pages with (MORE) and (CONT'D), headings kept with their scene, dual "
+                    "dialogue side by side. Notes, Moviola annotations and boneyard are left out. "
+                    "One page runs about a minute of screen time.",
+        epilog="example: moviola pdf film.fountain -o film.pdf --paper a4 --scene-numbers",
+        formatter_class=formatter)
+    pdf.add_argument("script", help="the .fountain file")
+    pdf.add_argument("-o", "--output", help="the PDF to write (default: NAME.pdf beside the script)")
+    pdf.add_argument("--paper", choices=("letter", "a4"), default="letter",
+                     help="US letter (default) or A4")
+    pdf.add_argument("--scene-numbers", action="store_true",
+                     help="number the scenes in both margins (a heading's own #1A# wins)")
+    pdf.add_argument("--notes", action="store_true",
+                     help="print notes, Moviola annotations and settings too (in grey, in [[ ]])")
+
+    report = commands.add_parser(
+        "report", help="production paperwork: scene breakdown, shot list, cast, storyboard",
+        description="Reports read from the compiled film. --breakdown: per scene its location, "
+                    "time of day, cast, props (upper-case words of the action), sound effects, "
+                    "music, length in pages and eighths, estimated runtime. --shots: per shot its "
+                    "size, angle, move, duration, prompt and source. --cast: per character their "
+                    "scenes and lines. --storyboard: a PDF sheet per scene of the keyframes of "
+                    "the last build (build the film first).",
+        epilog="examples:\n  moviola report film.fountain --breakdown\n"
+               "  moviola report film.fountain --shots --format csv -o shots.csv\n"
+               "  moviola report film.fountain --storyboard -o board.pdf",
+        formatter_class=formatter)
+    report.add_argument("script", help="the .fountain file")
+    kind = report.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--breakdown", action="store_const", const="breakdown", dest="kind",
+                      help="one row per scene")
+    kind.add_argument("--shots", action="store_const", const="shots", dest="kind",
+                      help="one row per shot of the découpage")
+    kind.add_argument("--cast", action="store_const", const="cast", dest="kind",
+                      help="one row per character")
+    kind.add_argument("--storyboard", action="store_const", const="storyboard", dest="kind",
+                      help="a PDF of the rendered keyframes, a sheet per scene")
+    report.add_argument("--format", choices=("table", "csv", "json"),
+                        help="table (the terminal, default), csv or json (default from -o's suffix)")
+    report.add_argument("-o", "--output", help="write to this file instead of the terminal")
+    report.add_argument("--profile", metavar="NAME",
+                        help="--storyboard: the profile the film was built with (default: the title page's)")
+    report.add_argument("--paper", choices=("letter", "a4"), default="letter",
+                        help="page size for the page counts and the storyboard")
+
 
 def main(argv: list[str] | None = None) -> int:
     import os
@@ -205,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
                    "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
-                   "export": _export, "import": _import, "diff": _diff}[args.command]
+                   "export": _export, "import": _import, "diff": _diff,
+                   "pdf": _pdf, "report": _report}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -302,9 +351,13 @@ def _outline(args) -> int:
     width, height = settings.resolution
     title = settings.title or Path(args.script).stem
     total = timing.film_seconds(film)
+    from moviola.documents.pagination import paginate
+
+    pages = paginate(result.script).page_count      # a page of screenplay runs about a minute
     console.print(f"[bold]{title}[/]" + (f" — {settings.author}" if settings.author else ""))
     console.print(f"{width}x{height} @ {settings.fps:g} fps · profile {settings.profile} · "
-                  f"seed {settings.seed} · estimated runtime [bold]{_clock(total)}[/]")
+                  f"seed {settings.seed} · estimated runtime [bold]{_clock(total)}[/] · "
+                  f"{pages} page{'s' if pages != 1 else ''} (US letter)")
     if settings.style:
         console.print(f"style: {settings.style}")
 
@@ -355,6 +408,115 @@ def _outline(args) -> int:
 
         console.print(f"[yellow]{render.summary(list(result.diagnostics))}: "
                       f"run `moviola check {args.script}` for details[/]")
+    return EXIT_OK
+
+
+def _pdf(args) -> int:
+    from moviola.documents.pagination import paginate
+    from moviola.documents.pdf import PdfError, write_pdf
+
+    result = _compile(args.script)
+    document = paginate(result.script, args.paper, notes=args.notes, scene_numbers=args.scene_numbers)
+    output = Path(args.output) if args.output else Path(args.script).with_suffix(".pdf")
+    settings = result.film.settings
+    try:
+        write_pdf(document, output, title=settings.title, author=settings.author)
+    except PdfError as error:
+        raise _UsageError(str(error)) from None
+    pages = document.page_count
+    console = _console()
+    console.print(f"[green]wrote {output}[/] ({pages} page{'s' if pages != 1 else ''}"
+                  f"{' and a title page' if document.title_page else ''}, {args.paper})")
+    _mention_errors(console, result, args.script)   # the script prints; the film would not build
+    return EXIT_OK
+
+
+def _mention_errors(console, result, script: str) -> None:
+    if result.errors:
+        from moviola import render
+
+        console.print(f"[yellow]{render.summary(list(result.diagnostics))}: run "
+                      f"`moviola check {script}` before building[/]")
+
+
+def _report(args) -> int:
+    from moviola.documents import report
+
+    if args.kind == "storyboard":
+        return _storyboard(args)
+    form = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "table")
+    if form not in ("table", "csv", "json"):
+        raise _UsageError(f"cannot tell the format of {args.output}: name it .csv or .json, or "
+                          f"pass --format")
+    if form == "table" and args.output:
+        raise _UsageError("a table is for the terminal: pass --format csv or --format json with -o")
+    from moviola.compiler.decoupage import decoupage
+    from moviola.documents.pagination import paginate
+
+    result = _compile(args.script)
+    cuts = decoupage(result.film)
+    if args.kind == "breakdown":
+        made = report.breakdown(result, paginate(result.script, args.paper), cuts)
+    elif args.kind == "shots":
+        made = report.shot_list(result, cuts)
+    else:
+        made = report.cast_list(result, cuts)
+    if form == "table":
+        from rich.table import Table
+
+        table = Table(*made.table_columns, title=f"{made.title}: {args.script}",
+                      title_justify="left", header_style="bold")
+        for row in made.rows:
+            table.add_row(*(made.cell(row, column).replace("; ", ", ") for column in made.table_columns))
+        console = _console()
+        console.print(table)
+        _mention_errors(console, result, args.script)
+        return EXIT_OK
+    text = made.to_json() + "\n" if form == "json" else made.to_csv()
+    if args.output:
+        _write_text(Path(args.output), text)
+        _console().print(f"[green]wrote {args.output}[/] ({len(made.rows)} rows)")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _write_text(path: Path, text: str) -> None:
+    import os
+
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, "utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise _UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _storyboard(args) -> int:
+    from moviola.documents.pagination import PAPERS
+    from moviola.documents.pdf import PdfError
+    from moviola.documents.storyboard import NotBuilt, keyframes, write_storyboard
+    from moviola.runtime.executor import Executor
+
+    planned = _planned(args)
+    if planned is None:
+        return EXIT_ERRORS
+    render_plan, project, cache = planned
+    executor = Executor(render_plan, project, cache)
+    states = executor.dry_run()
+    try:
+        frames = keyframes(render_plan, states, executor.entries)
+    except NotBuilt as error:
+        print(f"moviola: error: {args.script} has not been built as it is now ({error}); run "
+              f"`moviola build {args.script}` first", file=sys.stderr)
+        return EXIT_ERRORS
+    output = Path(args.output) if args.output else Path(args.script).with_suffix(".storyboard.pdf")
+    try:
+        write_storyboard(render_plan, frames, output, PAPERS[args.paper])
+    except PdfError as error:
+        raise _UsageError(str(error)) from None
+    _console().print(f"[green]wrote {output}[/] ({len(frames)} keyframes)")
     return EXIT_OK
 
 

@@ -1,1 +1,1 @@
-"""Documents made from the script and read back into it: FDX, plan diffs, PDFs and reports."""
+"""Documents made from the script and read back into it: the printed screenplay, reports, FDX, plan diffs."""
