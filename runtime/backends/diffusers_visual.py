@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from moviola.runtime import models as store
-from moviola.runtime.backends.protocol import BaseBackend
+from moviola.runtime.backends.protocol import PICTURE_MARGIN, BaseBackend
 from moviola.runtime.video import cover as _cover, previous_planes, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -416,13 +416,12 @@ class TextToImage(DiffusersBackend):
         group = (size, strength, str(refs[0]) if conditioning == "ip_adapter" else None)
 
         def finish(outputs: list) -> dict:
-            from moviola.runtime.backends.draft.storyboard import MARGIN
-
             generated = Image.fromarray(outputs[0])
             _cover(generated, film).save(task.output("keyframe"), format="PNG", compress_level=1)
             # the same picture with room around the frame, for the draft camera moves
             # (a profile may pair generated keyframes with draft.motion clips)
-            roomy = (int(round(film[0] * MARGIN / 2)) * 2, int(round(film[1] * MARGIN / 2)) * 2)
+            roomy = (int(round(film[0] * PICTURE_MARGIN / 2)) * 2,
+                     int(round(film[1] * PICTURE_MARGIN / 2)) * 2)
             _cover(generated, roomy).save(task.output("picture"), format="PNG", compress_level=1)
             return {"width": film[0], "height": film[1], "conditioning": conditioning,
                     "overlay": False}

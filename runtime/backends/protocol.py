@@ -62,11 +62,15 @@ KIND_RULES: dict[str, KindRule] = {
 }
 
 
+# A keyframe's "picture" is this much larger than the film frame, so that a camera move can
+# crop a moving window over it (runtime/video.py); every keyframe backend draws it so.
+PICTURE_MARGIN = 1.25
+
 ARTIFACTS: dict[str, dict[str, Artifact]] = {
     "speech": _artifacts(Artifact("speech", "speech.wav", "audio", about="the spoken line")),
     "keyframe": _artifacts(
         Artifact("picture", "picture.png", "image",
-                 about="the picture the camera moves over (larger than the frame)"),
+                 about="the picture the camera moves over, PICTURE_MARGIN × the frame"),
         Artifact("overlay", "overlay.png", "image", required=False,
                  about="the caption layer, the film's size, fixed while the camera moves"),
         Artifact("keyframe", "keyframe.png", "image", about="the frame as a viewer sees it"),
