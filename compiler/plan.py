@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import ClassVar
+from pathlib import Path
 
 from . import ir
 from .decoupage import Cut, decoupage, derive_seed
-from .profiles import Profile, builtin_profiles, is_draft
+from .profiles import Profile, builtin_profiles, is_draft, pick_profile, resolve_profile
 from .source import Span
 from .vocabulary import VIDEO_EXTENSIONS
 
@@ -64,15 +66,186 @@ def backends_for(profile: Profile) -> dict[str, Backend]:
     return out
 
 
+FILM = "film"                        # the identity of the jobs made once per film (mix, mux…)
+
+
+# -- parameters: one frozen type per kind; every field is part of the job's key --------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobParams:
+    """What a job of one kind is rendered from (JSON-able values). ``model``: a model
+    backend's generation settings (ModelConfig.identity()), None under draft backends."""
+
+    model: dict | None = None
+    # fields left out of the JSON (and so of the key) when None: what older plans did not have
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model",)
+
+    def to_json(self) -> dict:
+        out = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is None and item.name in self.OMITTED_WHEN_NONE:
+                continue
+            out[item.name] = _plain(value)
+        return out
+
+
+def _plain(value):
+    if is_dataclass(value):
+        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechParams(JobParams):
+    text: str
+    character: str
+    description: str                 # the character's declaration ("" for an undeclared one)
+    character_index: int             # stable per character: picks its draft voice
+    delivery: tuple[str, ...]        # parenthetical and `voice:` hints
+    language: str
+    voice_sample: str | None         # the character's `voice:` recording
+    performance: str | None          # a recorded take of this line
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyframeParams(JobParams):
+    width: int
+    height: int
+    size: str
+    setting: str
+    time: str | None
+    place: str
+    location: str
+    refs: tuple[str, ...]            # the location's reference pictures (folders or files)
+    characters: tuple[str, ...]
+    speaker: str | None
+    caption: str
+    label: str
+    card: str | None                 # a title card's text
+    prompt: str
+    style: str
+    source: str | None               # the shot's `from:` picture or video
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClipParams(JobParams):
+    width: int
+    height: int
+    fps: float
+    move: str
+    speed: str
+    duration: float | None
+    min_seconds: float
+    transition_in: str
+    transition_out: str
+    source: str | None = None        # filmed footage: the `from:` video the clip reads
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model", "source")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MusicParams(JobParams):
+    theme: str
+    description: str
+    tempo: float | None
+    fade_in: float
+    sample_rate: int
+    source: str | None               # a recorded theme
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SfxParams(JobParams):
+    description: str
+    duration: float | None
+    sample_rate: int
+    source: str | None               # a recorded effect
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MixParams(JobParams):
+    sample_rate: int
+    loudness_lufs: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubtitlesParams(JobParams):
+    language: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MuxParams(JobParams):
+    width: int
+    height: int
+    fps: float
+    title: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShotInfo:
+    """What the timeline export says of a shot."""
+
+    cut: str
+    label: str
+    size: str
+    move: str
+    prompt: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OtioParams(JobParams):
+    fps: float
+    title: str
+    shots: tuple[ShotInfo, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactSheetParams(JobParams):
+    title: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class JobRef:
+    """A job's identity: its kind and, within the kind, the cut it belongs to (``CUT`` for a
+    keyframe or clip, ``CUT/N`` for the N-th line or effect of a cut or the N-th music cue,
+    :data:`FILM` for the once-per-film jobs). ``str()`` is the id people and JSON see,
+    e.g. ``clip:ext-wash-house-dawn~1/2``; code compares refs, never parses that text."""
+
+    kind: str
+    identity: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.identity}"
+
+
+def speech_ref(cut_id: str, number: int) -> JobRef:
+    return JobRef("speech", f"{cut_id}/{number}")
+
+
+def music_ref(cut_id: str, number: int) -> JobRef:
+    return JobRef("music", f"{cut_id}/{number}")
+
+
+def sfx_ref(cut_id: str, number: int) -> JobRef:
+    return JobRef("sfx", f"{cut_id}/{number}")
+
+
+def film_ref(kind: str) -> JobRef:
+    return JobRef(kind, FILM)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
-    id: str                          # stable identity, e.g. "clip:ext-wash-house-dawn~1/2"
+    ref: JobRef                      # stable identity (kind, identity)
     kind: str
     backend: str
     model: str
-    params: dict                     # JSON values only; treat as read-only
-    inputs: tuple[str, ...]          # jobs whose output this job reads
-    timing: tuple[str, ...]          # speech jobs whose lengths fix this job's timing
+    params: "JobParams"              # the kind's parameters (SpeechParams, ClipParams…)
+    inputs: tuple[JobRef, ...]       # jobs whose output this job reads
+    timing: tuple[JobRef, ...]       # speech jobs whose lengths fix this job's timing
     files: tuple[str, ...]           # project files whose bytes this job reads
     seed: int
     key: str
@@ -83,11 +256,16 @@ class Job:
     # under "footage").
     profile_kind: str
 
+    @property
+    def id(self) -> str:
+        """The job's id as text (plan JSON, build reports, the editor's states)."""
+        return str(self.ref)
+
     def to_json(self) -> dict:
         out = {"id": self.id, "kind": self.kind, "backend": self.backend, "model": self.model,
-               "key": self.key, "seed": self.seed, "inputs": list(self.inputs),
-               "timing": list(self.timing), "files": list(self.files), "label": self.label,
-               "params": self.params}
+               "key": self.key, "seed": self.seed, "inputs": [str(i) for i in self.inputs],
+               "timing": [str(i) for i in self.timing], "files": list(self.files),
+               "label": self.label, "params": self.params.to_json()}
         if self.profile_kind != self.kind:
             out["profile_kind"] = self.profile_kind
         if self.span is not None:
@@ -102,11 +280,21 @@ class RenderPlan:
     jobs: tuple[Job, ...]            # topological order
     profile: str
     estimated_seconds: float
-    by_id: dict = field(default_factory=dict, compare=False, hash=False)
+    by_id: dict = field(default_factory=dict, compare=False, hash=False)    # JobRef → Job
     config: Profile | None = field(default=None, compare=False, hash=False)
 
-    def job(self, job_id: str) -> Job:
-        return self.by_id[job_id]
+    def job(self, ref: JobRef | str) -> Job:
+        """The job of a ref (or of its text id, as a person or the plan JSON writes it)."""
+        if isinstance(ref, JobRef):
+            return self.by_id[ref]
+        return next(job for job in self.jobs if job.id == ref)
+
+    def select(self, refs) -> "RenderPlan":
+        """The plan cut down to ``refs`` (in plan order), keys unchanged."""
+        wanted = set(refs)
+        jobs = tuple(job for job in self.jobs if job.ref in wanted)
+        return RenderPlan(self.film, self.cuts, jobs, self.profile, self.estimated_seconds,
+                          {job.ref: job for job in jobs}, self.config)
 
     def to_json(self) -> dict:
         settings = self.film.settings
@@ -133,28 +321,28 @@ class _Builder:
         self.backends = backends
         self.model_params = model_params or {}
         self.jobs: list[Job] = []
-        self.by_id: dict[str, Job] = {}
+        self.by_id: dict[JobRef, Job] = {}
 
-    def add(self, kind: str, identity: str, params: dict, *, inputs=(), timing=(), files=(),
+    def add(self, ref: JobRef, params: "JobParams", *, inputs=(), timing=(), files=(),
             seed: int = 0, label: str = "", span: Span | None = None, drawn: bool = False,
             profile_kind: str | None = None) -> Job:
         # drawn: title cards are typeset by the storyboard renderer under every profile
+        kind = ref.kind
         profile_kind = profile_kind or kind
         backend = DRAFT[kind] if drawn else self.backends[profile_kind]
-        job_id = f"{kind}:{identity}"
         if profile_kind in self.model_params and not drawn:
             # generation settings change the output: they belong to the key
-            params = {**params, "model": self.model_params[profile_kind]}
+            params = replace(params, model=self.model_params[profile_kind])
         key = content_key({
             "format": PLAN_FORMAT, "kind": kind, "backend": backend.name, "model": backend.model,
             **({"profile_kind": profile_kind} if profile_kind != kind else {}),
-            "params": params, "seed": seed, "files": sorted(files),
+            "params": params.to_json(), "seed": seed, "files": sorted(files),
             "inputs": [self.by_id[i].key for i in inputs],
         })
-        job = Job(job_id, kind, backend.name, backend.model, params, tuple(inputs), tuple(timing),
+        job = Job(ref, kind, backend.name, backend.model, params, tuple(inputs), tuple(timing),
                   tuple(files), seed, key, label, span, profile_kind)
         self.jobs.append(job)
-        self.by_id[job_id] = job
+        self.by_id[ref] = job
         return job
 
 
@@ -165,10 +353,11 @@ def _is_video(cut: Cut) -> bool:
 
 def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     """Plan the render of a checked film under a profile (a :class:`Profile`, a built-in
-    profile's name, or None for the title page's). Pure: reads no files, imports nothing heavy."""
+    profile's name, or None for the title page's). Pure: reads no files, imports nothing heavy.
+    A name that is not built in raises ProfileError: resolve a project's profiles with
+    :func:`compiler.profiles.resolve_profile` and pass the Profile."""
     if not isinstance(profile, Profile):
-        builtin = builtin_profiles()
-        profile = builtin.get(profile or film.settings.profile, builtin["draft"])
+        profile = pick_profile(builtin_profiles(), profile or film.settings.profile)
     configs = profile.models
     backends = backends_for(profile)
     model_params = {kind: configs[kind].identity() for kind in configs
@@ -180,7 +369,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     cast = {c.name: (index, c) for index, c in enumerate(film.characters)}
     extra_index = len(cast)
 
-    speech_of: dict[str, list[str]] = {}
+    speech_of: dict[str, list[JobRef]] = {}
     for cut in cuts:
         ids = []
         for number, line in enumerate(cut.lines, 1):
@@ -195,103 +384,124 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
                 files.append(character.voice.path)
             if line.performance is not None:
                 files.append(line.performance.path)
-            identity = f"{cut.id}/{number}"
-            job = build.add("speech", identity, {
-                "text": line.text,
-                "character": line.character,
-                "description": character.description if character else "",
-                "character_index": index,
-                "delivery": list(line.delivery),
-                "language": settings.language,
-                "voice_sample": character.voice.path if character and character.voice else None,
-                "performance": line.performance.path if line.performance else None,
-            }, files=files, seed=derive_seed(settings.seed, f"speech:{identity}"),
+            ref = speech_ref(cut.id, number)
+            job = build.add(ref, SpeechParams(
+                text=line.text,
+                character=line.character,
+                description=character.description if character else "",
+                character_index=index,
+                delivery=tuple(line.delivery),
+                language=settings.language,
+                voice_sample=character.voice.path if character and character.voice else None,
+                performance=line.performance.path if line.performance else None,
+            ), files=files, seed=derive_seed(settings.seed, str(ref)),
                 label=f"line {cut.label}.{number} {line.character}", span=line.span,
                 profile_kind="performance" if line.performance is not None else "speech")
-            ids.append(job.id)
+            ids.append(job.ref)
         speech_of[cut.id] = ids
 
     scenes = {scene.index: scene for scene in film.scenes}
     previous_clip: Job | None = None
-    clips: list[str] = []
-    keyframes: list[str] = []
+    clips: list[JobRef] = []
+    keyframes: list[JobRef] = []
     for cut in cuts:
         scene = scenes.get(cut.scene_index) or _TITLE_SCENE
         location = film.location(scene.location) if scene.location else None
         files = [cut.source.path] if cut.source is not None else []
-        keyframe = build.add("keyframe", cut.id, {
-            "width": width, "height": height,
-            "size": cut.size.value, "setting": scene.setting, "time": scene.time,
-            "place": scene.place, "location": location.description if location else "",
-            "refs": [r.path for r in location.refs] if location else [],
-            "characters": list(cut.characters), "speaker": cut.speaker,
-            "caption": _caption(cut), "label": cut.label, "card": cut.card,
-            "prompt": cut.prompt, "style": settings.style,
-            "source": cut.source.path if cut.source is not None else None,
-        }, files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}", span=cut.span,
+        refs = [r.path for r in location.refs] if location else []
+        if cut.card is None and not is_draft(backends["keyframe"].name):
+            files += refs          # a model looks at them; the draft storyboard does not
+        keyframe = build.add(JobRef("keyframe", cut.id), KeyframeParams(
+            width=width, height=height,
+            size=cut.size.value, setting=scene.setting, time=scene.time,
+            place=scene.place, location=location.description if location else "",
+            refs=tuple(refs),
+            characters=tuple(cut.characters), speaker=cut.speaker,
+            caption=_caption(cut), label=cut.label, card=cut.card,
+            prompt=cut.prompt, style=settings.style,
+            source=cut.source.path if cut.source is not None else None,
+        ), files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}", span=cut.span,
             drawn=cut.card is not None)
-        keyframes.append(keyframe.id)
-        inputs = [keyframe.id]
+        keyframes.append(keyframe.ref)
+        inputs = [keyframe.ref]
         if cut.transition_in == "dissolve" and previous_clip is not None:
-            inputs.append(previous_clip.id)
-        clip = build.add("clip", cut.id, {
-            "width": width, "height": height, "fps": settings.fps,
-            "move": cut.move.kind.value, "speed": cut.move.speed.value,
-            "duration": cut.duration, "min_seconds": cut.min_seconds,
-            "transition_in": cut.transition_in, "transition_out": cut.transition_out,
-        }, inputs=inputs, timing=speech_of[cut.id], seed=cut.seed,
+            inputs.append(previous_clip.ref)
+        clip = build.add(JobRef("clip", cut.id), ClipParams(
+            width=width, height=height, fps=settings.fps,
+            move=cut.move.kind.value, speed=cut.move.speed.value,
+            duration=cut.duration, min_seconds=cut.min_seconds,
+            transition_in=cut.transition_in, transition_out=cut.transition_out,
+            # filmed footage: the clip reads the video itself (its keyframe only a still of it)
+            source=cut.source.path if _is_video(cut) else None,
+        ), inputs=inputs, timing=speech_of[cut.id], files=files if _is_video(cut) else (),
+            seed=cut.seed,
             label=f"shot {cut.label} {cut.size.value} {cut.move}", span=cut.span,
             drawn=cut.card is not None, profile_kind="footage" if _is_video(cut) else "clip")
-        clips.append(clip.id)
+        clips.append(clip.ref)
         previous_clip = clip
 
-    music: list[str] = []
+    music: list[JobRef] = []
     for number, (cut, cue) in enumerate(((c, q) for c in cuts for q in c.cues), 1):
         if cue.theme is None:
             continue
         theme = film.theme(cue.theme)
         # A cue plays from its cut to the next cue or the end; the runtime resolves its length.
-        job = build.add("music", f"{cut.id}/{number}", {
-            "theme": theme.name, "description": theme.description, "tempo": theme.tempo,
-            "fade_in": cue.fade_in, "sample_rate": SAMPLE_RATE,
-            "source": theme.source.path if theme.source else None,
-        }, timing=tuple(i for ids in speech_of.values() for i in ids),
+        job = build.add(music_ref(cut.id, number), MusicParams(
+            theme=theme.name, description=theme.description, tempo=theme.tempo,
+            fade_in=cue.fade_in, sample_rate=SAMPLE_RATE,
+            source=theme.source.path if theme.source else None,
+        ), timing=tuple(i for ids in speech_of.values() for i in ids),
             files=[theme.source.path] if theme.source else [],
             seed=derive_seed(settings.seed, f"music:{theme.name}"),
             label=f"music {theme.name} from {cut.label}", span=cue.span)
-        music.append(job.id)
+        music.append(job.ref)
 
-    effects: list[str] = []
+    effects: list[JobRef] = []
     for cut in cuts:
         for number, effect in enumerate(cut.sfx, 1):
-            identity = f"{cut.id}/{number}"
-            job = build.add("sfx", identity, {
-                "description": effect.description, "duration": effect.duration,
-                "sample_rate": SAMPLE_RATE,
-                "source": effect.source.path if effect.source else None,
-            }, files=[effect.source.path] if effect.source else [],
-                seed=derive_seed(settings.seed, f"sfx:{identity}"),
+            ref = sfx_ref(cut.id, number)
+            job = build.add(ref, SfxParams(
+                description=effect.description, duration=effect.duration,
+                sample_rate=SAMPLE_RATE,
+                source=effect.source.path if effect.source else None,
+            ), files=[effect.source.path] if effect.source else [],
+                seed=derive_seed(settings.seed, str(ref)),
                 label=f"sfx {cut.label} {effect.description or effect.source.path}", span=effect.span)
-            effects.append(job.id)
+            effects.append(job.ref)
 
     all_speech = tuple(i for ids in speech_of.values() for i in ids)
-    mix = build.add("mix", "film", {"sample_rate": SAMPLE_RATE, "loudness_lufs": -16.0},
+    mix = build.add(film_ref("mix"), MixParams(sample_rate=SAMPLE_RATE, loudness_lufs=-16.0),
                     inputs=all_speech + tuple(music) + tuple(effects), timing=all_speech,
                     label="mix dialogue, music and effects")
-    subtitles = build.add("subtitles", "film", {"language": settings.language},
+    subtitles = build.add(film_ref("subtitles"), SubtitlesParams(language=settings.language),
                           inputs=all_speech, timing=all_speech, label="subtitles")
-    build.add("mux", "film", {"width": width, "height": height, "fps": settings.fps,
-                              "title": settings.title, "language": settings.language},
-              inputs=tuple(clips) + (mix.id, subtitles.id), timing=all_speech,
+    build.add(film_ref("mux"), MuxParams(width=width, height=height, fps=settings.fps,
+                              title=settings.title, language=settings.language),
+              inputs=tuple(clips) + (mix.ref, subtitles.ref), timing=all_speech,
               label="mux H.264 + AAC + subtitles")
-    build.add("otio", "film", {"fps": settings.fps, "title": settings.title},
-              inputs=tuple(clips) + (mix.id,), timing=all_speech, label="OpenTimelineIO timeline")
-    build.add("contact_sheet", "film", {"title": settings.title},
+    # what the timeline's clips say of their shot (an NLE shows it); the key covers it
+    shots = [ShotInfo(cut=cut.id, label=cut.label, size=cut.size.value, move=str(cut.move),
+              prompt=cut.prompt, line=cut.span.line) for cut in cuts]
+    build.add(film_ref("otio"), OtioParams(fps=settings.fps, title=settings.title, shots=tuple(shots)),
+              inputs=tuple(clips) + (mix.ref,), timing=all_speech, label="OpenTimelineIO timeline")
+    build.add(film_ref("contact_sheet"), ContactSheetParams(title=settings.title),
               inputs=tuple(keyframes), timing=all_speech, label="storyboard contact sheet")
 
     estimated = sum(cut.estimated_seconds for cut in cuts)
     return RenderPlan(film, cuts, tuple(build.jobs), profile.name, estimated, dict(build.by_id),
                       profile)
+
+
+def cache_folder(project: Path) -> Path:
+    """Where a project's rendered jobs are cached: ``.moviola/cache`` beside its script."""
+    return Path(project) / ".moviola" / "cache"
+
+
+def plan_in_project(film: ir.Film, project: Path | None, profile: str | None = None) -> RenderPlan:
+    """The plan a build makes: ``profile`` (else the title page's) resolved once, from the
+    built-ins and the project's moviola.toml; a broken file or an unknown name raises
+    :class:`~compiler.profiles.ProfileError`."""
+    return plan(film, resolve_profile(project, profile or film.settings.profile))
 
 
 # the title card comes before any scene

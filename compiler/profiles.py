@@ -276,6 +276,26 @@ def load_profiles(project: Path | None) -> dict[str, Profile]:
     return parse_profiles(text, path)
 
 
+def resolve_profile(project: Path | None, name: str | None) -> Profile:
+    """The one place a profile name becomes a :class:`Profile`: the built-ins merged with the
+    project's moviola.toml. ``name`` is what the user asked for (``--profile``, the title
+    page's ``Profile:``), None meaning the default. Raises :class:`ProfileError` for a broken
+    moviola.toml or an unknown name: a build never falls back to another profile silently."""
+    profiles = load_profiles(project)
+    return pick_profile(profiles, name or DEFAULT_PROFILE, config_path(project))
+
+
+def pick_profile(profiles: dict[str, Profile], name: str, path: Path | None = None) -> Profile:
+    """``profiles[name]``, or a :class:`ProfileError` that lists the names and suggests one."""
+    if name in profiles:
+        return profiles[name]
+    suggestion = closest(name, profiles)
+    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+    where = "" if path is not None else f" (no {CONFIG_NAME} defines it)"
+    raise ProfileError(f"unknown profile {name!r}{where}; profiles: {', '.join(profiles)}{hint}",
+                       path)
+
+
 def parse_profiles(text: str, path: Path | None = None) -> dict[str, Profile]:
     """The built-in profiles merged with the text of a moviola.toml (``path`` names it in errors)."""
     try:

@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     plan.add_argument("script", help="the .fountain file")
     plan.add_argument("--json", action="store_true", help="the plan as JSON, for machines")
+    plan.add_argument("--why", action="store_true",
+                      help="for each job that will render, what changed since the last build "
+                           "(a line's text, a file's bytes, a model revision, an input…)")
     plan.add_argument("--profile", metavar="NAME",
                       help="draft, preview, final or a profile of moviola.toml (default: the title page's)")
 
@@ -101,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                "NAME.storyboard.png and NAME.media/ (the clips the .otio references)",
         formatter_class=formatter)
     build.add_argument("script", help="the .fountain file")
-    build.add_argument("-o", "--output", help="the mp4 to write (default: out/NAME.mp4 beside the script)")
+    build.add_argument("-o", "--output", metavar="FILE.mp4|FOLDER",
+                       help="the mp4 to write, or a folder to write NAME.mp4 in (default: "
+                            "out/NAME.mp4 beside the script); never the script or a file it reads")
     build.add_argument("--report", metavar="FILE.json", help="write a machine-readable build report")
     build.add_argument("--profile", metavar="NAME",
                        help="draft (CPU, no weights), preview, final or a profile of moviola.toml "
@@ -113,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     cache = commands.add_parser(
         "cache", help="show the render cache's size, or prune it",
         description="The cache lives in .moviola/cache beside the script. --prune deletes every "
-                    "entry the last build of each script did not use.",
+                    "entry the last build of each script did not use, and what killed builds "
+                    "left half-written.",
         formatter_class=formatter)
     cache.add_argument("script", help="a .fountain file of the project (its folder holds the cache)")
     cache.add_argument("--prune", action="store_true", help="delete entries no last build used")
@@ -539,49 +545,45 @@ def _compiled_or_report(args):
     return result
 
 
-def _profile(args, film):
-    """The profile to render with: --profile, else the title page's; from moviola.toml too."""
-    from moviola.compiler.profiles import ProfileError, load_profiles
-
-    try:
-        profiles = load_profiles(_project(args.script))
-    except ProfileError as error:
-        raise _UsageError(str(error)) from None
-    name = args.profile or film.settings.profile
-    if name not in profiles:
-        raise _UsageError(f"unknown profile {name!r}; profiles: {', '.join(profiles)}")
-    return profiles[name]
-
-
 def _planned(args):
-    """(render plan, project folder, cache) for a script that compiles, else None after
-    printing its errors."""
-    from moviola.compiler.plan import plan as make_plan
-    from moviola.runtime.cache import Cache
+    """(render plan, project folder) for a script that compiles, else None after printing its
+    errors. The profile (--profile, else the title page's) is resolved by the build driver's
+    one resolution: a broken moviola.toml or an unknown name is a usage error."""
+    from moviola.compiler.profiles import ProfileError
+    from moviola.runtime.build import make_plan
 
     result = _compiled_or_report(args)
     if result is None:
         return None
     project = _project(args.script)
-    return make_plan(result.film, _profile(args, result.film)), project, Cache(project / ".moviola" / "cache")
+    try:
+        return make_plan(result.film, project, args.profile), project
+    except ProfileError as error:
+        raise _UsageError(str(error)) from None
 
 
 def _plan(args) -> int:
     from rich.table import Table
 
-    from moviola.runtime.executor import Executor
+    from moviola.runtime.build import Build
 
     planned = _planned(args)
     if planned is None:
         return EXIT_ERRORS
-    render_plan, project, cache = planned
-    states = Executor(render_plan, project, cache).dry_run()
+    render_plan, project = planned
+    build = Build(render_plan, project)
+    states = build.states()
+    reasons = build.why(states) if args.why else {}
     if args.json:
         data = render_plan.to_json()
         for job in data["jobs"]:
             job["state"] = states[job["id"]]
+            if job["id"] in reasons:
+                job["why"] = reasons[job["id"]]
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return EXIT_OK
+    if args.why:
+        return _print_why(render_plan, states, reasons)
     console = _console()
     counts: dict[str, list[int]] = {}
     for job in render_plan.jobs:
@@ -603,31 +605,52 @@ def _plan(args) -> int:
     return EXIT_OK
 
 
+def _print_why(render_plan, states: dict, reasons: dict) -> int:
+    console = _console()
+    rendering = [job for job in render_plan.jobs if states[job.id] != "cached"]
+    if not rendering:
+        console.print(f"[green]nothing to render: all {len(render_plan.jobs)} jobs are cached[/]")
+        return EXIT_OK
+    for job in rendering:
+        where = f" (line {job.span.line})" if job.span else ""
+        console.print(f"[bold]{job.label}[/]{where} [yellow]{states[job.id]}[/]", markup=True)
+        for reason in reasons.get(job.id, []):
+            console.print(f"  {reason}", markup=False)
+    console.print(f"{len(rendering)} of {len(render_plan.jobs)} jobs will render")
+    return EXIT_OK
+
+
 def _build(args) -> int:
-    from moviola.runtime.executor import BuildError, Executor
+    from moviola.runtime.build import Build, BuildError, OutputError, output_path
 
     planned = _planned(args)
     if planned is None:
         return EXIT_ERRORS
-    render_plan, project, cache = planned
-    output = Path(args.output) if args.output else project / "out" / f"{Path(args.script).stem}.mp4"
+    render_plan, project = planned
+    try:
+        output = output_path(args.script, args.output, render_plan, project)
+    except OutputError as error:
+        raise _UsageError(str(error)) from None
     console = _console()
     progress = _BuildProgress(console, quiet=args.quiet)
-    executor = Executor(render_plan, project, cache, progress.event)
+    build = Build(render_plan, project, progress.event)
     try:
         with progress:
             import os
 
-            report = executor.run(workers=max(args.jobs or os.cpu_count() or 1, 1))
-            executor.install(output, report)
+            report = build.run(output, workers=max(args.jobs or os.cpu_count() or 1, 1))
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")
-        if executor.entries:                 # a build stopped before its first job has none
+        if build.finished:                   # a build stopped before its first job has none
             console.print("finished jobs are cached; fix the problem and build again to resume")
         return EXIT_ERRORS
     if args.report:
         Path(args.report).write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False), "utf-8")
     data = report.to_json()["jobs"]
+    removed, freed = report.stale_temporaries
+    if removed and not args.quiet:
+        console.print(f"removed {removed} half-written cache entr{'ies' if removed != 1 else 'y'} "
+                      f"a killed build left ({freed / 1e6:.1f} MB)")
     console.print(f"[green]built {output}[/] ({_clock(report.film_seconds)} of film in "
                   f"{report.wall_seconds:.1f}s: {data['executed']} jobs rendered, "
                   f"{data['cached']} from the cache)")
@@ -663,32 +686,39 @@ class _BuildProgress:
             self.progress.__exit__(*exc)
         return False
 
-    def event(self, event: dict) -> None:
-        kind = event["type"]
-        if kind == "start" and self.progress is not None:
-            self.task = self.progress.add_task("planning", total=event["total"])
-        elif kind == "job":
-            job = event["job"]
-            if event["status"] == "running":
-                if self.progress is not None:
-                    self.progress.update(self.task, description=job.label)
-                return
+    def event(self, event) -> None:
+        from moviola.runtime.events import BuildStarted, JobFinished, JobStarted
+
+        if isinstance(event, BuildStarted) and self.progress is not None:
+            self.task = self.progress.add_task("planning", total=event.total)
+        elif isinstance(event, JobStarted) and self.progress is not None:
+            self.progress.update(self.task, description=event.job.label)
+        elif isinstance(event, JobFinished):
             if self.progress is not None:
                 self.progress.advance(self.task)
-            elif not self.quiet and event["status"] == "done":
-                self.console.print(f"rendered {job.label} ({event['seconds']:.2f}s)")
+            elif not self.quiet and not event.cached:
+                self.console.print(f"rendered {event.job.label} ({event.seconds:.2f}s)")
 
 
 def _cache(args) -> int:
+    from moviola.runtime.build import cache_folder
     from moviola.runtime.cache import Cache
     from moviola.runtime.executor import referenced_keys
 
-    cache = Cache(_project(args.script) / ".moviola" / "cache")
+    cache = Cache(cache_folder(_project(args.script)))
     entries, size = cache.size()
     print(f"{cache.root}: {entries} entries, {size / 1e6:.1f} MB")
     if args.prune:
         removed, freed = cache.prune(referenced_keys(cache))
         print(f"pruned {removed} entries not used by the last builds ({freed / 1e6:.1f} MB freed)")
+        removed, freed = cache.remove_stale_temporaries()
+        print(f"removed {removed} half-written entries left by killed builds "
+              f"({freed / 1e6:.1f} MB freed)")
+    else:
+        stale = cache.stale_temporaries()
+        if stale:
+            print(f"{len(stale)} half-written entries left by killed builds "
+                  f"(the next build or --prune removes them)")
     return EXIT_OK
 
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_FORMAT = 1
+# A temporary folder is named KEY12-HOST-PID-RANDOM: a build removes the temporaries of
+# processes on this host that are gone (a killed build), never those of a live build, and
+# leaves another host's alone unless they are older than this (a cache on a shared disk).
+FOREIGN_STALE_SECONDS = 24 * 3600
 
 
 class CacheError(Exception):
@@ -77,18 +82,30 @@ class Cache:
         return count, total
 
     def prune(self, keep: set[str]) -> tuple[int, int]:
-        """Delete every entry whose key is not in ``keep``, and stale temporary folders.
-        Returns (entries removed, bytes freed)."""
+        """Delete every entry whose key is not in ``keep``. Returns (entries removed, bytes
+        freed); stale temporaries are :meth:`remove_stale_temporaries`' business."""
         removed = freed = 0
         for folder in list(self.entries()):
             if folder.name in keep:
                 continue
-            freed += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            freed += _folder_bytes(folder)
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
-        if self.scratch.exists():
-            for leftover in self.scratch.iterdir():
-                shutil.rmtree(leftover, ignore_errors=True)
+        return removed, freed
+
+    def stale_temporaries(self) -> list[Path]:
+        """Temporary entry folders left by builds that were killed: their process is gone."""
+        if not self.scratch.exists():
+            return []
+        return [folder for folder in sorted(self.scratch.iterdir()) if _is_stale(folder)]
+
+    def remove_stale_temporaries(self) -> tuple[int, int]:
+        """Delete what killed builds left half-written. Returns (folders removed, bytes freed)."""
+        removed = freed = 0
+        for folder in self.stale_temporaries():
+            freed += _folder_bytes(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
         return removed, freed
 
 
@@ -98,7 +115,8 @@ class EntryWriter:
     def __init__(self, cache: Cache, key: str):
         self.cache = cache
         self.key = key
-        self.path = Path(tempfile.mkdtemp(prefix=key[:12] + "-", dir=cache.scratch))
+        self.path = Path(tempfile.mkdtemp(prefix=f"{key[:12]}-{_HOST}-{os.getpid()}-",
+                                          dir=cache.scratch))
 
     def file(self, name: str) -> Path:
         """Where to write the entry's file ``name`` (write it, then commit)."""
@@ -131,6 +149,40 @@ class EntryWriter:
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+_HOST = socket.gethostname().replace("-", "_") or "host"
+
+
+def _is_stale(folder: Path) -> bool:
+    parts = folder.name.split("-")
+    try:
+        host, pid = parts[1], int(parts[2])
+    except (IndexError, ValueError):
+        return True                        # not named by this format: an older build's
+    if host != _HOST:
+        try:
+            return time.time() - folder.stat().st_mtime > FOREIGN_STALE_SECONDS
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:               # alive, another user's
+        return False
+    return False
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for file in folder.rglob("*"):
+        try:
+            if file.is_file():
+                total += file.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
 def _fsync(path: Path) -> None:

@@ -5,7 +5,8 @@ subtitles and mux. Jobs are grouped by backend so each backend (and, on GPU prof
 model) is loaded once and given its jobs as a batch. Every finished job is committed to the
 cache at once, so a killed build resumes where it stopped.
 
-The runtime reports progress as events (plain dicts) to a callback; only the CLI draws them.
+The runtime reports progress as typed events (runtime/events.py) to one callback; the CLI and
+the language server draw them. Builds are driven by runtime/build.py.
 """
 
 from __future__ import annotations
@@ -18,22 +19,16 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from moviola.compiler.plan import Job, RenderPlan, content_key
+from moviola.compiler.plan import Job, JobRef, RenderPlan, content_key, film_ref
 
 from . import timeline as timeline_module
+from . import why
 from .backends import registry
+from .backends.protocol import KIND_RULES, Input, Task, missing_outputs
+from .events import BuildFinished, BuildStarted, JobFinished, JobStarted, OnEvent
 from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
-
-Event = dict
-PHASES = (("speech",), ("keyframe", "sfx"), ("music",), ("clip",), ("mix", "subtitles"),
-          ("mux", "otio", "contact_sheet"))
-_PRIORITY = {"speech": 0, "keyframe": 1, "sfx": 1, "music": 2, "mix": 3, "subtitles": 3,
-             "clip": 4, "contact_sheet": 5, "otio": 5, "mux": 6}
-_BEFORE_TIMELINE = ("speech", "keyframe", "sfx")
-_EDIT_KINDS = ("mix", "subtitles", "mux", "otio", "contact_sheet")
 
 
 def _slot(job: Job) -> tuple[str, str]:
@@ -43,23 +38,6 @@ def _slot(job: Job) -> tuple[str, str]:
 
 class BuildError(Exception):
     """A job failed; the message names the shot or line and its source line."""
-
-
-@dataclass
-class Task:
-    """What a backend gets to render one job."""
-
-    job: Job
-    key: str                          # the resolved content key
-    inputs: dict[str, Entry]          # finished input jobs by id
-    timing: dict                      # what the timeline fixed for this job
-    project: Path
-    plan: RenderPlan
-    folder: Path = None               # where to write the entry's files
-    timeline: timeline_module.Timeline | None = None   # for the edit jobs
-
-    def file(self, name: str) -> Path:
-        return self.folder / name
 
 
 @dataclass
@@ -76,6 +54,7 @@ class BuildReport:
     film_seconds: float = 0.0
     outputs: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)    # per model: loads, load/compute seconds, peak memory
+    stale_temporaries: tuple[int, int] = (0, 0)   # (folders, bytes) killed builds left, removed
 
     def to_json(self) -> dict:
         kinds = sorted(set(self.planned))
@@ -89,46 +68,74 @@ class BuildReport:
                                "seconds": round(self.seconds_by_kind[kind], 3)} for kind in kinds},
             "outputs": self.outputs,
             "models": self.models,
+            "stale_temporaries": {"removed": self.stale_temporaries[0],
+                                  "bytes": self.stale_temporaries[1]},
             "job_list": self.jobs,
         }
 
 
+class FileDigests:
+    """sha256 of project files (a folder: its files, sorted), each hashed once. With
+    ``reuse_unchanged`` (the language server, which looks at the cache on every edit) a file
+    is hashed again only when its size or mtime changed; a build hashes every file it reads."""
+
+    def __init__(self, project: Path, reuse_unchanged: bool = False):
+        self.project = Path(project)
+        self.reuse_unchanged = reuse_unchanged
+        self._known: dict[str, tuple[tuple | None, str]] = {}
+
+    def _stamp(self, path: Path) -> tuple | None:
+        if not self.reuse_unchanged:
+            return None
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return tuple((f.as_posix(), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+    def __call__(self, relative: str) -> str:
+        path = self.project / relative
+        stamp = self._stamp(path)
+        known = self._known.get(relative)
+        if known is not None and (not self.reuse_unchanged or known[0] == stamp):
+            return known[1]
+        hasher = hashlib.sha256()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            hasher.update(file.relative_to(self.project).as_posix().encode())
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    hasher.update(block)
+        self._known[relative] = (stamp, hasher.hexdigest())
+        return self._known[relative][1]
+
+
 class Executor:
     def __init__(self, plan: RenderPlan, project: Path, cache: Cache,
-                 on_event: Callable[[Event], None] | None = None):
+                 on_event: OnEvent | None = None, digests: FileDigests | None = None):
         self.plan = plan
         self.project = Path(project)
         self.cache = cache
         self.on_event = on_event or (lambda event: None)
-        self.entries: dict[str, Entry] = {}        # job id → finished entry
-        self.keys: dict[str, str] = {}             # job id → resolved key
-        self._digests: dict[str, str] = {}
-        self.model_revisions: dict[str, str] = {}  # backend → the located model's revision
+        self.entries: dict[JobRef, Entry] = {}     # finished jobs' entries
+        self.keys: dict[JobRef, str] = {}          # resolved keys
+        self.digest = digests or FileDigests(self.project)
+        self.model_revisions: dict[tuple, str] = {}  # (backend, kind) → the model's revision
+        self.made_of: dict[JobRef, dict] = {}        # what each resolved key was made of
         self.timeline: timeline_module.Timeline | None = None
 
     # -- keys -------------------------------------------------------------------------------------
 
-    def digest(self, relative: str) -> str:
-        """sha256 of a project file (or of a folder's files, sorted), cached for the build."""
-        if relative not in self._digests:
-            path = self.project / relative
-            hasher = hashlib.sha256()
-            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            for file in files:
-                hasher.update(file.relative_to(self.project).as_posix().encode())
-                with open(file, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        hasher.update(block)
-            self._digests[relative] = hasher.hexdigest()
-        return self._digests[relative]
-
     def resolve_key(self, job: Job, timing: dict) -> str:
+        """The key a job's entry is stored under: its static key, its model's revision, the
+        bytes of the files it reads, its inputs' resolved keys and its timing. What it was
+        made of is kept (``made_of``) and written into the entry, for ``moviola plan --why``."""
+        revision = self.model_revisions.get(_slot(job))
+        files = {path: self.digest(path) for path in job.files}
+        inputs = [self.keys[i] for i in job.inputs]
+        self.made_of[job.ref] = why.made_of(job, revision, files, inputs, timing)
         return content_key({
             "job": job.key,
-            **({"model_revision": self.model_revisions[(job.backend, job.profile_kind)]}
-               if (job.backend, job.profile_kind) in self.model_revisions else {}),
-            "files": {path: self.digest(path) for path in job.files},
-            "inputs": [self.keys[i] for i in job.inputs],
+            **({"model_revision": revision} if revision is not None else {}),
+            "files": files,
+            "inputs": inputs,
             "timing": timing,
         })
 
@@ -136,7 +143,7 @@ class Executor:
         """What the resolved timeline fixes for this job (empty before speech is known)."""
         line = self.timeline
         if job.kind == "clip":
-            cut = line.cut(job.id.split(":", 1)[1])
+            cut = line.cut(job.ref.identity)
             fps = line.fps
             fade = int(round(timeline_module.FADE * fps))
             dissolve = int(round(timeline_module.DISSOLVE * fps))
@@ -145,7 +152,7 @@ class Executor:
                     "fade_out": min(fade, cut.frames // 2) if cut.transition_out in ("fade_out",) else 0,
                     "dissolve": min(dissolve, cut.frames // 2) if cut.transition_in == "dissolve" else 0}
         if job.kind == "music":
-            placement = next((m for m in line.music if m.job == job.id), None)
+            placement = next((m for m in line.music if m.job == job.ref), None)
             return {"seconds": round(placement.seconds, 3) if placement else 0.0}
         if job.kind in ("mix", "mux"):
             return {"timeline": _timeline_json(line)}
@@ -158,29 +165,31 @@ class Executor:
 
     def dry_run(self) -> dict[str, str]:
         """Each job's state without rendering anything: "cached", "render", or "after speech"
-        (its key depends on speech lengths that are not rendered yet)."""
+        (its key depends on speech lengths that are not rendered yet). Jobs that need no
+        timeline (keyframes, effects) are looked up whatever speech's state."""
         self._model_revisions_for_dry_run()
-        states: dict[str, str] = {}
-        for phase in PHASES:
-            if phase == ("keyframe", "sfx"):
-                if any(states[j.id] != "cached" for j in self.plan.jobs if j.kind == "speech"):
-                    for job in self.plan.jobs:
-                        states.setdefault(job.id, "after speech")
-                    return states
-                self._resolve_timeline()
-            for job in self.plan.jobs:
-                if job.kind not in phase:
-                    continue
-                if any(states.get(i) != "cached" for i in job.inputs):
-                    states[job.id] = "render"
-                    continue
-                key = self.resolve_key(job, self.timing_for(job) if self.timeline else {})
-                self.keys[job.id] = key
-                entry = self.cache.get(key)
-                states[job.id] = "cached" if entry else "render"
-                if entry:
-                    self.entries[job.id] = entry
-        return states
+        states: dict[JobRef, str] = {}
+
+        def look(job: Job, timing: dict) -> None:
+            if any(states.get(i) != "cached" for i in job.inputs):
+                states[job.ref] = "render"
+                return
+            key = self.resolve_key(job, timing)
+            self.keys[job.ref] = key
+            entry = self.cache.get(key)
+            states[job.ref] = "cached" if entry else "render"
+            if entry:
+                self.entries[job.ref] = entry
+
+        for job in self.plan.jobs:
+            if not KIND_RULES[job.kind].timed:
+                look(job, {})
+        if all(states[j.ref] == "cached" for j in self.plan.jobs if j.kind == "speech"):
+            self._resolve_timeline()
+            for job in sorted(self.plan.jobs, key=lambda j: KIND_RULES[j.kind].phase):
+                if job.ref not in states:
+                    look(job, self.timing_for(job))
+        return {job.id: states.get(job.ref, "after speech") for job in self.plan.jobs}
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -196,37 +205,43 @@ class Executor:
                                  if registry.is_model_backend(j.backend)})
         if model_backends:
             workers = 1            # models stay resident in one process
-        pool = (_ProcessPool(self.plan, workers, self.project) if workers > 1
-                else _InlinePool(self.plan, self.project))
+        pool = (_ProcessPool(self.plan.config, workers, self.project) if workers > 1
+                else _InlinePool(self.plan.config, self.project))
         try:
-            self._validate(pool, model_backends)
-            self.on_event({"type": "start", "total": len(self.plan.jobs)})
+            if model_backends:
+                self._validate(pool.backends, model_backends)
+            self.on_event(BuildStarted(len(self.plan.jobs)))
             self._schedule(pool, report, max(workers, 1))
         except BaseException:
             pool.abort()
             raise
         else:
-            models = getattr(pool.backends, "models", None) if pool.backends else None
-            report.models = models.stats() if models is not None else {}
+            report.models = pool.model_stats()
             pool.close()
         report.wall_seconds = time.perf_counter() - start
         report.film_seconds = self.timeline.seconds if self.timeline else 0.0
-        self.on_event({"type": "finish", "report": report})
+        self.on_event(BuildFinished(report))
         return report
 
-    def _validate(self, pool, names: list[str]) -> None:
+    def task(self, job: Job, key: str, timing: dict, folder: Path) -> Task:
+        """What the backend of ``job`` gets: the job, its resolved key, its declared inputs'
+        artifacts and project files, its timing (the edit jobs: the timeline) — nothing else
+        of the plan, so it can run anywhere."""
+        inputs = [Input.of(self.plan.job(ref), self.entries[ref]) for ref in job.inputs]
+        return Task.of(job, key, folder, self.project, inputs, timing,
+                       self.timeline if KIND_RULES[job.kind].edit else None)
+
+    def _validate(self, backends: registry.Backends, names: list[tuple[str, str]]) -> None:
         """Find every model the plan needs before any GPU work, and let each backend check the
         jobs it will get (a take to convert needs the character's voice); report every problem."""
         problems = []
         for name, kind in names:
             try:
-                backend = pool.backends.get(name, kind)
+                backend = backends.get(name, kind)
                 backend.validate()
-                self.model_revisions[(name, kind)] = getattr(backend, "revision", "") or ""
-                check_jobs = getattr(backend, "check_jobs", None)
-                if check_jobs is not None:
-                    jobs = [job for job in self.plan.jobs if _slot(job) == (name, kind)]
-                    problems += [f"{name}: {problem}" for problem in check_jobs(jobs)]
+                self.model_revisions[(name, kind)] = backend.revision
+                jobs = [job for job in self.plan.jobs if _slot(job) == (name, kind)]
+                problems += [f"{name}: {problem}" for problem in backend.check_jobs(jobs)]
             except ImportError as error:
                 problems.append(f"{name}: {error}")
             except Exception as error:  # noqa: BLE001 - ModelNotFound, ModelBroken, config errors
@@ -248,13 +263,13 @@ class Executor:
             try:
                 backend = backends.get(name, kind)
                 backend.validate()
-                self.model_revisions[(name, kind)] = getattr(backend, "revision", "") or ""
+                self.model_revisions[(name, kind)] = backend.revision
             except Exception:  # noqa: BLE001 - reported by `moviola build` and `moviola doctor`
                 continue
 
     def _resolve_timeline(self) -> None:
-        seconds = {job_id: entry.meta["seconds"] for job_id, entry in self.entries.items()
-                   if job_id.startswith("speech:")}
+        seconds = {ref: entry.meta["seconds"] for ref, entry in self.entries.items()
+                   if ref.kind == "speech"}
         self.timeline = timeline_module.resolve(self.plan, seconds)
 
     def _batch_size(self, backend: str, kind: str) -> int:
@@ -270,8 +285,8 @@ class Executor:
         """Dispatch jobs as their inputs finish. Speech comes first (its lengths fix the
         timeline); long jobs that need nothing else (the mix) start early, beside the clips;
         ready jobs of one backend go together, in batches of the model's batch size."""
-        pending = sorted(self.plan.jobs, key=lambda j: (_PRIORITY[j.kind], j.backend))
-        speech = [j.id for j in self.plan.jobs if j.kind == "speech"]
+        pending = sorted(self.plan.jobs, key=lambda j: (KIND_RULES[j.kind].phase, j.backend))
+        speech = [j.ref for j in self.plan.jobs if j.kind == "speech"]
         running: dict = {}
         while pending or running:
             if self.timeline is None and all(i in self.entries for i in speech):
@@ -281,7 +296,7 @@ class Executor:
             while progressed:
                 progressed = False
                 for job in list(pending):
-                    needs_timeline = job.kind not in _BEFORE_TIMELINE
+                    needs_timeline = KIND_RULES[job.kind].timed
                     if (needs_timeline and self.timeline is None) or any(
                             i not in self.entries for i in job.inputs):
                         continue
@@ -290,7 +305,7 @@ class Executor:
                     pending.remove(job)
                     timing = self.timing_for(job) if needs_timeline else {}
                     key = self.resolve_key(job, timing)
-                    self.keys[job.id] = key
+                    self.keys[job.ref] = key
                     entry = self.cache.get(key)
                     if entry is not None:
                         self._record(job, key, entry, report, None)
@@ -299,23 +314,19 @@ class Executor:
                             self._resolve_timeline()
                         continue
                     writer = self.cache.writer(key)
-                    task = Task(job, key, {i: self.entries[i] for i in job.inputs}, timing,
-                                self.project, self.plan, writer.path)
-                    if job.kind in _EDIT_KINDS:
-                        task.timeline = self.timeline
-                    ready.append((task, writer))
+                    ready.append((self.task(job, key, timing, writer.path), writer))
                     if len(ready) >= self._batch_size(*_slot(job)) or len(running) + 1 < slots:
                         break
                 if ready and (len(ready) >= self._batch_size(*_slot(ready[0][0].job))
                               or len(running) < slots):
                     for task, _ in ready:
-                        self.on_event({"type": "job", "status": "running", "job": task.job})
+                        self.on_event(JobStarted(task.job))
                     running[pool.submit([t for t, _ in ready])] = (ready, time.perf_counter())
                     ready = []
                     progressed = len(running) < slots
             if ready:
                 for task, _ in ready:
-                    self.on_event({"type": "job", "status": "running", "job": task.job})
+                    self.on_event(JobStarted(task.job))
                 running[pool.submit([t for t, _ in ready])] = (ready, time.perf_counter())
             if not running:
                 if pending:
@@ -342,24 +353,31 @@ class Executor:
                                  f"(`moviola cache --prune`) and build again; finished work is kept") from error
             raise BuildError(_blame(job, error)) from error
         for (task, writer), meta in zip(batch, metas):
+            missing = missing_outputs(task.job.kind, writer.path)
+            if missing:
+                for _, other in batch:
+                    other.abort()
+                raise BuildError(f"{task.job.label}: backend {task.job.backend} did not write "
+                                 f"{', '.join(missing)}")
             try:
-                entry = writer.commit({"job": task.job.id, "kind": task.job.kind, **(meta or {})})
+                entry = writer.commit({"job": task.job.id, "kind": task.job.kind,
+                                       "made_of": self.made_of.get(task.job.ref), **(meta or {})})
             except CacheError as error:
                 raise BuildError(str(error)) from error
             self._record(task.job, task.key, entry, report, elapsed)
 
     def _record(self, job: Job, key: str, entry: Entry, report: BuildReport, elapsed) -> None:
-        self.entries[job.id] = entry
+        self.entries[job.ref] = entry
         if elapsed is None:
             report.cached[job.kind] += 1
             report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "cached"})
-            self.on_event({"type": "job", "status": "cached", "job": job})
+            self.on_event(JobFinished(job, cached=True))
             return
         report.executed[job.kind] += 1
         report.seconds_by_kind[job.kind] += elapsed
         report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "executed",
                             "seconds": round(elapsed, 4)})
-        self.on_event({"type": "job", "status": "done", "job": job, "seconds": elapsed})
+        self.on_event(JobFinished(job, cached=False, seconds=elapsed))
 
     # -- outputs ----------------------------------------------------------------------------------
 
@@ -368,8 +386,8 @@ class Executor:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         stem = output.with_suffix("")
-        mux = self.entries["mux:film"]
-        subtitles = self.entries["subtitles:film"]
+        mux = self.entries[film_ref("mux")]
+        subtitles = self.entries[film_ref("subtitles")]
         installed = {"film": str(output)}
         _install(mux.file("film.mp4"), output)
         for suffix in ("srt", "vtt"):
@@ -377,17 +395,17 @@ class Executor:
             _install(subtitles.file(f"film.{suffix}"), target)
             installed[suffix] = str(target)
         sheet = stem.parent / f"{stem.name}.storyboard.png"
-        _install(self.entries["contact_sheet:film"].file("sheet.png"), sheet)
+        _install(self.entries[film_ref("contact_sheet")].file("sheet.png"), sheet)
         installed["contact_sheet"] = str(sheet)
         media = stem.parent / f"{stem.name}.media"
         media.mkdir(exist_ok=True)
         for job in self.plan.jobs:
             if job.kind == "clip":
-                label = job.id.split(":", 1)[1]
-                _install(self.entries[job.id].file("clip.mp4"), media / f"{_media_name(self.plan, label)}.mp4")
-        _install(self.entries["mix:film"].file("mix.wav"), media / "mix.wav")
+                _install(self.entries[job.ref].file("clip.mp4"),
+                         media / f"{_media_name(self.plan, job.ref.identity)}.mp4")
+        _install(self.entries[film_ref("mix")].file("mix.wav"), media / "mix.wav")
         otio = stem.with_suffix(".otio")
-        _install(self.entries["otio:film"].file("film.otio"), otio, media_dir=media.name)
+        _install(self.entries[film_ref("otio")].file("film.otio"), otio, media_dir=media.name)
         installed["otio"] = str(otio)
         installed["media"] = str(media)
         report.outputs = installed
@@ -397,14 +415,14 @@ class Executor:
 
     def _record_refs(self, output: Path) -> None:
         """Remember which cache entries the last build of this script used (for pruning)."""
-        refs = self.cache.root / "refs"
-        refs.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(str(Path(self.plan.film.path).resolve()).encode()).hexdigest()[:16]
+        target = why.refs_file(self.cache.root, self.plan.film.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
         payload = {"script": self.plan.film.path, "output": str(output),
-                   "keys": sorted(set(self.keys.values()))}
-        temporary = refs / f".{name}.tmp"
+                   "keys": sorted(set(self.keys.values())),
+                   "jobs": {str(ref): key for ref, key in self.keys.items()}}
+        temporary = target.with_name(f".{target.stem}.tmp")
         temporary.write_text(json.dumps(payload), "utf-8")
-        os.replace(temporary, refs / f"{name}.json")
+        os.replace(temporary, target)
 
 
 def referenced_keys(cache: Cache) -> set[str]:
@@ -450,9 +468,9 @@ def _timeline_json(line: timeline_module.Timeline) -> dict:
     return {
         "fps": line.fps, "frames": line.total_frames,
         "cuts": [[c.id, c.start_frame, c.frames, c.transition_in, c.transition_out] for c in line.cuts],
-        "lines": [[l.job, round(l.start, 4), round(l.seconds, 4), l.voice_over, l.off_screen]
+        "lines": [[str(l.job), round(l.start, 4), round(l.seconds, 4), l.voice_over, l.off_screen]
                   for l in line.lines],
-        "music": [[m.job, round(m.start, 4), m.seconds and round(m.seconds, 4), m.fade_in,
+        "music": [[str(m.job), round(m.start, 4), m.seconds and round(m.seconds, 4), m.fade_in,
                    m.fade_out, m.volume] for m in line.music],
-        "sfx": [[s.job, round(s.start, 4), s.volume] for s in line.sfx],
+        "sfx": [[str(s.job), round(s.start, 4), s.volume] for s in line.sfx],
     }

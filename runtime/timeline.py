@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from moviola.compiler.plan import RenderPlan
+from moviola.compiler.plan import JobRef, RenderPlan, music_ref, sfx_ref, speech_ref
 
 LEAD_IN = 0.35        # seconds before the first line of a cut
 GAP = 0.3             # between lines
@@ -21,7 +21,7 @@ MUSIC_CROSSFADE = 1.0
 
 @dataclass(frozen=True, slots=True)
 class LineTiming:
-    job: str
+    job: JobRef
     start: float          # seconds from the film's start
     seconds: float
     character: str
@@ -47,7 +47,7 @@ class CutTiming:
 
 @dataclass(frozen=True, slots=True)
 class AudioPlacement:
-    job: str
+    job: JobRef
     start: float
     seconds: float | None     # None: the rendered length
     fade_in: float = 0.0
@@ -76,7 +76,7 @@ class Timeline:
         return self.by_cut[cut_id]
 
 
-def resolve(plan: RenderPlan, speech_seconds: dict[str, float]) -> Timeline:
+def resolve(plan: RenderPlan, speech_seconds: dict[JobRef, float]) -> Timeline:
     fps = plan.film.settings.fps
     cuts: list[CutTiming] = []
     music: list[AudioPlacement] = []
@@ -96,7 +96,7 @@ def resolve(plan: RenderPlan, speech_seconds: dict[str, float]) -> Timeline:
         cursor = LEAD_IN
         previous_start = LEAD_IN
         for number, line in enumerate(cut.lines, 1):
-            job = f"speech:{cut.id}/{number}"
+            job = speech_ref(cut.id, number)
             seconds = speech_seconds[job]
             line_start = previous_start if line.dual and lines else cursor
             lines.append(LineTiming(job, start + line_start, seconds, line.character, line.text,
@@ -116,9 +116,9 @@ def resolve(plan: RenderPlan, speech_seconds: dict[str, float]) -> Timeline:
             cue_number += 1
             end_music(start, cue.fade_out if cue.theme is None else MUSIC_CROSSFADE)
             if cue.theme is not None:
-                playing.append([f"music:{cut.id}/{cue_number}", start, cue.fade_in, cue.volume])
+                playing.append([music_ref(cut.id, cue_number), start, cue.fade_in, cue.volume])
         for number, effect in enumerate(cut.sfx, 1):
-            sfx.append(AudioPlacement(f"sfx:{cut.id}/{number}", start + 0.1, effect.duration,
+            sfx.append(AudioPlacement(sfx_ref(cut.id, number), start + 0.1, effect.duration,
                                       volume=effect.volume))
         frame += frames
 

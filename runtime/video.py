@@ -294,13 +294,11 @@ def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, hei
 def previous_planes(task):
     """The previous cut's last frame (Y, U, V) when this cut dissolves from it: the clip the
     planner made an input of this one for the dissolve, whatever backend rendered it."""
-    if not task.timing.get("dissolve"):
+    previous = task.inputs.one("clip")
+    if not task.timing.get("dissolve") or previous is None:
         return None
-    for job_id in task.job.inputs:
-        if job_id.startswith("clip:") and job_id in task.inputs:
-            with np.load(task.inputs[job_id].file("last.npz")) as planes:
-                return planes["y"], planes["u"], planes["v"]
-    return None
+    with np.load(previous.artifact("last_frame")) as planes:
+        return planes["y"], planes["u"], planes["v"]
 
 
 def cover(image, size: tuple[int, int]):

@@ -1,6 +1,8 @@
 """Where jobs run: in this process (backends stay loaded for the whole build: what GPU profiles
-need), or in a pool of worker processes (the draft profile's CPU work on every core). Workers
-write into the entry's temporary folder; only the main process commits entries to the cache."""
+need), or in a pool of worker processes (the draft profile's CPU work on every core). A task
+is self-contained (its job, key, inputs' artifacts, timing), so a worker needs only the
+profile to build backends. Workers write into the entry's temporary folder; only the main
+process commits entries to the cache."""
 
 from __future__ import annotations
 
@@ -10,73 +12,63 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 
 from .backends import registry
 
-_worker_plan = None
 _worker_backends: registry.Backends | None = None
 
 
-def _start_worker(plan, project) -> None:
-    global _worker_plan, _worker_backends
+def _start_worker(profile, project) -> None:
+    global _worker_backends
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    _worker_plan = plan
-    _worker_backends = registry.Backends(plan.config, project)
+    _worker_backends = registry.Backends(profile, project)
 
 
 def _run_in_worker(tasks):
-    for task in tasks:
-        task.plan = _worker_plan
-    return run_batch(_worker_backends.get(tasks[0].job.backend, tasks[0].job.profile_kind), tasks)
+    return run_batch(_worker_backends, tasks)
 
 
-def run_batch(backend, tasks: list) -> list:
-    """A backend's outputs for ``tasks``: one call when it batches, else one by one."""
-    if hasattr(backend, "run_batch"):
-        return list(backend.run_batch(tasks))
-    return [backend.run(task) for task in tasks]
+def run_batch(backends: registry.Backends, tasks: list) -> list:
+    """The outputs of ``tasks`` (one backend's), one meta dict each."""
+    job = tasks[0].job
+    return list(backends.get(job.backend, job.profile_kind).run_batch(tasks))
 
 
 class _ProcessPool:
-    def __init__(self, plan, workers: int, project=None):
+    def __init__(self, profile, workers: int, project=None):
         # fork: workers start in milliseconds and share the loaded modules
         context = multiprocessing.get_context("fork")
         self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                            initargs=(plan, project))
-        self.backends = None                         # draft only: nothing to validate here
+                                            initargs=(profile, project))
+        self.backends = registry.Backends(profile, project)     # validation only, in this process
 
     def submit(self, tasks: list) -> Future:
-        plans = [task.plan for task in tasks]
-        for task in tasks:
-            task.plan = None                         # the workers hold the plan already
-        try:
-            return self.executor.submit(_run_in_worker, tasks)
-        finally:
-            for task, plan in zip(tasks, plans):
-                task.plan = plan
+        return self.executor.submit(_run_in_worker, tasks)
 
     @staticmethod
     def wait_one(running: dict) -> Future:
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         return next(iter(done))
 
+    def model_stats(self) -> dict:
+        return {}                                    # draft only: no models
+
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.backends.close()
 
     def abort(self) -> None:
-        if self.backends is not None:
-            self.backends.close()
+        self.backends.close()
         for process in list(getattr(self.executor, "_processes", {}).values()):
             process.terminate()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class _InlinePool:
-    def __init__(self, plan, project=None):
-        self.backends = registry.Backends(plan.config, project)
+    def __init__(self, profile, project=None):
+        self.backends = registry.Backends(profile, project)
 
     def submit(self, tasks: list) -> Future:
         future: Future = Future()
         try:
-            job = tasks[0].job
-            future.set_result(run_batch(self.backends.get(job.backend, job.profile_kind), tasks))
+            future.set_result(run_batch(self.backends, tasks))
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             if isinstance(error, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -86,6 +78,9 @@ class _InlinePool:
     @staticmethod
     def wait_one(running: dict) -> Future:
         return next(iter(running))
+
+    def model_stats(self) -> dict:
+        return self.backends.models.stats() if self.backends.models is not None else {}
 
     def close(self) -> None:
         self.backends.close()

@@ -75,3 +75,36 @@ def test_prune_keeps_only_referenced(tmp_path):
     assert removed == 2 and freed > 0
     assert cache.get(keys[0]) is not None and cache.get(keys[1]) is None
     assert cache.size()[0] == 1
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_temporaries_of_a_killed_build_are_stale_and_a_live_builds_are_not(tmp_path):
+    from moviola.runtime import cache as cache_module
+
+    cache = Cache(tmp_path)
+    live = cache.writer(KEY)                      # this process: a build in progress
+    live.file("half.wav").write_bytes(b"x" * 1000)
+    killed = cache.scratch / f"{KEY[:12]}-{cache_module._HOST}-{_dead_pid()}-abcd"
+    killed.mkdir()
+    (killed / "mix.wav").write_bytes(b"y" * 5000)
+    assert cache.stale_temporaries() == [killed]
+    removed, freed = cache.remove_stale_temporaries()
+    assert (removed, freed) == (1, 5000)
+    assert not killed.exists() and live.path.exists()
+    live.file("done.txt").write_text("ok")
+    assert live.commit({}).file("done.txt").read_text() == "ok"
+
+
+def test_prune_leaves_a_live_builds_temporaries(tmp_path):
+    cache = Cache(tmp_path)
+    live = cache.writer(KEY)
+    cache.prune(set())
+    assert live.path.exists()

@@ -35,7 +35,8 @@ from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_pro
 from moviola.runtime import models, timeline  # noqa: E402
 from moviola.runtime.backends import diffusers_visual as dv  # noqa: E402
 from moviola.runtime.cache import Cache, Entry  # noqa: E402
-from moviola.runtime.executor import Executor, Task  # noqa: E402
+from moviola.runtime.backends.protocol import Input, Task  # noqa: E402
+from moviola.runtime.executor import Executor  # noqa: E402
 
 W, H, FPS = 96, 64, 8
 pytestmark = pytest.mark.filterwarnings(
@@ -136,7 +137,8 @@ class Film:
         self.count += 1
         folder = self.project / "out" / f"{self.count:03d}-{job.kind}"
         folder.mkdir(parents=True)
-        return Task(job, f"key{self.count}", inputs or {}, timing, self.project, self.plan, folder)
+        given = [Input.of(self.plan.job(ref), entry) for ref, entry in (inputs or {}).items()]
+        return Task.of(job, f"key{self.count}", folder, self.project, given, timing)
 
 
 def keyframe_config(**over) -> ModelConfig:
@@ -174,7 +176,7 @@ def decode(path: Path) -> list[np.ndarray]:
 def keyframe_entries(film: Film, backend, shots) -> dict:
     tasks = [film.task(f"keyframe:{shot}") for shot in shots]
     metas = backend.run_batch(tasks)
-    return {t.job.id: Entry(t.key, t.folder, meta) for t, meta in zip(tasks, metas)}
+    return {t.job.ref: Entry(t.key, t.folder, meta) for t, meta in zip(tasks, metas)}
 
 
 def clip_task(film: Film, shot: str, entries: dict, seed: int | None = None) -> Task:
@@ -190,18 +192,18 @@ def test_keyframe_is_the_film_size(film, manager):
     tasks = [film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_2}")]
     metas = backend.run_batch(tasks)
     for task, meta in zip(tasks, metas):
-        with Image.open(task.file("keyframe.png")) as image:
+        with Image.open(task.output("keyframe")) as image:
             assert image.mode == "RGB" and image.size == (W, H)
         assert (meta["width"], meta["height"], meta["conditioning"]) == (W, H, "text")
     assert backend.revision.startswith("sha256:")
     # the draft camera moves run over a generated keyframe too (picture.png has room around it)
     from moviola.runtime.backends.draft.jobs import MotionBackend
 
-    with Image.open(tasks[0].file("picture.png")) as picture:
+    with Image.open(tasks[0].output("picture")) as picture:
         assert picture.size == (120, 80)
-    entries = {t.job.id: Entry(t.key, t.folder, m) for t, m in zip(tasks, metas)}
+    entries = {t.job.ref: Entry(t.key, t.folder, m) for t, m in zip(tasks, metas)}
     clip = clip_task(film, SHOT_1, entries)
-    assert MotionBackend().run(clip)["frames"] == len(decode(clip.file("clip.mp4"))) == FPS
+    assert MotionBackend().run(clip)["frames"] == len(decode(clip.output("clip"))) == FPS
 
 
 def test_keyframe_deterministic_under_a_seed(film, manager):
@@ -211,8 +213,8 @@ def test_keyframe_deterministic_under_a_seed(film, manager):
     backend.run_batch([first])
     backend.run_batch([again])
     backend.run_batch([other])
-    assert np.array_equal(pixels(first.file("keyframe.png")), pixels(again.file("keyframe.png")))
-    assert np.abs(pixels(first.file("keyframe.png")) - pixels(other.file("keyframe.png"))).mean() > 1
+    assert np.array_equal(pixels(first.output("keyframe")), pixels(again.output("keyframe")))
+    assert np.abs(pixels(first.output("keyframe")) - pixels(other.output("keyframe"))).mean() > 1
 
 
 def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypatch):
@@ -234,7 +236,7 @@ def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypa
         single.run_batch([task])
     assert calls == [2, 1, 1]
     for a, b in zip(together, apart):
-        difference = np.abs(pixels(a.file("keyframe.png")) - pixels(b.file("keyframe.png")))
+        difference = np.abs(pixels(a.output("keyframe")) - pixels(b.output("keyframe")))
         assert difference.max() <= 2, difference.max()
     # several batches, two backend instances on the same model: loaded once
     stats = manager.stats()
@@ -246,11 +248,11 @@ def test_location_refs_condition_the_keyframe(film, manager):
     with_refs = film.task(f"keyframe:{REFS_SHOT}")
     job = with_refs.job
     no_refs = film.task(job.id)
-    no_refs.job = dataclasses.replace(job, params={**job.params, "refs": []})
+    no_refs.job = dataclasses.replace(job, params=dataclasses.replace(job.params, refs=()))
     metas = backend.run_batch([with_refs, no_refs])
     assert [m["conditioning"] for m in metas] == ["refs", "text"]
-    referenced = pixels(with_refs.file("keyframe.png"))
-    assert np.abs(referenced - pixels(no_refs.file("keyframe.png"))).mean() > 1
+    referenced = pixels(with_refs.output("keyframe"))
+    assert np.abs(referenced - pixels(no_refs.output("keyframe"))).mean() > 1
     # the reference (red rising left to right, blue 200) shows through at strength 0.75
     assert referenced[..., 0][:, -8:].mean() > referenced[..., 0][:, :8].mean()
 
@@ -259,7 +261,7 @@ def test_from_source_video_conditions_the_keyframe(film, manager):
     backend = dv.TextToImage(keyframe_config(), manager, film.project)
     task = film.task(f"keyframe:{SOURCE_SHOT}")
     assert backend.run_batch([task])[0]["conditioning"] == "source"
-    with Image.open(task.file("keyframe.png")) as image:
+    with Image.open(task.output("keyframe")) as image:
         assert image.size == (W, H)
 
 
@@ -271,7 +273,7 @@ def test_image_to_image_model_makes_keyframes(film, manager):
     assert [m["conditioning"] for m in backend.run_batch([text, source])] == ["text", "source"]
     plain = film.task(f"keyframe:{SHOT_1}")
     dv.TextToImage(keyframe_config(), manager, film.project).run_batch([plain])
-    assert np.abs(pixels(text.file("keyframe.png")) - pixels(plain.file("keyframe.png"))).max() <= 2
+    assert np.abs(pixels(text.output("keyframe")) - pixels(plain.output("keyframe"))).max() <= 2
 
 
 def test_lora_changes_the_output(film, manager, project):
@@ -284,9 +286,9 @@ def test_lora_changes_the_output(film, manager, project):
     plain.run_batch([before])
     styled.run_batch([with_lora])
     plain.run_batch([after])                           # the shared pipeline, LoRA switched off
-    base = pixels(before.file("keyframe.png"))
-    assert np.abs(base - pixels(with_lora.file("keyframe.png"))).mean() > 1
-    assert np.array_equal(base, pixels(after.file("keyframe.png")))
+    base = pixels(before.output("keyframe"))
+    assert np.abs(base - pixels(with_lora.output("keyframe"))).mean() > 1
+    assert np.array_equal(base, pixels(after.output("keyframe")))
     assert next(iter(manager.stats().values()))["loads"] == 1
 
 
@@ -301,14 +303,14 @@ def test_ip_adapter_takes_the_location_refs(film, manager):
     # without the adapter's picture (scale 0) the text-only keyframe is the plain model's
     unconditioned = film.task(f"keyframe:{SHOT_1}")
     dv.TextToImage(keyframe_config(), manager, film.project).run_batch([unconditioned])
-    assert np.abs(pixels(plain.file("keyframe.png"))
-                  - pixels(unconditioned.file("keyframe.png"))).max() <= 2
+    assert np.abs(pixels(plain.output("keyframe"))
+                  - pixels(unconditioned.output("keyframe"))).max() <= 2
     # and with it, the reference changes the picture
     no_refs = film.task(f"keyframe:{REFS_SHOT}")
-    no_refs.job = dataclasses.replace(no_refs.job, params={**no_refs.job.params, "refs": []})
+    no_refs.job = dataclasses.replace(no_refs.job, params=dataclasses.replace(no_refs.job.params, refs=()))
     backend.run_batch([no_refs])
-    assert np.abs(pixels(referenced.file("keyframe.png"))
-                  - pixels(no_refs.file("keyframe.png"))).mean() > 1
+    assert np.abs(pixels(referenced.output("keyframe"))
+                  - pixels(no_refs.output("keyframe"))).mean() > 1
 
 
 # -- clips ----------------------------------------------------------------------------------------
@@ -322,18 +324,18 @@ def test_image_to_video_clip_frames_and_size(film, manager):
     metas = backend.run_batch(tasks)
     previous = Entry("k", tasks[1].folder, metas[1])
     for task, meta in zip(tasks, metas):
-        frames = decode(task.file("clip.mp4"))
+        frames = decode(task.output("clip"))
         assert len(frames) == task.timing["frames"] == meta["frames"] == FPS
         assert meta["generated"] == 3                   # 3 generated, spread over 8
         assert all(f.shape == (H, W, 3) for f in frames)
-        with np.load(task.file("last.npz")) as last:
+        with np.load(task.output("last_frame")) as last:
             assert last["y"].shape == (H, W) and last["u"].shape == (H // 2, W // 2)
     # a dissolve reads the previous clip's last frame
     entries[tasks[1].job.id] = previous
     dissolving = clip_task(film, REFS_SHOT, entries)
     assert dissolving.timing["dissolve"] > 0
     meta = backend.run_batch([dissolving])[0]
-    assert len(decode(dissolving.file("clip.mp4"))) == meta["frames"] == dissolving.timing["frames"]
+    assert len(decode(dissolving.output("clip"))) == meta["frames"] == dissolving.timing["frames"]
     assert {key: value["loads"] for key, value in manager.stats().items()} == \
         {key: 1 for key in manager.stats()}
 
@@ -351,7 +353,7 @@ def test_image_to_video_deterministic_and_batch_invariant(film, manager):
     batched.run_batch([other])
 
     def planes(task):
-        with np.load(task.file("last.npz")) as data:
+        with np.load(task.output("last_frame")) as data:
             return np.concatenate([data[n].reshape(-1) for n in "yuv"]).astype(np.int16)
 
     for a, b in zip(together, apart):
@@ -366,7 +368,7 @@ def test_text_to_video(film, manager):
     backend.validate()
     task = clip_task(film, SHOT_1, {})
     meta = backend.run_batch([task])[0]
-    frames = decode(task.file("clip.mp4"))
+    frames = decode(task.output("clip"))
     assert len(frames) == meta["frames"] == FPS and meta["generated"] == 4
     assert frames[0].shape == (H, W, 3)
 
@@ -377,7 +379,7 @@ def test_video_to_video_with_the_family_pipeline(film, manager):
     task = clip_task(film, SOURCE_SHOT, {})
     meta = backend.run_batch([task])[0]
     assert type(backend.variant(backend.pipeline(), "video")).__name__ == "VideoToVideoSDPipeline"
-    frames = decode(task.file("clip.mp4"))
+    frames = decode(task.output("clip"))
     assert len(frames) == meta["frames"] == task.timing["frames"] == 12
     assert meta["generated"] == 4
 
@@ -389,10 +391,10 @@ def test_video_to_video_frame_by_frame(film, manager):
     first, again = clip_task(film, SOURCE_SHOT, {}), clip_task(film, SOURCE_SHOT, {})
     meta = backend.run_batch([first])[0]
     backend.run_batch([again])
-    frames = decode(first.file("clip.mp4"))
+    frames = decode(first.output("clip"))
     assert len(frames) == meta["frames"] == meta["generated"] == 12     # every frame restyled
     assert frames[0].shape == (H, W, 3)
-    assert all(np.array_equal(a, b) for a, b in zip(frames, decode(again.file("clip.mp4"))))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decode(again.output("clip"))))
     # the source's growing bar moves the picture: frames are not all the same
     assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 1
 

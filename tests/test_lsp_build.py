@@ -152,3 +152,20 @@ def test_cancel_stops_after_the_current_job_and_keeps_what_finished(tmp_path):
         assert (tmp_path / "out" / "many.mp4").is_file()
     finally:
         session.stop()
+
+
+def test_a_broken_moviola_toml_is_said_not_swallowed(tmp_path):
+    (tmp_path / "two.fountain").write_text(TWO_SHOTS, "utf-8")
+    (tmp_path / "moviola.toml").write_text("[profiles.draft\n", "utf-8")
+    session = Client(tmp_path, {"buildWorkers": 1})
+    try:
+        uri = session.open(tmp_path / "two.fountain")
+        session.wait_diagnostics(uri, 1)
+        titles = [c.title for commands in lenses(session, uri).values() for c in commands]
+        assert any(title.startswith("⚠ ") and "not valid TOML" in title for title in titles)
+        result = session.request("workspace_execute_command", t.ExecuteCommandParams(
+            command="moviola.build", arguments=[uri]))
+        assert result["ok"] is False and "moviola.toml" in result["error"]
+        assert not (tmp_path / ".moviola").exists()
+    finally:
+        session.stop()

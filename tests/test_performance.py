@@ -20,7 +20,7 @@ from moviola.runtime import speech_dsp
 from moviola.runtime.audio_io import read_wav, write_wav
 from moviola.runtime.backends.draft import speech
 from moviola.runtime.backends.draft.jobs import PerformanceBackend
-from moviola.runtime.executor import Task
+from moviola.runtime.backends.protocol import Task
 
 RATE = 24000
 
@@ -144,7 +144,7 @@ def test_recorded_lines_render_under_the_performance_backend():
     assert (odette.profile_kind, odette.backend) == ("performance", "draft.performance")
     assert (rose.profile_kind, rose.backend) == ("performance", "draft.performance")
     assert (plain.profile_kind, plain.backend) == ("speech", "draft.espeak")
-    assert odette.params["performance"] == "takes/odette.wav"
+    assert odette.params.performance == "takes/odette.wav"
     assert set(odette.files) == {"voices/odette.wav", "takes/odette.wav"}
     assert odette.to_json()["profile_kind"] == "performance"
     assert "profile_kind" not in plain.to_json()
@@ -180,7 +180,7 @@ def render(project: Path, index: int) -> tuple[dict, np.ndarray, int]:
     job = speech_jobs(film_plan)[index]
     folder = project / f"out-{index}"
     folder.mkdir(exist_ok=True)
-    task = Task(job, job.key, {}, {}, project, film_plan, folder)
+    task = Task.of(job, job.key, folder, project)
     meta = PerformanceBackend().run(task)
     samples, rate = read_wav(folder / "speech.wav")
     return meta, samples, rate

@@ -115,7 +115,7 @@ def test_editing_one_shot_keeps_other_seeds():
     seeds_before = {c.id: c.seed for c in before.cuts}
     seeds_after = {c.id: c.seed for c in after.cuts}
     assert seeds_before == seeds_after
-    changed = {j.id for j in before.jobs if j.key != after.by_id[j.id].key and j.kind == "keyframe"}
+    changed = {j.id for j in before.jobs if j.key != after.job(j.ref).key and j.kind == "keyframe"}
     assert changed == {f"keyframe:{target.id}"}
 
 

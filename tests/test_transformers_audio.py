@@ -39,7 +39,7 @@ from moviola.runtime import models  # noqa: E402
 from moviola.runtime.audio_io import read_wav  # noqa: E402
 from moviola.runtime.backends import coqui  # noqa: E402
 from moviola.runtime.backends import transformers_audio as ta  # noqa: E402
-from moviola.runtime.executor import Task  # noqa: E402
+from moviola.runtime.backends.protocol import Task  # noqa: E402
 
 # diffusers' Oobleck VAE (Stable Audio) still uses torch's old weight_norm
 pytestmark = pytest.mark.filterwarnings("ignore:.*weight_norm.* is deprecated:FutureWarning")
@@ -123,17 +123,18 @@ class Film:
         """A task for a job id, or for the speech job of the line starting with ``job_id``."""
         if ":" not in job_id:
             job_id = next(job.id for job in self.plan.jobs if job.kind == "speech"
-                          and job.params["text"].startswith(job_id))
+                          and job.params.text.startswith(job_id))
         job = self.plan.job(job_id)
         if seed is not None:
             job = dataclasses.replace(job, seed=seed)
-        if params:
-            job = dataclasses.replace(job, params={**job.params, **params})
+        if params:      # a path given here is one more file the job reads
+            files = job.files + tuple(v for v in params.values() if isinstance(v, str) and "/" in v)
+            job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params), files=files)
         timing = {"seconds": seconds} if job.kind == "music" else {}
         number = next(_COUNTER)
         folder = self.project / "out" / f"{number:03d}-{job.kind}"
         folder.mkdir(parents=True)
-        return Task(job, f"key{number}", {}, timing, self.project, self.plan, folder)
+        return Task.of(job, f"key{number}", folder, self.project, (), timing)
 
     def jobs(self, kind: str) -> list[str]:
         return [job.id for job in self.plan.jobs if job.kind == kind]
@@ -167,7 +168,7 @@ def film(project):
 
 
 def audio(task: Task, name: str) -> tuple[np.ndarray, int]:
-    return read_wav(task.file(name))
+    return read_wav(task.output(name))
 
 
 # -- transformers.tts (VITS / MMS) ----------------------------------------------------------------
@@ -178,11 +179,11 @@ def test_tts_writes_speech_at_the_model_rate(film, manager):
     tasks = [film.task(job) for job in film.jobs("speech")]
     metas = backend.run_batch(tasks)
     for task, meta in zip(tasks, metas):
-        samples, rate = audio(task, "speech.wav")
+        samples, rate = audio(task, "speech")
         assert rate == meta["sample_rate"] == 16000
         assert len(samples) > 0 and np.abs(samples).max() > 0
         assert meta["seconds"] == pytest.approx(len(samples) / rate, abs=1e-4)
-    by_text = {task.job.params["text"][:12]: meta["seconds"] for task, meta in zip(tasks, metas)}
+    by_text = {task.job.params.text[:12]: meta["seconds"] for task, meta in zip(tasks, metas)}
     assert by_text[LONG[:12]] > 3 * by_text[SHORT]          # duration grows with the text
 
 
@@ -195,14 +196,14 @@ def test_tts_deterministic_and_batch_invariant(film, manager):
     for task in alone:
         backend.run_batch([task])
     for one, other in zip(batched, alone):
-        a, b = audio(one, "speech.wav")[0], audio(other, "speech.wav")[0]
+        a, b = audio(one, "speech")[0], audio(other, "speech")[0]
         assert a.shape == b.shape and np.abs(a - b).max() <= 2 / 32768
     again = film.task(LONG)
     backend.run_batch([again])
-    assert again.file("speech.wav").read_bytes() == alone[1].file("speech.wav").read_bytes()
+    assert again.output("speech").read_bytes() == alone[1].output("speech").read_bytes()
     reseeded = film.task(LONG, seed=12345)
     backend.run_batch([reseeded])
-    assert reseeded.file("speech.wav").read_bytes() != again.file("speech.wav").read_bytes()
+    assert reseeded.output("speech").read_bytes() != again.output("speech").read_bytes()
 
 
 def test_tts_loads_the_model_once(film, manager):
@@ -222,7 +223,7 @@ def test_tts_delivery_shapes_rate_and_level(film, manager):
                                   for d in ([], ["slowly"], ["quickly"], ["whispering"]))
     metas = backend.run_batch([plain, slow, fast, whisper])
     assert metas[1]["seconds"] > metas[0]["seconds"] > metas[2]["seconds"]
-    level = [np.sqrt(np.mean(audio(t, "speech.wav")[0] ** 2)) for t in (plain, whisper)]
+    level = [np.sqrt(np.mean(audio(t, "speech")[0] ** 2)) for t in (plain, whisper)]
     assert level[1] < 0.7 * level[0]
 
 
@@ -256,7 +257,7 @@ def test_tts_language_picks_the_model(project, manager):
         backend.validate()                              # finds both models
         task = film.task(LONG)
         (meta,) = backend.run_batch([task])
-        assert meta["sample_rate"] == 22050 == audio(task, "speech.wav")[1]
+        assert meta["sample_rate"] == 22050 == audio(task, "speech")[1]
         english = Film(project, speech=config).task(LONG)
         assert backend.run_batch([english])[0]["sample_rate"] == 16000
     finally:
@@ -273,16 +274,16 @@ def test_clone_speaks_in_the_recorded_voice(project, manager):
         tasks = [film.task(WHISPER), film.task(LONG)]           # MARIE has a voice, JULIE not
         metas = backend.run_batch(tasks)
         for task, meta in zip(tasks, metas):
-            samples, rate = audio(task, "speech.wav")
+            samples, rate = audio(task, "speech")
             assert rate == meta["sample_rate"] == 24000 and len(samples) > 0
         alone = film.task(WHISPER)
         backend.run_batch([alone])
-        assert alone.file("speech.wav").read_bytes() == tasks[0].file("speech.wav").read_bytes()
+        assert alone.output("speech").read_bytes() == tasks[0].output("speech").read_bytes()
         # the same line and seed without the recording: the context turn changed the output
         unconditioned = film.task(WHISPER, voice_sample=None)
         backend.run_batch([unconditioned])
-        with_voice = alone.file("speech.wav").read_bytes()
-        assert unconditioned.file("speech.wav").read_bytes() != with_voice
+        with_voice = alone.output("speech").read_bytes()
+        assert unconditioned.output("speech").read_bytes() != with_voice
         assert [entry["loads"] for entry in manager.stats().values()] == [1]
     finally:
         shutil.rmtree(project / "out", ignore_errors=True)
@@ -298,7 +299,7 @@ def test_music_has_the_timeline_length_at_48k(film, manager):
     tasks = [film.task(river, seconds=3.0), film.task(storm, seconds=1.3), film.task(effect)]
     metas = backend.run_batch(tasks)
     assert [m["seconds"] for m in metas] == [3.0, 1.3, 1.5]
-    for task, name, samples_expected in zip(tasks, ("music.wav", "music.wav", "sfx.wav"),
+    for task, name, samples_expected in zip(tasks, ("music", "music", "sfx"),
                                             (144000, 62400, 72000)):
         samples, rate = audio(task, name)
         assert rate == 48000 and len(samples) == samples_expected
@@ -314,11 +315,11 @@ def test_music_deterministic_and_batch_invariant(film, manager):
     for task in alone:
         backend.run_batch([task])
     for one, other in zip(batched, alone):
-        a, b = audio(one, "music.wav")[0], audio(other, "music.wav")[0]
+        a, b = audio(one, "music")[0], audio(other, "music")[0]
         assert a.shape == b.shape and np.abs(a - b).max() <= 2 / 32768
     reseeded = film.task(river, seconds=2.0, seed=99)
     backend.run_batch([reseeded])
-    difference = np.abs(audio(reseeded, "music.wav")[0] - audio(alone[0], "music.wav")[0]).max()
+    difference = np.abs(audio(reseeded, "music")[0] - audio(alone[0], "music")[0]).max()
     assert difference > 1e-3
 
 
@@ -329,10 +330,10 @@ def test_stereo_model_gives_stereo_music(film, manager):
     backend.run_batch(tasks)
     alone = film.task(storm, seconds=0.5)
     backend.run_batch([alone])
-    samples, rate = audio(tasks[1], "music.wav")
+    samples, rate = audio(tasks[1], "music")
     assert rate == 48000 and samples.shape == (24000, 2)
     assert np.abs(samples[:, 0] - samples[:, 1]).max() > 1e-3          # two channels
-    assert np.abs(samples - audio(alone, "music.wav")[0]).max() <= 2 / 32768
+    assert np.abs(samples - audio(alone, "music")[0]).max() <= 2 / 32768
 
 
 def test_long_music_is_built_from_crossfaded_segments(film, manager):
@@ -341,7 +342,7 @@ def test_long_music_is_built_from_crossfaded_segments(film, manager):
     river = film.jobs("music")[0]
     task = film.task(river, seconds=5.25)
     (meta,) = backend.run_batch([task])
-    samples, rate = audio(task, "music.wav")
+    samples, rate = audio(task, "music")
     assert meta["seconds"] == 5.25 and rate == 48000 and len(samples) == 252000
     assert ta.segment_plan(5.25, 2.0, 0.5) == [2.0, 2.0, 2.0, 0.75]
 
@@ -358,7 +359,7 @@ def test_music_from_a_recorded_source_is_looped_to_length(film, manager, project
     backend = ta.MusicGen(music_config(), manager, film.project)
     task = film.task(film.jobs("music")[0], seconds=2.5, source="voices/theme.wav")
     (meta,) = backend.run_batch([task])
-    samples, rate = audio(task, "music.wav")
+    samples, rate = audio(task, "music")
     assert meta["seconds"] == 2.5 and rate == 48000 and samples.shape == (120000, 2)
     assert manager.stats() == {}                           # no model needed
 
@@ -381,16 +382,16 @@ def test_stable_audio_lengths_batches_and_seeds(film, manager):
     tasks = [film.task(river, seconds=3.0), film.task(storm, seconds=1.5), film.task(effect)]
     metas = backend.run_batch(tasks)
     assert [m["seconds"] for m in metas] == [3.0, 1.5, 1.5]
-    for task, name, length in zip(tasks, ("music.wav", "music.wav", "sfx.wav"),
+    for task, name, length in zip(tasks, ("music", "music", "sfx"),
                                   (144000, 72000, 72000)):
         samples, rate = audio(task, name)
         assert rate == 48000 and samples.shape == (length, 2)
     alone = film.task(storm, seconds=1.5)
     backend.run_batch([alone])
-    assert np.abs(audio(alone, "music.wav")[0] - audio(tasks[1], "music.wav")[0]).max() <= 2 / 32768
+    assert np.abs(audio(alone, "music")[0] - audio(tasks[1], "music")[0]).max() <= 2 / 32768
     reseeded = film.task(storm, seconds=1.5, seed=5)
     backend.run_batch([reseeded])
-    assert np.abs(audio(reseeded, "music.wav")[0] - audio(alone, "music.wav")[0]).max() > 1e-3
+    assert np.abs(audio(reseeded, "music")[0] - audio(alone, "music")[0]).max() > 1e-3
     assert [entry["loads"] for entry in manager.stats().values()] == [1]
 
 

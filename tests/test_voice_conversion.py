@@ -38,7 +38,7 @@ from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_pro
 from moviola.runtime import models, speech_dsp  # noqa: E402
 from moviola.runtime.audio_io import load_audio, read_wav, write_wav  # noqa: E402
 from moviola.runtime.backends import voice_conversion as vc  # noqa: E402
-from moviola.runtime.executor import Task  # noqa: E402
+from moviola.runtime.backends.protocol import Task  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -140,18 +140,18 @@ class Film:
 
     def job(self, text: str):
         return next(job for job in self.plan.jobs if job.kind == "speech"
-                    and job.params["text"].startswith(text))
+                    and job.params.text.startswith(text))
 
     def task(self, text: str, seed: int | None = None, **params) -> Task:
         job = self.job(text)
         if seed is not None:
             job = dataclasses.replace(job, seed=seed)
         if params:
-            job = dataclasses.replace(job, params={**job.params, **params})
+            job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params))
         number = next(_COUNTER)
         folder = self.project / "out" / f"{number:03d}-speech"
         folder.mkdir(parents=True)
-        return Task(job, f"key{number}", {}, {}, self.project, self.plan, folder)
+        return Task.of(job, f"key{number}", folder, self.project)
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def film(project):
 
 
 def audio(task: Task) -> tuple[np.ndarray, int]:
-    return read_wav(task.file("speech.wav"))
+    return read_wav(task.output("speech"))
 
 
 def trimmed_take(project: Path, text: str) -> np.ndarray:
@@ -178,7 +178,7 @@ def loud_level(samples: np.ndarray) -> float:
 # -- the plan -------------------------------------------------------------------------------------
 
 def test_recorded_lines_are_performance_jobs(film):
-    kinds = {job.params["text"][:10]: job.profile_kind for job in film.plan.jobs
+    kinds = {job.params.text[:10]: job.profile_kind for job in film.plan.jobs
              if job.kind == "speech"}
     assert kinds == {COME[:10]: "performance", NOT_TODAY[:10]: "performance",
                      HERE[:10]: "performance", HELLO[:10]: "performance", YES: "speech"}
@@ -264,7 +264,7 @@ def test_deterministic_and_batch_invariant(film, manager):
     for text, together in zip((COME, HERE, HELLO), batched):
         alone = film.task(text)
         backend.run_batch([alone])
-        assert alone.file("speech.wav").read_bytes() == together.file("speech.wav").read_bytes()
+        assert alone.output("speech").read_bytes() == together.output("speech").read_bytes()
     reseeded = film.task(COME, seed=batched[0].job.seed + 1)
     backend.run_batch([reseeded])
     a, b = audio(reseeded)[0], audio(batched[0])[0]
@@ -303,8 +303,8 @@ def test_a_character_without_a_voice_is_named_before_rendering(film, manager):
                               f"recording to turn the take into")
     assert "[[character MARCEL: …; voice: voices/" in problem and "\n" not in problem
     assert marcel.label.startswith("line ") and marcel.label.endswith(" MARCEL")
-    take_missing = dataclasses.replace(film.job(COME), params={**film.job(COME).params,
-                                                               "performance": None})
+    take_missing = dataclasses.replace(film.job(COME), params=dataclasses.replace(
+        film.job(COME).params, performance=None))
     (problem,) = backend.check_jobs([take_missing])
     assert problem.startswith(f"{take_missing.label} (line ") and "no recorded take" in problem
     with pytest.raises(ValueError, match=r"MARCEL \(line \d+\): MARCEL has no `voice:` recording"):

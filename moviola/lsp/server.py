@@ -79,6 +79,7 @@ class Analysis:
         self.compilation = compile_text(self.text, document.path, document.project)
         self._index = None
         self._plan = None
+        self.plan_error: str | None = None
         self._view = False
 
     @property
@@ -89,15 +90,21 @@ class Analysis:
 
     @property
     def plan(self):
-        if self._plan is None:
-            self._plan = builds.make_plan(self.compilation.film, self.document.project)
+        """This version's render plan, or None when its profile cannot be resolved (a broken
+        moviola.toml, an unknown profile: ``plan_error`` says why)."""
+        if self._plan is None and self.plan_error is None:
+            try:
+                self._plan = builds.make_plan(self.compilation.film, self.document.project)
+            except builds.ProfileError as error:
+                self.plan_error = str(error)
         return self._plan
 
     @property
     def cache(self) -> builds.CacheView | None:
         """The cache's view of this version's plan (None: nothing rendered, runtime not loaded)."""
         if self._view is False:
-            self._view = builds.look(self.plan, self.document.project)
+            plan = self.plan
+            self._view = builds.look(plan, self.document.project) if plan is not None else None
         return self._view
 
 
@@ -296,7 +303,12 @@ class MoviolaServer(LanguageServer):
             message = f"{Path(document.path).name}: {count} error{'s' * (count != 1)}; fix them to build"
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
             return {"ok": False, "error": message}
-        plan = builds.make_plan(compilation.film, document.project)
+        try:
+            plan = builds.make_plan(compilation.film, document.project)
+        except builds.ProfileError as error:
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
+                                                             message=f"Moviola: {error}"))
+            return {"ok": False, "error": str(error)}
         cut_ids: tuple[str, ...] = ()
         output = None
         if scope == "film":
@@ -584,7 +596,12 @@ def _hover(analysis: Analysis, line: int, col: int) -> types.Hover | None:
         found = features.shot_at(film, note.span.line)
         if found is not None:
             _, shot = found
-            cuts = [cut for cut in analysis.plan.cuts if cut.span == shot.span]
+            plan = analysis.plan
+            if plan is None:
+                return types.Hover(contents=types.MarkupContent(
+                    kind=types.MarkupKind.Markdown, value=f"cannot plan: {analysis.plan_error}"),
+                    range=document.lsp_range(note.span))
+            cuts = [cut for cut in plan.cuts if cut.span == shot.span]
             view = analysis.cache
             note_text = "cache: nothing rendered yet (no `.moviola/cache` in the project)" \
                 if document.project is not None else "cache: save the script to build it"
@@ -604,6 +621,13 @@ def _code_lenses(analysis: Analysis) -> list[types.CodeLens]:
     plan = analysis.plan
     view = analysis.cache
     states = view.states if view else {}
+    if plan is None:
+        anchor = film.title_span if film.settings.title else (film.scenes[0].span if film.scenes else None)
+        if anchor is None:
+            return []
+        position = document.lsp_position(anchor.line, 1)
+        return [types.CodeLens(range=types.Range(start=position, end=position),
+                               command=types.Command(title=f"⚠ {analysis.plan_error}", command=""))]
 
     def lens(span, title: str, command: str = "", arguments=None) -> types.CodeLens:
         position = document.lsp_position(span.line, 1)

@@ -42,6 +42,7 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import write_wav
+from moviola.runtime.backends.protocol import BaseBackend
 from moviola.runtime.backends.transformers_audio import (SILENCE_SECONDS, Loaded,
                                                          conversion_problems, delivery_of)
 
@@ -67,7 +68,7 @@ def import_coqui(*modules: str) -> list:
                                f"extra on a machine with torchaudio") from None
 
 
-class _CoquiBackend:
+class _CoquiBackend(BaseBackend):
     modules: tuple[str, ...] = ()
     required: tuple[str, ...] = ("config.json", "model.pth")
 
@@ -107,9 +108,6 @@ class _CoquiBackend:
     def load(self, path: Path) -> Loaded:
         raise NotImplementedError
 
-    def run(self, task) -> dict:
-        return self.run_batch([task])[0]
-
     def run_batch(self, tasks: list) -> list[dict]:
         if self._path is None:
             self.validate()
@@ -137,18 +135,17 @@ class _CoquiBackend:
 
     def write(self, task, wave, rate: int) -> dict:
         wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        delivery = delivery_of(task.job.params.get("delivery") or ())
+        delivery = delivery_of(task.job.params.delivery or ())
         wave = np.clip(wave * delivery.gain, -1.0, 1.0)
         if not len(wave):
             wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
-        write_wav(task.file("speech.wav"), wave, rate)
+        write_wav(task.output("speech"), wave, rate)
         return {"seconds": round(len(wave) / rate, 4), "sample_rate": rate}
 
-    def project_file(self, task, key: str, what: str) -> Path:
-        written = task.job.params.get(key)
+    def project_file(self, task, written: str | None, what: str) -> Path:
         if not written:
             raise ValueError(f"{task.job.label}: backend {self.config.backend} needs {what}")
-        return self.project / written
+        return task.source(written)
 
     def close(self) -> None:
         """Nothing to free: the model manager owns the models."""
@@ -225,36 +222,36 @@ class XttsBackend(_CoquiBackend):
         loaded = self.resident()
         model, config = loaded.model, loaded.processor
         params = task.job.params
-        language = xtts_language(params.get("language"))
+        language = xtts_language(params.language)
         latent, embedding = self._conditioning(model, task)
-        delivery = delivery_of(params.get("delivery") or ())
+        delivery = delivery_of(params.delivery or ())
         settings = {name: self.options[name] for name in
                     ("temperature", "top_k", "top_p", "repetition_penalty", "length_penalty")
                     if name in self.options}
         with self.models.compute(self.key()), self.seeded(task.job.seed):
-            out = model.inference(" ".join(params["text"].split()), language, latent, embedding,
+            out = model.inference(" ".join(params.text.split()), language, latent, embedding,
                                   speed=delivery.rate, enable_text_splitting=True, **settings)
         rate = int(getattr(config.audio, "output_sample_rate", 24000))
         return self.write(task, out["wav"], rate)
 
     def _conditioning(self, model, task):
         params = task.job.params
-        if params.get("voice_sample"):
-            voice = params["voice_sample"]
+        if params.voice_sample:
+            voice = params.voice_sample
             if voice not in self._latents:
                 with self.seeded(0):
                     self._latents[voice] = model.get_conditioning_latents(
-                        audio_path=[str(self.project / voice)])
+                        audio_path=[str(task.source(voice))])
             return self._latents[voice]
         speakers = getattr(getattr(model, "speaker_manager", None), "speakers", None) or {}
         if not speakers:
-            raise ValueError(f"{task.job.label}: character {params['character']} has no voice: "
+            raise ValueError(f"{task.job.label}: character {params.character} has no voice: "
                              f"recording, and this XTTS model has no built-in speakers")
-        chosen = (self.options.get("speakers") or {}).get(params["character"])
+        chosen = (self.options.get("speakers") or {}).get(params.character)
         if chosen is None:
-            chosen = sorted(speakers)[int(params["character_index"]) % len(speakers)]
+            chosen = sorted(speakers)[int(params.character_index) % len(speakers)]
         elif chosen not in speakers:
-            raise ValueError(f"speaker {chosen!r} (for {params['character']}) is not one of this "
+            raise ValueError(f"speaker {chosen!r} (for {params.character}) is not one of this "
                              f"XTTS model's speakers")
         entry = speakers[chosen]
         return entry["gpt_cond_latent"], entry["speaker_embedding"]
@@ -313,11 +310,12 @@ class FreeVcBackend(_CoquiBackend):
         return Loaded(store.load_safely(loader, path), config)
 
     def render(self, task) -> dict:
-        performance = self.project_file(task, "performance", "a recorded performance of the "
+        performance = self.project_file(task, task.job.params.performance,
+                                        "a recorded performance of the "
                                         "line ([[voice: from: takes/line.wav]]), or a "
                                         "text-to-speech backend")
-        voice = self.project_file(task, "voice_sample", f"a `voice:` recording for "
-                                  f"{task.job.params['character']}")
+        voice = self.project_file(task, task.job.params.voice_sample, f"a `voice:` recording for "
+                                  f"{task.job.params.character}")
         loaded = self.resident()
         model, config = loaded.model, loaded.processor
         with self.models.compute(self.key()), self.seeded(task.job.seed):

@@ -36,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from moviola.runtime import models as store
+from moviola.runtime.backends.protocol import PICTURE_MARGIN, BaseBackend
 from moviola.runtime.video import cover as _cover, previous_planes, read_video
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -75,7 +76,7 @@ class _Work:
     ip_scale: float | None = None    # IP-Adapter scale for this group (None: no IP-Adapter)
 
 
-class DiffusersBackend:
+class DiffusersBackend(BaseBackend):
     """What every diffusers visual backend shares: finding, loading, batching, calling."""
 
     name = "diffusers"
@@ -203,9 +204,6 @@ class DiffusersBackend:
 
     # -- running --------------------------------------------------------------------------------
 
-    def run(self, task) -> dict:
-        return self.run_batch([task])[0]
-
     def run_batch(self, tasks: list) -> list[dict]:
         """Render ``tasks``: compatible ones share pipeline calls of up to ``batch_size``
         samples; each sample has its own generator, so the output does not depend on batching."""
@@ -305,7 +303,7 @@ class DiffusersBackend:
         return max(count, 1)
 
     def task_loras(self, task) -> tuple:
-        specs = list(_lora_specs(self.config.lora)) + list(_lora_specs(task.job.params.get("lora")))
+        specs = list(_lora_specs(self.config.lora))
         out = []
         for spec, scale in specs:
             folder, weight = self._lora_file(spec)
@@ -377,12 +375,12 @@ class TextToImage(DiffusersBackend):
         from PIL import Image
 
         params = task.job.params
-        film = (int(params["width"]), int(params["height"]))
+        film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
         variant, init, strength, ip_scale, ip_image = "base", None, None, None, None
         conditioning = "text"
-        source = params.get("source")
-        refs = _ref_images(self.project, params.get("refs") or ())
+        source = params.source
+        refs = _ref_images(task, params.refs or ())
         if _takes_init_image(pipe):
             variant = "text"             # an image-to-image model: its text-to-image sibling
         if source:
@@ -390,7 +388,7 @@ class TextToImage(DiffusersBackend):
                 raise ValueError(f"{type(pipe).__name__} has no image-to-image variant: it "
                                  f"cannot start the keyframe from the shot's `from:` {source}")
             variant, conditioning = "image", "source"
-            init = _cover(_still(self.project / source), size)
+            init = _cover(_still(task.source(source)), size)
             strength = float(self.options.get("strength", 0.6))
         elif refs and self._ip_adapter is not None:
             conditioning = "ip_adapter"
@@ -410,7 +408,7 @@ class TextToImage(DiffusersBackend):
             shared.update(width=size[0], height=size[1])
         else:
             shared["strength"] = strength
-        sample = {"prompt": params.get("prompt") or "", "negative_prompt": self.negative_prompt(),
+        sample = {"prompt": params.prompt or "", "negative_prompt": self.negative_prompt(),
                   "image": init, "seed": task.job.seed}
         if ip_image is not None:
             # one image per loaded adapter, shared by the batch: group by the reference
@@ -418,14 +416,13 @@ class TextToImage(DiffusersBackend):
         group = (size, strength, str(refs[0]) if conditioning == "ip_adapter" else None)
 
         def finish(outputs: list) -> dict:
-            from moviola.runtime.backends.draft.storyboard import MARGIN
-
             generated = Image.fromarray(outputs[0])
-            _cover(generated, film).save(task.file("keyframe.png"), format="PNG", compress_level=1)
+            _cover(generated, film).save(task.output("keyframe"), format="PNG", compress_level=1)
             # the same picture with room around the frame, for the draft camera moves
             # (a profile may pair generated keyframes with draft.motion clips)
-            roomy = (int(round(film[0] * MARGIN / 2)) * 2, int(round(film[1] * MARGIN / 2)) * 2)
-            _cover(generated, roomy).save(task.file("picture.png"), format="PNG", compress_level=1)
+            roomy = (int(round(film[0] * PICTURE_MARGIN / 2)) * 2,
+                     int(round(film[1] * PICTURE_MARGIN / 2)) * 2)
+            _cover(generated, roomy).save(task.output("picture"), format="PNG", compress_level=1)
             return {"width": film[0], "height": film[1], "conditioning": conditioning,
                     "overlay": False}
 
@@ -439,7 +436,7 @@ class _VideoBackend(DiffusersBackend):
         shared = {**self.steps_and_guidance(pipe), "width": size[0], "height": size[1],
                   "num_frames": count}
         accepted = _parameters(pipe)
-        seconds = task.timing["frames"] / float(task.job.params["fps"])
+        seconds = task.timing["frames"] / float(task.job.params.fps)
         rate = max(1, int(round(count / max(seconds, 1e-6))))
         for name in ("fps", "frame_rate"):          # SVD's micro-conditioning, LTX's rope scale
             if name in accepted and name not in self.options:
@@ -452,17 +449,17 @@ class _VideoBackend(DiffusersBackend):
         from moviola.runtime.video import encode_frames
 
         params, timing = task.job.params, task.timing
-        width, height = int(params["width"]), int(params["height"])
+        width, height = int(params.width), int(params.height)
         count = int(timing["frames"])
         dissolve_from = previous_planes(task)
         last = encode_frames(
-            task.file("clip.mp4"), _fitted(frames, retime(range(len(frames)), count),
+            task.output("clip"), _fitted(frames, retime(range(len(frames)), count),
                                            (width, height)), count=count,
-            fps=params["fps"], width=width, height=height, fade_in=timing.get("fade_in", 0),
+            fps=params.fps, width=width, height=height, fade_in=timing.get("fade_in", 0),
             fade_out=timing.get("fade_out", 0), dissolve_from=dissolve_from,
             dissolve=timing.get("dissolve", 0) if dissolve_from is not None else 0)
         y, u, v = last
-        np.savez(task.file("last.npz"), y=y, u=u, v=v)
+        np.savez(task.output("last_frame"), y=y, u=u, v=v)
         return {"frames": count, "generated": int(len(frames))}
 
 
@@ -475,14 +472,14 @@ class ImageToVideo(_VideoBackend):
     name = "diffusers.image_to_video"
 
     def plan_task(self, task, pipe) -> _Work:
-        keyframe = _keyframe_entry(task)
+        keyframe = task.inputs.one("keyframe")
         if keyframe is None:
             raise ValueError(f"{self.name} needs the shot's keyframe as its first input")
         params = task.job.params
-        size = self.generation_size(pipe, (int(params["width"]), int(params["height"])))
+        size = self.generation_size(pipe, (int(params.width), int(params.height)))
         count = self.frame_count(pipe, task.timing["frames"])
         shared = self.clip_shared(pipe, task, size, count)
-        image = _cover(_open_rgb(keyframe.file("keyframe.png")), size)
+        image = _cover(_open_rgb(keyframe.artifact("keyframe")), size)
         sample = {"image": image, "prompt": _clip_prompt(task),
                   "negative_prompt": self.negative_prompt(), "seed": task.job.seed}
         group = (size, count, shared.get("fps"), shared.get("frame_rate"))
@@ -497,7 +494,7 @@ class TextToVideo(_VideoBackend):
 
     def plan_task(self, task, pipe) -> _Work:
         params = task.job.params
-        size = self.generation_size(pipe, (int(params["width"]), int(params["height"])))
+        size = self.generation_size(pipe, (int(params.width), int(params.height)))
         count = self.frame_count(pipe, task.timing["frames"])
         shared = self.clip_shared(pipe, task, size, count)
         sample = {"prompt": _clip_prompt(task), "negative_prompt": self.negative_prompt(),
@@ -527,13 +524,13 @@ class VideoToVideo(_VideoBackend):
 
     def plan_task(self, task, pipe) -> _Work:
         params = task.job.params
-        source = params.get("source") or _keyframe_param(task, "source")
+        source = params.source
         if not source:
             raise ValueError(f"{self.name} needs a `from:` video on the shot")
-        film = (int(params["width"]), int(params["height"]))
+        film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
         shot_frames = int(task.timing["frames"])
-        frames = read_video(self.project / source, shot_frames, float(params["fps"]))
+        frames = read_video(task.source(source), shot_frames, float(params.fps))
         strength = float(self.options.get("strength", 0.6))
         prompt, negative = _clip_prompt(task), self.negative_prompt()
         loras = self.task_loras(task)
@@ -779,11 +776,12 @@ def _still(path: Path):
     return frames[len(frames) // 2].to_image().convert("RGB")
 
 
-def _ref_images(project: Path, refs) -> list[Path]:
-    """The image files a location's ``refs:`` name (folders: their images, sorted)."""
+def _ref_images(task, refs) -> list[Path]:
+    """The image files a location's ``refs:`` name (folders: their images, sorted); the
+    keyframe job declares them, so their bytes are in its key."""
     found: list[Path] = []
     for ref in refs:
-        path = project / ref
+        path = task.source(ref)
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir()
                                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
@@ -792,26 +790,9 @@ def _ref_images(project: Path, refs) -> list[Path]:
     return found
 
 
-def _keyframe_entry(task):
-    for job_id in task.job.inputs:
-        if job_id.startswith("keyframe:") and job_id in task.inputs:
-            return task.inputs[job_id]
-    return None
-
-
-def _keyframe_param(task, name: str):
-    plan = getattr(task, "plan", None)
-    for job_id in task.job.inputs:
-        if job_id.startswith("keyframe:") and plan is not None:
-            try:
-                return plan.job(job_id).params.get(name)
-            except KeyError:
-                return None
-    return None
-
-
 def _clip_prompt(task) -> str:
-    """The clip's prompt: its own, else its keyframe's (which names the size and the move)."""
-    return task.job.params.get("prompt") or _keyframe_param(task, "prompt") or ""
+    """The clip's prompt: its keyframe's (which names the size and the move)."""
+    keyframe = task.inputs.one("keyframe")
+    return (keyframe.params.prompt if keyframe is not None else "") or ""
 
 

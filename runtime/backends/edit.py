@@ -8,79 +8,76 @@ import json
 from moviola.runtime import mix as mixing
 from moviola.runtime import mux as muxing
 from moviola.runtime.audio_io import read_wav, write_wav
+from moviola.runtime.backends.protocol import BaseBackend
 
 
-class MixBackend:
+class MixBackend(BaseBackend):
     def run(self, task) -> dict:
-        speech, music, sfx = {}, {}, {}
-        for job_id, entry in task.inputs.items():
-            if job_id.startswith("speech:"):
-                speech[job_id] = read_wav(entry.file("speech.wav"))
-            elif job_id.startswith("music:"):
-                music[job_id] = read_wav(entry.file("music.wav"))[0]
-            elif job_id.startswith("sfx:"):
-                sfx[job_id] = read_wav(entry.file("sfx.wav"))[0]
+        inputs = task.inputs
+        speech = {i.ref: read_wav(i.artifact("speech")) for i in inputs.of_kind("speech")}
+        music = {i.ref: read_wav(i.artifact("music"))[0] for i in inputs.of_kind("music")}
+        sfx = {i.ref: read_wav(i.artifact("sfx"))[0] for i in inputs.of_kind("sfx")}
         audio = mixing.mix(task.timeline, speech, music, sfx)
-        write_wav(task.file("mix.wav"), audio, mixing.SAMPLE_RATE)
+        write_wav(task.output("mix"), audio, mixing.SAMPLE_RATE)
         # encoded here, beside the clips, so the mux only copies packets
-        muxing.encode_aac(task.file("mix.m4a"), audio)
+        muxing.encode_aac(task.output("mix_aac"), audio)
         return {"seconds": round(len(audio) / mixing.SAMPLE_RATE, 4),
                 "loudness": round(mixing.integrated_loudness(audio), 2),
                 "peak": round(float(abs(audio).max()) if audio.size else 0.0, 4)}
 
 
-class SubtitlesBackend:
+class SubtitlesBackend(BaseBackend):
     def run(self, task) -> dict:
         cues = muxing.subtitle_cues(task.timeline.lines)
-        task.file("film.srt").write_text(muxing.srt(cues), "utf-8")
-        task.file("film.vtt").write_text(muxing.vtt(cues), "utf-8")
-        task.file("cues.json").write_text(json.dumps([[c.start, c.end, c.text] for c in cues],
+        task.output("srt").write_text(muxing.srt(cues), "utf-8")
+        task.output("vtt").write_text(muxing.vtt(cues), "utf-8")
+        task.output("cues").write_text(json.dumps([[c.start, c.end, c.text] for c in cues],
                                                      ensure_ascii=False), "utf-8")
         return {"cues": len(cues)}
 
 
-class MuxBackend:
+class MuxBackend(BaseBackend):
     def run(self, task) -> dict:
         params = task.job.params
-        segments = [task.inputs[i].file("clip.mp4") for i in task.job.inputs if i.startswith("clip:")]
-        audio = task.inputs["mix:film"].file("mix.m4a")
-        cues = [muxing.Cue(*c) for c in json.loads(task.inputs["subtitles:film"].file("cues.json").read_text("utf-8"))]
-        facts = muxing.mux(task.file("film.mp4"), segments, audio, cues, params["fps"],
-                           params["title"], params["language"])
+        segments = [clip.artifact("clip") for clip in task.inputs.of_kind("clip")]
+        audio = task.inputs.one("mix").artifact("mix_aac")
+        cues = [muxing.Cue(*c) for c in json.loads(
+            task.inputs.one("subtitles").artifact("cues").read_text("utf-8"))]
+        facts = muxing.mux(task.output("film"), segments, audio, cues, params.fps,
+                           params.title, params.language)
         return facts
 
 
-class OtioBackend:
+class OtioBackend(BaseBackend):
     def run(self, task) -> dict:
         params = task.job.params
-        plan = task.plan
         clips = []
-        by_cut = {cut.id: cut for cut in plan.cuts}
+        shots = {shot.cut: shot for shot in params.shots}
         for cut_timing in task.timeline.cuts:
-            cut = by_cut[cut_timing.id]
+            shot = shots[cut_timing.id]
             clips.append({
-                "name": f"shot {cut.label}", "url": f"@MEDIA@/shot-{cut.label}.mp4",
-                "frames": cut_timing.frames, "transition_in": cut.transition_in,
+                "name": f"shot {shot.label}", "url": f"@MEDIA@/shot-{shot.label}.mp4",
+                "frames": cut_timing.frames, "transition_in": cut_timing.transition_in,
                 "dissolve_frames": int(round(0.75 * task.timeline.fps)),
-                "metadata": {"cut": cut.id, "size": cut.size.value, "move": str(cut.move),
-                             "prompt": cut.prompt, "line": cut.span.line},
+                "metadata": {"cut": shot.cut, "size": shot.size, "move": shot.move,
+                             "prompt": shot.prompt, "line": shot.line},
             })
-        text = muxing.otio(params["title"], params["fps"], clips,
+        text = muxing.otio(params.title, params.fps, clips,
                            {"url": "@MEDIA@/mix.wav", "frames": task.timeline.total_frames})
-        task.file("film.otio").write_text(text, "utf-8")
+        task.output("timeline").write_text(text, "utf-8")
         return {"clips": len(clips)}
 
 
-class ContactSheetBackend:
+class ContactSheetBackend(BaseBackend):
     def run(self, task) -> dict:
         from PIL import Image
 
-        plan = task.plan
         fps = task.timeline.fps
         shots = []
-        for cut, cut_timing in zip(plan.cuts, task.timeline.cuts):
-            image = Image.open(task.inputs[f"keyframe:{cut.id}"].file("keyframe.png"))
-            shots.append({"image": image, "label": cut.label, "size": cut.size.value,
+        for keyframe, cut_timing in zip(task.inputs.of_kind("keyframe"), task.timeline.cuts):
+            image = Image.open(keyframe.artifact("keyframe"))
+            shots.append({"image": image, "label": keyframe.params.label,
+                          "size": keyframe.params.size,
                           "start": cut_timing.start_frame / fps, "seconds": cut_timing.frames / fps})
-        muxing.contact_sheet(task.file("sheet.png"), task.job.params["title"], shots)
+        muxing.contact_sheet(task.output("sheet"), task.job.params.title, shots)
         return {"shots": len(shots)}

@@ -1,9 +1,10 @@
 """Backend name (from the plan) → the class that renders it; instances live for one build, so
 whatever a backend loads (a voice engine, a model) is loaded once.
 
-Draft and edit backends take no arguments. Model backends (diffusers, transformers, coqui) take
-their :class:`~moviola.compiler.profiles.ModelConfig`, the build's model manager and the project
-folder, and offer ``validate()`` (find the model before any GPU work) and ``run_batch(tasks)``.
+Every class implements :class:`~moviola.runtime.backends.protocol.Backend` and is built the
+same way, with ``(config, models, project)``: its profile entry's
+:class:`~moviola.compiler.profiles.ModelConfig` (None for draft and edit backends), the build's
+model manager (None until a model backend needs one) and the project folder.
 """
 
 from __future__ import annotations
@@ -69,23 +70,20 @@ class Backends:
         manager)."""
         slot = (name, kind if is_model_backend(name) else None)
         if slot not in self.loaded:
-            cls = backend_class(name)
+            config = None
             if is_model_backend(name):
+                config = self.config_for(name, kind)
                 if self.models is None:
                     from moviola.runtime.models import ModelManager
 
                     profile = self.profile
                     self.models = ModelManager(profile.device, profile.memory_budget_bytes, profile.offload)
-                self.loaded[slot] = cls(self.config_for(name, kind), self.models, self.project)
-            else:
-                self.loaded[slot] = cls()
+            self.loaded[slot] = backend_class(name)(config, self.models, self.project)
         return self.loaded[slot]
 
     def close(self) -> None:
         for backend in self.loaded.values():
-            close = getattr(backend, "close", None)
-            if close:
-                close()
+            backend.close()
         self.loaded.clear()
         if self.models is not None:
             self.models.close()

@@ -51,6 +51,7 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import load_audio, write_wav
+from moviola.runtime.backends.protocol import BaseBackend
 
 SAMPLE_RATE = 48000          # what the mix reads for music and effects
 SFX_SECONDS = 2.0            # an effect without a duration
@@ -109,7 +110,7 @@ class Loaded:
     processor: Any
 
 
-class TransformersBackend:
+class TransformersBackend(BaseBackend):
     """Locating, loading (through the model manager) and batching, shared by the audio backends.
 
     Subclasses set ``model_types`` (accepted ``model_type`` values of config.json), implement
@@ -188,9 +189,6 @@ class TransformersBackend:
     def render(self, tasks: list, name: str) -> list[dict]:
         raise NotImplementedError
 
-    def run(self, task) -> dict:
-        return self.run_batch([task])[0]
-
     def run_batch(self, tasks: list) -> list[dict]:
         """Render ``tasks`` (any number), in batches of at most ``batch_size`` compatible jobs;
         the metas come back in the order of ``tasks``."""
@@ -218,10 +216,10 @@ def conversion_problems(jobs) -> list[str]:
     for job in jobs:
         params = job.params
         where = f"{job.label}" + (f" (line {job.span.line})" if job.span is not None else "")
-        if not params.get("performance"):
+        if not params.performance:
             problems.append(f"{where}: no recorded take to convert ([[voice: from: takes/line.wav]])")
-        elif not params.get("voice_sample"):
-            character = params["character"]
+        elif not params.voice_sample:
+            character = params.character
             problems.append(f"{where}: {character} has no `voice:` recording to turn the take "
                             f"into; add one to [[character {character}: …; voice: voices/NAME.wav]]")
     return problems
@@ -275,7 +273,7 @@ class Tts(TransformersBackend):
             _check_phonemizer(path)
 
     def group(self, task) -> str:
-        return self.model_for(task.job.params.get("language"))
+        return self.model_for(task.job.params.language)
 
     def model_for(self, language: str | None) -> str:
         languages = self.options.get("languages") or {}
@@ -298,17 +296,17 @@ class Tts(TransformersBackend):
         loaded = self.resident(name)
         model, tokenizer = loaded.model, loaded.processor
         config = model.config
-        deliveries = [delivery_of(task.job.params.get("delivery") or ()) for task in tasks]
+        deliveries = [delivery_of(task.job.params.delivery or ()) for task in tasks]
         base_rate = float(self.options.get("speaking_rate", config.speaking_rate))
         base_noise = float(self.options.get("noise_scale", config.noise_scale))
         base_duration = float(self.options.get("noise_scale_duration", config.noise_scale_duration))
-        texts = [_clean(task.job.params["text"]) for task in tasks]
+        texts = [_clean(task.job.params.text) for task in tasks]
         encoded = tokenizer(texts, padding=True, return_tensors="pt")
         speakers = None
         if config.num_speakers > 1:
             chosen = self.options.get("speakers") or {}
-            speakers = [int(chosen.get(task.job.params["character"],
-                                       task.job.params["character_index"])) % config.num_speakers
+            speakers = [int(chosen.get(task.job.params.character,
+                                       task.job.params.character_index)) % config.num_speakers
                         for task in tasks]
         device = _device_of(model)
         with self.models.compute(self.key(name)), torch.inference_mode():
@@ -325,7 +323,7 @@ class Tts(TransformersBackend):
             if wave is None:
                 wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
             wave = np.clip(wave * delivery.gain, -1.0, 1.0)
-            write_wav(task.file("speech.wav"), wave, rate)
+            write_wav(task.output("speech"), wave, rate)
             metas.append({"seconds": round(len(wave) / rate, 4), "sample_rate": rate})
         return metas
 
@@ -501,11 +499,11 @@ class TtsClone(TransformersBackend):
                 audio = model.generate(**inputs, max_new_tokens=max_frames, output_audio=True,
                                        **generation)
             wave = audio[0].float().cpu().numpy().reshape(-1)
-            delivery = delivery_of(task.job.params.get("delivery") or ())
+            delivery = delivery_of(task.job.params.delivery or ())
             wave = np.clip(wave * delivery.gain, -1.0, 1.0)
             if not len(wave):
                 wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
-            write_wav(task.file("speech.wav"), wave, rate)
+            write_wav(task.output("speech"), wave, rate)
             metas.append({"seconds": round(len(wave) / rate, 4), "sample_rate": rate})
         return metas
 
@@ -514,15 +512,15 @@ class TtsClone(TransformersBackend):
         tokenizer = processor.tokenizer
         begin, end = tokenizer.bos_token or "", tokenizer.eos_token or ""
         speakers = self.options.get("speakers") or {}
-        speaker = int(speakers.get(params["character"], params["character_index"]))
-        text = _clean(params["text"])
+        speaker = int(speakers.get(params.character, params.character_index))
+        text = _clean(params.text)
         prompt, audio = "", None
-        if params.get("voice_sample"):
+        if params.voice_sample:
             limit = float(self.options.get("max_context_seconds", 10.0))
-            audio = load_audio(self.project / params["voice_sample"], rate, channels=1)[:, 0]
+            audio = load_audio(task.source(params.voice_sample), rate, channels=1)[:, 0]
             audio = audio[: int(limit * rate)]
             transcripts = self.options.get("transcripts") or {}
-            transcript = _clean(transcripts.get(params["voice_sample"], ""))
+            transcript = _clean(transcripts.get(params.voice_sample, ""))
             prompt = (f"{begin}[{speaker}]{transcript}{end}"
                       f"{processor.audio_token}{processor.audio_eos_token}")
         prompt += f"{begin}[{speaker}]{text}{end}"
@@ -566,11 +564,11 @@ class _MusicAndEffects(TransformersBackend):
 
     def render(self, tasks: list, name: str) -> list[dict]:
         outputs: list[np.ndarray | None] = [None] * len(tasks)
-        generated = [index for index, task in enumerate(tasks) if not task.job.params.get("source")]
+        generated = [index for index, task in enumerate(tasks) if not task.job.params.source]
         for index, task in enumerate(tasks):
             if index not in generated:
                 outputs[index] = fit_length(
-                    load_audio(self.project / task.job.params["source"], SAMPLE_RATE,
+                    load_audio(task.source(task.job.params.source), SAMPLE_RATE,
                                channels=2 if task.job.kind == "music" else 1),
                     _length(task), SAMPLE_RATE)
         if generated:
@@ -581,11 +579,10 @@ class _MusicAndEffects(TransformersBackend):
         for task, samples in zip(tasks, outputs):
             if samples.ndim == 2 and samples.shape[1] == 1:
                 samples = samples[:, 0]
-            rate = int(task.job.params.get("sample_rate") or SAMPLE_RATE)
+            rate = int(task.job.params.sample_rate or SAMPLE_RATE)
             if rate != SAMPLE_RATE:
                 samples = resample(samples, SAMPLE_RATE, rate)
-            filename = "music.wav" if task.job.kind == "music" else "sfx.wav"
-            write_wav(task.file(filename), samples, rate)
+            write_wav(task.output(task.job.kind), samples, rate)     # "music" or "sfx"
             metas.append({"seconds": round(len(samples) / rate, 4), "sample_rate": rate})
         return metas
 
@@ -707,10 +704,10 @@ class MusicGen(_MusicAndEffects):
 
 def _prompt(task) -> str:
     params = task.job.params
-    description = _clean(params.get("description") or "")
+    description = _clean(params.description or "")
     if task.job.kind == "music":
-        description = description or _clean(str(params.get("theme") or "")).lower()
-        tempo = params.get("tempo")
+        description = description or _clean(str(params.theme or "")).lower()
+        tempo = params.tempo
         if tempo and "bpm" not in description.lower():
             description = f"{description}, {tempo:g} bpm" if description else f"{tempo:g} bpm"
     return description
@@ -721,7 +718,7 @@ def _length(task) -> int:
     if task.job.kind == "music":
         seconds = max(float(task.timing.get("seconds") or 0.0), 0.1)
     else:
-        seconds = float(task.job.params.get("duration") or SFX_SECONDS)
+        seconds = float(task.job.params.duration or SFX_SECONDS)
     return int(round(seconds * SAMPLE_RATE))
 
 

@@ -194,13 +194,13 @@ class VoiceConversion(TransformersBackend):
             raise ValueError(problems[0])
         roles = self.roles()
         # the x-vector first: its encoder may load (and evict) before we hold the other two
-        embedding = self.xvector(params["voice_sample"], task.job.label)
+        embedding = self.xvector(task, params.voice_sample)
         loaded = self.resident(roles["model"])
         model, extractor = loaded.model, loaded.processor
         vocoder = self.resident(roles["vocoder"]).model
         in_rate = int(extractor.sampling_rate)
         out_rate = int(vocoder.config.sampling_rate)
-        take = _recording(self.project, params["performance"], in_rate, task.job.label)
+        take = _recording(task, params.performance, in_rate)
         take = speech_dsp.trim_silence(take, in_rate)
         if embedding.shape[-1] != model.config.speaker_embedding_dim:
             raise store.ModelBroken(self.path(roles["speaker_encoder"]),
@@ -210,7 +210,7 @@ class VoiceConversion(TransformersBackend):
         hop = math.prod(int(rate) for rate in vocoder.config.upsample_rates)
         frames = encoder_frames(len(take), model.config.conv_kernel, model.config.conv_stride)
         if frames < 1:
-            raise ValueError(f"{_where(task.job)}: the take {params['performance']} is too short "
+            raise ValueError(f"{_where(task.job)}: the take {params.performance} is too short "
                              f"to convert")
         minlenratio, maxlenratio = length_bounds(
             len(take) / in_rate, frames, low, high, frames_per_second=out_rate / hop,
@@ -234,14 +234,14 @@ class VoiceConversion(TransformersBackend):
         target = int(round(len(take) * out_rate / in_rate))
         if self.options.get("keep_timing", True) and len(wave) and target:
             wave = _exact(speech_dsp.time_stretch(wave, out_rate, target / len(wave)), target)
-        gain = delivery_of(params.get("delivery") or ()).gain
+        gain = delivery_of(params.delivery or ()).gain
         wave = np.clip(speech_dsp.match_level(wave, out_rate) * gain, -1.0, 1.0)
-        write_wav(task.file("speech.wav"), wave, out_rate)
+        write_wav(task.output("speech"), wave, out_rate)
         return {"seconds": round(len(wave) / out_rate, 4), "sample_rate": out_rate,
                 "take_seconds": round(len(take) / in_rate, 4),
                 "converted_seconds": round(converted, 4)}
 
-    def xvector(self, voice: str, label: str):
+    def xvector(self, task, voice: str):
         """The L2-normalised x-vector of a voice recording (a 1-D CPU float32 tensor), computed
         once per recording for this build."""
         if voice not in self._xvectors:
@@ -251,7 +251,7 @@ class VoiceConversion(TransformersBackend):
             loaded = self.resident(name)
             encoder, extractor = loaded.model, loaded.processor
             rate = int(extractor.sampling_rate)
-            audio = _recording(self.project, voice, rate, label)
+            audio = _recording(task, voice, rate)
             values = extractor(audio, sampling_rate=rate, return_tensors="pt")["input_values"]
             values = values.to(device=_device_of(encoder), dtype=next(encoder.parameters()).dtype)
             # one unpadded recording: no attention mask (WavLM's attention warns about its dtype)
@@ -295,10 +295,11 @@ def _where(job) -> str:
     return f"{job.label} (line {job.span.line})" if job.span is not None else job.label
 
 
-def _recording(project: Path, relative: str, rate: int, label: str) -> np.ndarray:
-    """A project's recording as mono float32 at ``rate``, or an error naming the line."""
+def _recording(task, relative: str, rate: int) -> np.ndarray:
+    """A recording the job declared, as mono float32 at ``rate``, or an error naming the line."""
+    label = task.job.label
     try:
-        samples = load_audio(project / relative, rate, channels=1)[:, 0]
+        samples = load_audio(task.source(relative), rate, channels=1)[:, 0]
     except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"{label}: {relative} is not a readable recording ({reason})") from None

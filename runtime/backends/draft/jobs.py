@@ -6,26 +6,28 @@ from __future__ import annotations
 import numpy as np
 
 from moviola.runtime.audio_io import load_audio, video_still, write_wav
+from moviola.runtime.backends.protocol import BaseBackend
 from moviola.runtime.video import previous_planes, render_clip
 
 
-class SpeechBackend:
-    def __init__(self):
+class SpeechBackend(BaseBackend):
+    def __init__(self, config=None, models=None, project=None):
+        super().__init__(config, models, project)
         from . import speech
 
         self.speech = speech
 
     def run(self, task) -> dict:
         params = task.job.params
-        voice = self.speech.voice_for(params["character"], params["description"],
-                                      params["character_index"])
-        samples, rate = self.speech.synthesize(params["text"], voice, tuple(params["delivery"]),
-                                               params["language"])
-        write_wav(task.file("speech.wav"), samples, rate)
+        voice = self.speech.voice_for(params.character, params.description,
+                                      params.character_index)
+        samples, rate = self.speech.synthesize(params.text, voice, tuple(params.delivery),
+                                               params.language)
+        write_wav(task.output("speech"), samples, rate)
         return {"seconds": round(len(samples) / rate, 4), "sample_rate": rate}
 
 
-class PerformanceBackend:
+class PerformanceBackend(BaseBackend):
     """A line the writer recorded (``[[voice: …; from: take.wav]]``), in the character's
     register: the take trimmed, its pitch moved to the character's (measured on the character's
     ``voice:`` recording, else on its draft voice) and levelled like the draft voices. The take's
@@ -34,7 +36,8 @@ class PerformanceBackend:
     RATE = 24000
     REFERENCE = "It was here, every Monday, by the water. Come in, it's only water."
 
-    def __init__(self):
+    def __init__(self, config=None, models=None, project=None):
+        super().__init__(config, models, project)
         from . import speech
 
         self.speech = speech
@@ -44,44 +47,44 @@ class PerformanceBackend:
         from moviola.runtime import speech_dsp
 
         params = task.job.params
-        take = speech_dsp.trim_silence(_read_speech(task.project, params["performance"],
-                                                    self.RATE), self.RATE)
+        take = speech_dsp.trim_silence(_read_speech(task, params.performance, self.RATE),
+                                       self.RATE)
         if not take.size:
-            raise ValueError(f"{params['performance']} holds no sound")
+            raise ValueError(f"{params.performance} holds no sound")
         ratio = 1.0
         own = speech_dsp.estimate_pitch(take, self.RATE)
-        target = self.character_pitch(task.project, params)
+        target = self.character_pitch(task, params)
         if own and target:
             ratio = float(np.clip(target / own, 1 / speech_dsp.MAX_SHIFT, speech_dsp.MAX_SHIFT))
             take = speech_dsp.shift_pitch(take, self.RATE, ratio)
         take = speech_dsp.match_level(take, self.RATE)
-        write_wav(task.file("speech.wav"), take, self.RATE)
+        write_wav(task.output("speech"), take, self.RATE)
         return {"seconds": round(len(take) / self.RATE, 4), "sample_rate": self.RATE,
                 "pitch_ratio": round(ratio, 4)}
 
-    def character_pitch(self, project, params) -> float | None:
+    def character_pitch(self, task, params) -> float | None:
         from moviola.runtime import speech_dsp
 
-        sample = params.get("voice_sample")
+        sample = params.voice_sample
         if sample:
             identity = ("sample", sample)
         else:
-            voice = self.speech.voice_for(params["character"], params["description"],
-                                          params["character_index"])
-            identity = ("draft", voice, params["language"])
+            voice = self.speech.voice_for(params.character, params.description,
+                                          params.character_index)
+            identity = ("draft", voice, params.language)
         if identity not in self._pitches:
             if sample:
-                audio, rate = _read_speech(project, sample, self.RATE), self.RATE
+                audio, rate = _read_speech(task, sample, self.RATE), self.RATE
             else:
-                audio, rate = self.speech.synthesize(self.REFERENCE, voice, (), params["language"])
+                audio, rate = self.speech.synthesize(self.REFERENCE, voice, (), params.language)
             self._pitches[identity] = speech_dsp.estimate_pitch(audio, rate)
         return self._pitches[identity]
 
 
-def _read_speech(project, relative: str, rate: int) -> np.ndarray:
+def _read_speech(task, relative: str, rate: int) -> np.ndarray:
     """A project's recording as mono float32 at ``rate``, or a clear error."""
     try:
-        return load_audio(project / relative, rate, channels=1)[:, 0]
+        return load_audio(task.source(relative), rate, channels=1)[:, 0]
     except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
         raise _unreadable(relative, "recording", error) from None
 
@@ -92,27 +95,28 @@ def _unreadable(relative: str, what: str, error: Exception) -> ValueError:
     return ValueError(f"{relative} is not a readable {what} ({reason})")
 
 
-class StoryboardBackend:
-    def __init__(self):
+class StoryboardBackend(BaseBackend):
+    def __init__(self, config=None, models=None, project=None):
+        super().__init__(config, models, project)
         from . import storyboard
 
         self.storyboard = storyboard
 
     def run(self, task) -> dict:
-        params = dict(task.job.params)
-        source = params.pop("source")
+        params = task.job.params
+        source = params.source
         spec = {
-            "size": params["size"], "setting": params["setting"], "time": params["time"],
-            "place": params["place"], "location": params["location"],
-            "characters": params["characters"], "speaker": params["speaker"],
-            "caption": params["caption"], "label": params["label"], "card": params["card"],
+            "size": params.size, "setting": params.setting, "time": params.time,
+            "place": params.place, "location": params.location,
+            "characters": params.characters, "speaker": params.speaker,
+            "caption": params.caption, "label": params.label, "card": params.card,
             "seed": task.job.seed,
             "source_image": None,
         }
         if source:
-            path = (task.project / source).resolve()
+            path = task.source(source).resolve()
             if not _is_image(source):
-                still = task.file("source-still.png")
+                still = task.output("source_still")
                 try:
                     video_still(path, still)
                 except (OSError, ValueError, IndexError) as error:
@@ -122,43 +126,39 @@ class StoryboardBackend:
             spec["source_image"] = str(path)
         # The caption and label stay fixed while the camera moves: the picture and its overlay
         # are kept apart for the clip, and composed once for previews and the contact sheet.
-        picture, overlay = self.storyboard.render_layers(spec, params["width"], params["height"])
-        picture.save(task.file("picture.png"), format="PNG", compress_level=1)
+        picture, overlay = self.storyboard.render_layers(spec, params.width, params.height)
+        picture.save(task.output("picture"), format="PNG", compress_level=1)
         preview = picture.copy()
         if overlay is not None:
-            overlay.save(task.file("overlay.png"), format="PNG", compress_level=1)
-            left = (picture.width - params["width"]) // 2
-            top = (picture.height - params["height"]) // 2
+            overlay.save(task.output("overlay"), format="PNG", compress_level=1)
+            left = (picture.width - params.width) // 2
+            top = (picture.height - params.height) // 2
             preview.paste(overlay, (left, top), overlay)
-        preview.save(task.file("keyframe.png"), format="PNG", compress_level=1)
+        preview.save(task.output("keyframe"), format="PNG", compress_level=1)
         return {"width": picture.width, "height": picture.height, "overlay": overlay is not None}
 
 
-class MotionBackend:
-    def __init__(self):
-        pass
-
+class MotionBackend(BaseBackend):
     def run(self, task) -> dict:
         from PIL import Image
 
         params = task.job.params
         timing = task.timing
-        keyframe_job = task.job.inputs[0]
-        entry = task.inputs[keyframe_job]
-        keyframe = Image.open(entry.file("picture.png"))
+        entry = task.inputs.one("keyframe")
+        keyframe = Image.open(entry.artifact("picture"))
         keyframe.load()
         previous = previous_planes(task)
-        last = render_clip(task.file("clip.mp4"), keyframe, move=params["move"], speed=params["speed"],
-                           frames=timing["frames"], fps=params["fps"], width=params["width"],
-                           height=params["height"], fade_in=timing["fade_in"],
+        last = render_clip(task.output("clip"), keyframe, move=params.move, speed=params.speed,
+                           frames=timing["frames"], fps=params.fps, width=params.width,
+                           height=params.height, fade_in=timing["fade_in"],
                            fade_out=timing["fade_out"], dissolve_from=previous,
                            dissolve=timing["dissolve"] if previous is not None else 0,
                            overlay=_overlay(entry))
-        np.savez(task.file("last.npz"), y=last[0], u=last[1], v=last[2])
+        np.savez(task.output("last_frame"), y=last[0], u=last[1], v=last[2])
         return {"frames": timing["frames"]}
 
 
-class FootageBackend:
+class FootageBackend(BaseBackend):
     """A shot the writer filmed (``from:`` a video, a maquette say), as filmed: the footage at
     the film's rate from its start, cover-fitted to the frame, the shot's caption fixed on top,
     with the cut's fades and dissolve. A shot longer than the footage holds its last frame. The
@@ -168,38 +168,39 @@ class FootageBackend:
         from moviola.runtime.video import cover, encode_frames, read_video
 
         params, timing = task.job.params, task.timing
-        entry = task.inputs[task.job.inputs[0]]
-        source = task.plan.job(task.job.inputs[0]).params["source"]
-        size = (int(params["width"]), int(params["height"]))
+        entry = task.inputs.one("keyframe")
+        source = params.source
+        size = (int(params.width), int(params.height))
         count = int(timing["frames"])
         try:
-            frames = read_video(task.project / source, count, float(params["fps"]))
+            frames = read_video(task.source(source), count, float(params.fps))
         except (OSError, ValueError, IndexError) as error:
             raise _unreadable(source, "video", error) from None
         previous = previous_planes(task)
-        last = encode_frames(task.file("clip.mp4"), (np.asarray(cover(f, size)) for f in frames),
-                             count=count, fps=params["fps"], width=size[0], height=size[1],
+        last = encode_frames(task.output("clip"), (np.asarray(cover(f, size)) for f in frames),
+                             count=count, fps=params.fps, width=size[0], height=size[1],
                              fade_in=timing["fade_in"], fade_out=timing["fade_out"],
                              dissolve_from=previous,
                              dissolve=timing["dissolve"] if previous is not None else 0,
                              overlay=_overlay(entry))
-        np.savez(task.file("last.npz"), y=last[0], u=last[1], v=last[2])
+        np.savez(task.output("last_frame"), y=last[0], u=last[1], v=last[2])
         return {"frames": count}
 
 
-def _overlay(keyframe_entry):
+def _overlay(keyframe):
     """The keyframe's fixed caption layer (RGBA, the film's size), if it has one."""
     from PIL import Image
 
-    if not keyframe_entry.meta.get("overlay"):
+    if not keyframe.meta.get("overlay"):
         return None
-    overlay = Image.open(keyframe_entry.file("overlay.png"))
+    overlay = Image.open(keyframe.artifact("overlay"))
     overlay.load()
     return overlay
 
 
-class ScoreBackend:
-    def __init__(self):
+class ScoreBackend(BaseBackend):
+    def __init__(self, config=None, models=None, project=None):
+        super().__init__(config, models, project)
         from . import score
 
         self.score = score
@@ -207,34 +208,35 @@ class ScoreBackend:
     def run(self, task) -> dict:
         params = task.job.params
         seconds = max(task.timing["seconds"], 0.1)
-        if params["source"]:
-            samples = load_audio(task.project / params["source"], params["sample_rate"])
-            repeats = int(np.ceil(seconds * params["sample_rate"] / max(len(samples), 1)))
-            samples = np.concatenate([samples] * max(repeats, 1))[: int(seconds * params["sample_rate"])]
+        if params.source:
+            samples = load_audio(task.source(params.source), params.sample_rate)
+            repeats = int(np.ceil(seconds * params.sample_rate / max(len(samples), 1)))
+            samples = np.concatenate([samples] * max(repeats, 1))[: int(seconds * params.sample_rate)]
         else:
-            samples = self.score.render_score(params["description"], params["tempo"], seconds,
-                                              task.job.seed, params["sample_rate"],
+            samples = self.score.render_score(params.description, params.tempo, seconds,
+                                              task.job.seed, params.sample_rate,
                                               fade_in=0.0, fade_out=0.0)
-        write_wav(task.file("music.wav"), samples, params["sample_rate"])
-        return {"seconds": round(len(samples) / params["sample_rate"], 4)}
+        write_wav(task.output("music"), samples, params.sample_rate)
+        return {"seconds": round(len(samples) / params.sample_rate, 4)}
 
 
-class SfxBackend:
-    def __init__(self):
+class SfxBackend(BaseBackend):
+    def __init__(self, config=None, models=None, project=None):
+        super().__init__(config, models, project)
         from . import sfx
 
         self.sfx = sfx
 
     def run(self, task) -> dict:
         params = task.job.params
-        rate = params["sample_rate"]
-        if params["source"]:
-            samples = load_audio(task.project / params["source"], rate, channels=1)[:, 0]
-            if params["duration"]:
-                samples = samples[: int(params["duration"] * rate)]
+        rate = params.sample_rate
+        if params.source:
+            samples = load_audio(task.source(params.source), rate, channels=1)[:, 0]
+            if params.duration:
+                samples = samples[: int(params.duration * rate)]
         else:
-            samples = self.sfx.render_sfx(params["description"], params["duration"], task.job.seed, rate)
-        write_wav(task.file("sfx.wav"), samples, rate)
+            samples = self.sfx.render_sfx(params.description, params.duration, task.job.seed, rate)
+        write_wav(task.output("sfx"), samples, rate)
         return {"seconds": round(len(samples) / rate, 4)}
 
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
-MARGIN = 1.25  # keyframes are drawn larger than the film frame so camera moves can crop
+from moviola.runtime.backends.protocol import PICTURE_MARGIN as MARGIN  # the artifact contract
 
 SHOT_SIZES = ("extreme wide", "wide", "full", "medium wide", "medium", "medium close-up",
               "close-up", "extreme close-up", "insert", "over the shoulder", "pov", "aerial",
