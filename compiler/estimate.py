@@ -102,7 +102,7 @@ def job_units(job, plan) -> float:
     if kind == "music":
         return _music_seconds(job, plan)
     if kind == "sfx":
-        duration = job.params.get("duration")
+        duration = job.params.duration
         return float(duration) if duration else _cut_of(job, plan).estimated_seconds
     if kind in ("mix", "mux"):
         return plan.estimated_seconds
@@ -130,7 +130,7 @@ def measured(jobs: Iterable) -> bool:
 # have none.
 
 def _identity(job) -> str:
-    return job.id.split(":", 1)[1]
+    return job.ref.identity
 
 
 def cut_of(job, plan):

@@ -503,16 +503,15 @@ def _storyboard(args) -> int:
     from moviola.documents.pagination import PAPERS
     from moviola.documents.pdf import PdfError
     from moviola.documents.storyboard import NotBuilt, keyframes, write_storyboard
-    from moviola.runtime.executor import Executor
+    from moviola.runtime.build import Build
 
     planned = _planned(args)
     if planned is None:
         return EXIT_ERRORS
-    render_plan, project, cache = planned
-    executor = Executor(render_plan, project, cache)
-    states = executor.dry_run()
+    render_plan, project = planned
+    build = Build(render_plan, project)
     try:
-        frames = keyframes(render_plan, states, executor.entries)
+        frames = keyframes(render_plan, build.states(), build.entry)
     except NotBuilt as error:
         print(f"moviola: error: {args.script} has not been built as it is now ({error}); run "
               f"`moviola build {args.script}` first", file=sys.stderr)

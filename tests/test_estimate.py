@@ -47,5 +47,5 @@ def test_longer_speech_costs_more():
     short = compile_file(SAMPLES[0]).film
     render_plan = plan(short, "final")
     speeches = sorted((j for j in render_plan.jobs if j.kind == "speech"),
-                      key=lambda j: len(j.params["text"].split()))
+                      key=lambda j: len(j.params.text.split()))
     assert estimate.job_seconds(speeches[0], render_plan) < estimate.job_seconds(speeches[-1], render_plan)

@@ -227,8 +227,9 @@ def compare(old: Side, new: Side, profile: str) -> FilmDiff:
     rendered = {change.job.id for change in render}
     new_ids = {job.id for job in new.plan.jobs}
     removed_jobs = [job_id for job_id in old_jobs if job_id not in new_ids]
-    after_speech = [job.id for job in new.plan.jobs if job.id not in rendered
-                    and any(t in rendered for t in job.timing)]
+    rendered_refs = {change.job.ref for change in render}
+    after_speech = [job.id for job in new.plan.jobs if job.ref not in rendered_refs
+                    and any(t in rendered_refs for t in job.timing)]
 
     by_cut: dict[str, list[str]] = {}
     for change in render:
@@ -249,8 +250,8 @@ def _render_reason(old, new, old_files: dict, new_files: dict) -> str | None:
     if old.key != new.key:
         if (old.backend, old.model) != (new.backend, new.model):
             return f"backend {new.backend} {new.model}".strip()
-        changed = sorted(k for k in old.params.keys() | new.params.keys()
-                         if old.params.get(k) != new.params.get(k))
+        before, after = old.params.to_json(), new.params.to_json()
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
         if changed:
             return "changed " + ", ".join(changed)
         if old.seed != new.seed:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moviola.compiler.decoupage import Cut
-from moviola.compiler.plan import RenderPlan
-
 from moviola.compiler.inline import Run
+from moviola.compiler.plan import JobRef, RenderPlan
+from moviola.runtime.backends.protocol import artifact_of
 
 from .pagination import wrap
 from .pdf import PdfError, draw_runs
@@ -34,17 +34,18 @@ class Frame:
     image: Path
 
 
-def keyframes(plan: RenderPlan, states: dict[str, str], entries: dict) -> list[Frame]:
-    """Each cut's rendered keyframe, from a dry run's ``states`` and cache ``entries``."""
-    jobs = {job.id: job for job in plan.jobs if job.kind == "keyframe"}
-    missing = [job_id for job_id in jobs if states.get(job_id) != "cached"]
+def keyframes(plan: RenderPlan, states: dict[str, str], entry) -> list[Frame]:
+    """Each cut's rendered keyframe, from a dry run's ``states`` and ``entry`` (a job ref → its
+    finished cache entry)."""
+    jobs = {job.ref: job for job in plan.jobs if job.kind == "keyframe"}
+    missing = [ref for ref in jobs if states.get(str(ref)) != "cached"]
     if missing or not jobs:
         raise NotBuilt(f"{len(missing)} of {len(jobs)} keyframes are not rendered")
     frames = []
     for cut in plan.cuts:
-        job_id = f"keyframe:{cut.id}"
-        if job_id in jobs:
-            frames.append(Frame(cut, entries[job_id].file("keyframe.png")))
+        ref = JobRef("keyframe", cut.id)
+        if ref in jobs:
+            frames.append(Frame(cut, entry(ref).file(artifact_of("keyframe", "keyframe").file)))
     return frames
 
 
