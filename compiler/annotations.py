@@ -128,4 +128,15 @@ def _parser():
     from lark import Lark
 
     grammar = resources.files("moviola.grammar").joinpath("annotations.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True)
+    return Lark(grammar, parser="lalr", propagate_positions=True, strict=True)
+
+
+def note_span(source, note, start: int, end: int):
+    """The source span of ``note.text[start:end]`` (offsets into a note element's body, as
+    annotations carry them)."""
+    from .source import Span
+
+    line, col = note.body_start
+    first = source.position_at(line, col, note.text[:start])
+    last = source.position_at(line, col, note.text[:end])
+    return Span(first[0], first[1], last[0], last[1])

@@ -14,12 +14,10 @@ from pathlib import Path
 from . import annotations as ann
 from . import ir, paths, vocabulary
 from .diagnostics import Diagnostic, Edit, Related, closest
+from . import fountain, references
 from .fountain import Element, Script
 from .source import Span
 
-_HEADING_PREFIX = re.compile(r"(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i\s*/\s*e|e\s*/\s*i|int|ext|est)\.?\s*",
-                             re.IGNORECASE)
-_TIME_SPLIT = re.compile(r"\s+[-–—]\s+")
 _BIND_SPLIT = re.compile(r"\s+/\s+|,\s+|\s+[-–—]\s+")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%|(\d*\.\d+|[01])")
 _RESOLUTION = re.compile(r"(\d+)\s*[x×X]\s*(\d+)")
@@ -27,7 +25,7 @@ _RESOLUTION_NAMES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 10
                      "2k": (2048, 1080), "4k": (3840, 2160), "2160p": (3840, 2160)}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _TEMPO = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.IGNORECASE)
-PROFILES = ("draft", "preview", "final")
+PROFILES = ("draft", "preview", "final")     # the built-in profiles (compiler/profiles.py defines them)
 _ACTION_TRANSITION = re.compile(r"(FADE (IN|OUT|TO BLACK)|CUT TO BLACK)[.:]?")
 
 # Which properties each annotation takes, and what kind of file each path property names.
@@ -46,13 +44,12 @@ PATH_KINDS: dict[tuple[str, str], str] = {
     ("character", "voice"): "audio", ("theme", "from"): "audio", ("sfx", "from"): "audio",
     ("voice", "from"): "audio", ("shot", "from"): "visual",
 }
-_KIND_EXTENSIONS = {
+KIND_EXTENSIONS = {     # what each path kind accepts (completion lists them too)
     "audio": vocabulary.AUDIO_EXTENSIONS,
     "visual": vocabulary.IMAGE_EXTENSIONS + vocabulary.VIDEO_EXTENSIONS,
     "refs": vocabulary.IMAGE_EXTENSIONS,
     "lora": (".safetensors",),
 }
-KIND_EXTENSIONS = _KIND_EXTENSIONS     # what each path kind accepts (the language server lists them)
 _KIND_WORDS = {"audio": "a sound recording (wav, flac, mp3, ogg)",
                "visual": "an image (png, jpg, webp) or a video (mp4, mov, webm, mkv)",
                "refs": "an image (png, jpg, webp) or a folder of images",
@@ -88,15 +85,30 @@ class _SceneDraft:
     end_line: int = 0
 
 
-def lower(script: Script, project: Path | None) -> tuple[ir.Film, list[Diagnostic]]:
-    return Lowering(script, project).run()
+@dataclass(frozen=True, slots=True)
+class Uses:
+    """What the script uses of its declarations: the record ``check`` reads (names case-folded)."""
+
+    cued: frozenset[str] = frozenset()              # names that speak (a cue)
+    mentioned: frozenset[str] = frozenset()         # declared characters an action names
+    bound_locations: frozenset[str] = frozenset()   # locations a heading binds to
+    started_themes: frozenset[str] = frozenset()    # themes a music: directive starts
 
 
 class Lowering:
-    def __init__(self, script: Script, project: Path | None):
+    """One script lowered: ``run()`` gives the film, its diagnostics and its :class:`Uses`.
+
+    ``profiles`` are the profile names a title page may choose (the caller resolves them: the
+    built-in ones plus those of the project's moviola.toml). The language server's incremental
+    session (compiler/session.py) runs the passes one by one on parts of a script; for it,
+    lowering records the project paths it resolves (``read_paths``) and which W505 warning
+    names which cue (``undeclared``)."""
+
+    def __init__(self, script: Script, project: Path | None, profiles: tuple[str, ...] = PROFILES):
         self.script = script
         self.source = script.source
         self.project = project
+        self.profiles = tuple(profiles)
         self.diagnostics: list[Diagnostic] = []
         self.locations: dict[str, ir.Location] = {}
         self.characters: dict[str, ir.Character] = {}
@@ -106,6 +118,10 @@ class Lowering:
         self.cued: dict[str, list[Span]] = {}
         self.bound_locations: set[str] = set()
         self.started_themes: set[str] = set()
+        self.references: list[ir.Reference] = []
+        self.read_paths: list[str] = []
+        self.undeclared: dict[int, str] = {}     # diagnostic index -> the folded cue name of a W505
+        self.reported_cues: set[str] = set()     # W505 once per name
 
     def error(self, code: str, message: str, span: Span, **extra) -> None:
         self.diagnostics.append(Diagnostic.make(code, message, span, **extra))
@@ -113,18 +129,17 @@ class Lowering:
     # -- positions inside notes ---------------------------------------------------------------
 
     def note_span(self, note: Element, start: int, end: int) -> Span:
-        line, col = note.body_start
-        body = note.text
-        start_line, start_col = self.source.position_at(line, col, body[:start])
-        end_line, end_col = self.source.position_at(line, col, body[:end])
-        return Span(start_line, start_col, end_line, end_col)
+        return ann.note_span(self.source, note, start, end)
 
     def term_span(self, note: Element, term: ann.Term) -> Span:
-        return self.note_span(note, term.start, term.end)
+        return ann.note_span(self.source, note, term.start, term.end)
+
+    def refer(self, kind: str, text: str, span: Span, role: str) -> None:
+        self.references.append(ir.Reference(kind, " ".join(text.split()).casefold(), text, span, role))
 
     # -- the passes ---------------------------------------------------------------------------
 
-    def run(self) -> tuple[ir.Film, list[Diagnostic]]:
+    def run(self) -> tuple[ir.Film, list[Diagnostic], Uses]:
         settings = self.settings()
         annotations = self.read_annotations()
         self.declarations(annotations)
@@ -140,8 +155,19 @@ class Lowering:
             opening=opening,
             title_span=self.setting_spans.get("title", Span(1, 1, 1, 1)),
             setting_spans=self.setting_spans,
+            references=tuple(self.references),
         )
-        return film, self.diagnostics
+        return film, self.diagnostics, self.uses(film.characters, scenes)
+
+    def uses(self, characters, scenes) -> Uses:
+        """The :class:`Uses` of what was lowered: ``characters`` are the declared ones (the
+        whole script's, when lowering one part of it), ``scenes`` those lowered here."""
+        actions = [beat.text for scene in scenes for shot in scene.shots for beat in shot.beats
+                   if isinstance(beat, ir.Action)]
+        mentioned = frozenset(c.name.casefold() for c in characters
+                              if references.mentioned(c.name, actions))
+        return Uses(frozenset(self.cued), mentioned, frozenset(self.bound_locations),
+                    frozenset(self.started_themes))
 
     def settings(self) -> ir.Settings:
         values: dict = {}
@@ -195,7 +221,7 @@ class Lowering:
                     self.error("E304", f"bad language {value!r}", span,
                                label="expected a language tag such as en or fr-FR")
             elif key == "profile":
-                known = self.profile_names()
+                known = self.profiles
                 if value.lower() in known:
                     values["profile"] = value.lower()
                 else:
@@ -205,18 +231,6 @@ class Lowering:
                                help=f"did you mean {suggestion}?" if suggestion else "",
                                fix=Edit(span, suggestion) if suggestion else None)
         return ir.Settings(**values)
-
-    def profile_names(self) -> tuple[str, ...]:
-        """The built-in profiles and those the project's moviola.toml defines (a broken
-        moviola.toml is reported by `moviola build` and `moviola doctor`, not here)."""
-        from .profiles import ProfileError, config_path, load_profiles
-
-        if self.project is None or config_path(self.project) is None:
-            return PROFILES
-        try:
-            return tuple(load_profiles(self.project))
-        except ProfileError:
-            return PROFILES
 
     def read_annotations(self) -> dict[int, ann.Annotation]:
         """Parse every note once; index the annotations by element position."""
@@ -260,6 +274,7 @@ class Lowering:
             element = elements[index]
             kind, name, name_span = self.declared_name(element, note)
             table = tables[kind]
+            self.refer(kind, note.name.text, name_span, "declaration")
             previous = table.get(name.casefold())
             if previous is not None:
                 self.diagnostics.append(duplicate_declaration(kind, name, name_span, previous.name_span))
@@ -336,6 +351,7 @@ class Lowering:
 
     def project_path(self, element: Element, term: ann.Term, kind: str) -> ir.ProjectPath | None:
         span = self.term_span(element, term)
+        self.read_paths.append(term.text)
         result = paths.resolve(self.project, term.text)
         if result.problem == "escapes":
             self.error("E402", f"path {term.text!r} leaves the project folder", span,
@@ -348,7 +364,7 @@ class Lowering:
                        label="no such file in the project folder",
                        help=self.missing_help(term.text))
             return None
-        extensions = _KIND_EXTENSIONS[kind]
+        extensions = KIND_EXTENSIONS[kind]
         if result.is_dir:
             if kind not in ("refs", "lora"):
                 self.error("E403", f"{term.text!r} is a folder", span,
@@ -376,133 +392,8 @@ class Lowering:
     # -- the body: scenes, shots, beats -------------------------------------------------------
 
     def body(self, annotations: dict[int, ann.Annotation]):
-        elements = self.script.elements
-        scenes: list[_SceneDraft] = []
-        sections: list[ir.Section] = []
-        opening: ir.Transition | None = None
-        scene: _SceneDraft | None = None
-        shot: _ShotDraft | None = None
-        pending_audio: list = []          # music/sfx before anything is on screen
-        cue: Element | None = None        # the open dialogue block's cue
-        delivery: list[str] = []          # parentheticals waiting for their dialogue
-        pending_voice: tuple[list[str], ir.ProjectPath | None] | None = None
-        last_line: tuple[_ShotDraft, int, Element] | None = None
-
-        def current_shot(span: Span) -> _ShotDraft:
-            nonlocal scene, shot
-            if scene is None:
-                scene = _SceneDraft(None, span)
-                scenes.append(scene)
-            if shot is None:
-                shot = _ShotDraft(False, span)
-                scene.shots.append(shot)
-                if pending_audio:
-                    shot.beats.extend(pending_audio)
-                    pending_audio.clear()
-            return shot
-
-        for index, element in enumerate(elements):
-            kind = element.kind
-            if scene is not None and kind != "scene_heading":
-                scene.end_line = element.span.end_line
-            if kind == "lyrics" and cue is not None:
-                kind = "sung"                 # ~lines inside a dialogue block: sung by the cue
-            if kind not in ("dialogue", "parenthetical", "note", "sung"):
-                cue = None
-                delivery = []
-            if kind == "scene_heading":
-                pending_voice = None
-                scene = self.scene(element)
-                scenes.append(scene)
-                shot = None
-            elif kind == "note":
-                note = annotations.get(index)
-                if note is None or note.kind != "directive":
-                    continue
-                word = note.keyword.text
-                if word == "shot":
-                    if scene is None:
-                        scene = _SceneDraft(None, element.span)
-                        scenes.append(scene)
-                    shot = self.shot_directive(element, note)
-                    scene.shots.append(shot)
-                    if pending_audio:
-                        shot.beats.extend(pending_audio)
-                        pending_audio.clear()
-                elif word in ("music", "sfx"):
-                    beat = self.music(element, note) if word == "music" else self.sfx(element, note)
-                    if beat is None:
-                        continue
-                    if shot is None:
-                        # before the scene's first shot: it belongs to the shot that comes next
-                        pending_audio.append(beat)
-                    else:
-                        shot.beats.append(beat)
-                elif word == "voice":
-                    hints, performance = self.voice(element, note)
-                    # Inside (or inline on) the speech just read: it applies to that speech.
-                    if last_line is not None and last_line[2].span.contains(element.span.line, element.span.col):
-                        draft, position, _ = last_line
-                        line = draft.beats[position]
-                        draft.beats[position] = _replace(line, delivery=line.delivery + tuple(hints),
-                                                         performance=performance or line.performance)
-                    else:
-                        pending_voice = (hints, performance)
-            elif kind == "action" and _ACTION_TRANSITION.fullmatch(element.plain.strip()):
-                # "FADE IN:" and "FADE OUT." do not end in TO:, so Fountain reads them as
-                # action; every writer means a transition.
-                transition = ir.Transition(vocabulary.transition_kind(element.plain),
-                                           element.plain.strip(), element.span)
-                if scene is None:
-                    opening = transition
-                else:
-                    scene.transition = transition
-            elif kind == "action":
-                current_shot(element.span).beats.append(ir.Action(element.plain, element.span))
-            elif kind == "character":
-                cue = element
-                delivery = []
-            elif kind == "parenthetical":
-                delivery.append(element.plain.strip("() ").lower())
-            elif kind in ("dialogue", "sung"):
-                if cue is None:
-                    continue
-                if kind == "sung":
-                    delivery.append("singing")
-                performance = None
-                if pending_voice is not None:
-                    delivery.extend(pending_voice[0])
-                    performance = pending_voice[1]
-                    pending_voice = None
-                draft = current_shot(element.span)
-                draft.beats.append(self.line(cue, element, tuple(delivery), performance))
-                last_line = (draft, len(draft.beats) - 1, element)
-                delivery = []
-            elif kind == "lyrics":
-                current_shot(element.span).beats.append(ir.Lyric(element.plain, element.span))
-            elif kind == "centered":
-                current_shot(element.span).beats.append(ir.Card(element.plain, element.span))
-            elif kind == "transition":
-                transition = ir.Transition(vocabulary.transition_kind(element.plain), element.plain,
-                                           element.span)
-                if scene is None:
-                    opening = transition
-                else:
-                    scene.transition = transition
-            elif kind == "section":
-                sections.append(ir.Section(element.plain, element.depth, "", element.span))
-            elif kind == "synopsis" and sections and sections[-1].span.line < element.span.line:
-                last = sections[-1]
-                if scene is None or scene.span.line < last.span.line:
-                    sections[-1] = _replace(last, synopsis=(last.synopsis + " " + element.plain).strip())
-
-        if pending_audio:
-            # audio after the last picture: held over the end of the film
-            if scene is None:
-                scene = _SceneDraft(None, pending_audio[0].span)
-                scenes.append(scene)
-            scene.shots.append(_ShotDraft(False, pending_audio[0].span, beats=list(pending_audio)))
-        return [self.freeze_scene(number, draft) for number, draft in enumerate(scenes, 1)], sections, opening
+        """(scenes, sections, opening transition) of the script's elements."""
+        return _Body(self, annotations).run(self.script.elements)
 
     def freeze_scene(self, number: int, draft: _SceneDraft) -> ir.Scene:
         heading = draft.heading
@@ -520,37 +411,28 @@ class Lowering:
             end_line=max(draft.end_line, draft.span.end_line),
         )
 
-    def scene(self, heading: Element) -> _SceneDraft:
-        text = heading.plain.strip()
-        draft = _SceneDraft(heading, heading.span)
-        prefix = _HEADING_PREFIX.match(text)
-        rest = text
-        if prefix and not heading.forced:
-            word = prefix.group(1).upper().replace(" ", "").replace(".", "")
-            draft.setting = {"INT/EXT": "INT/EXT", "EXT/INT": "INT/EXT", "I/E": "INT/EXT",
-                             "E/I": "INT/EXT"}.get(word, word)
-            rest = text[prefix.end():]
-        parts = _TIME_SPLIT.split(rest)
-        if len(parts) > 1:
-            draft.time = parts[-1].strip().upper()
-            rest = rest[: rest.rfind(parts[-1])].rstrip(" -–—")
-        draft.place = rest.strip()
-        draft.location = self.bind_location(draft.place, heading)
+    def scene(self, element: Element) -> _SceneDraft:
+        heading = element.heading
+        draft = _SceneDraft(element, element.span, heading.setting, heading.place, heading.time)
+        draft.location = self.bind_location(heading)
         return draft
 
-    def bind_location(self, place: str, heading: Element) -> str | None:
+    def bind_location(self, heading: fountain.Heading) -> str | None:
+        place = heading.place
         if not place:
             return None
+        span = heading.place_span
         candidates = [place] + [part for part in _BIND_SPLIT.split(place)[:1] if part != place]
         for candidate in candidates:
             location = self.locations.get(candidate.strip().casefold())
             if location:
                 self.bound_locations.add(location.name.casefold())
+                written = candidate.strip()
+                self.refer("location", written,
+                           Span.on_line(span.line, span.col, span.col + len(written)), "heading")
                 return location.name
+        self.refer("location", place, span, "heading")
         if self.locations:
-            line = self.source.line_text(heading.span.line)
-            col = line.find(place) + 1 or 1
-            span = Span.on_line(heading.span.line, col, col + len(place))
             suggestion = closest(candidates[-1], [l.name for l in self.locations.values()])
             self.error("W504", f"scene heading binds to no declared location: {place}", span,
                        label="no `[[location ...]]` has this name",
@@ -582,14 +464,11 @@ class Lowering:
         )
 
     def undeclared_cue(self, cue: Element, name: str) -> None:
-        reported = getattr(self, "_reported_cues", set())
-        self._reported_cues = reported
-        if name.casefold() in reported:
+        if name.casefold() in self.reported_cues:
             return
-        reported.add(name.casefold())
-        line = self.source.line_text(cue.span.line)
-        col = line.find(name) + 1 or 1
-        span = Span.on_line(cue.span.line, col, col + len(name))
+        self.reported_cues.add(name.casefold())
+        span = cue.name_span
+        self.undeclared[len(self.diagnostics)] = name.casefold()
         suggestion = closest(name, [c.name for c in self.characters.values()])
         self.error("W505", f"character {name} is not declared", span,
                    label="no `[[character ...]]` has this name",
@@ -673,6 +552,7 @@ class Lowering:
                 chosen = True
                 if word in ("stop", "out", "end", "off"):
                     continue
+                self.refer("theme", term.text, span, "music")
                 declared = self.themes.get(" ".join(term.text.split()).casefold())
                 if declared is None:
                     suggestion = closest(term.text, [t.name for t in self.themes.values()])
@@ -715,6 +595,175 @@ class Lowering:
         hints = [vocabulary.normalize_term(t.text) for clause in note.terms for t in clause]
         props = self.properties(element, "voice", note)
         return hints, _one(props.get("from"))
+
+
+class _Body:
+    """Lowers the script's body element by element, one handler per element kind
+    (``on_<kind>``). It holds the scene and shot being filled, the open dialogue block (its cue
+    and the parentheticals waiting for its speech), and what waits for something later: music
+    and effects before the first shot, a ``voice:`` note before its speech."""
+
+    def __init__(self, lowering: Lowering, annotations: dict[int, ann.Annotation]):
+        self.lowering = lowering
+        self.annotations = annotations
+        self.scenes: list[_SceneDraft] = []
+        self.sections: list[ir.Section] = []
+        self.opening: ir.Transition | None = None
+        self.scene: _SceneDraft | None = None
+        self.shot: _ShotDraft | None = None
+        self.pending_audio: list = []           # music/sfx before anything is on screen
+        self.cue: Element | None = None         # the open dialogue block's cue
+        self.delivery: list[str] = []           # parentheticals waiting for their dialogue
+        self.pending_voice: tuple[list[str], ir.ProjectPath | None] | None = None
+        self.last_line: tuple[_ShotDraft, int, Element] | None = None   # the speech just read
+
+    def run(self, elements) -> tuple[list[ir.Scene], list[ir.Section], ir.Transition | None]:
+        for index, element in enumerate(elements):
+            kind = element.kind
+            if self.scene is not None and kind != "scene_heading":
+                self.scene.end_line = element.span.end_line
+            if kind == "lyrics" and self.cue is not None:
+                kind = "sung"                   # ~lines inside a dialogue block: sung by the cue
+            if kind not in ("dialogue", "parenthetical", "note", "sung"):
+                self.cue = None
+                self.delivery = []
+            handler = getattr(self, f"on_{kind}", None)
+            if handler is not None:
+                handler(index, element)
+        if self.pending_audio:
+            # audio after the last picture: held over the end of the film
+            first = self.pending_audio[0]
+            if self.scene is None:
+                self.scene = _SceneDraft(None, first.span)
+                self.scenes.append(self.scene)
+            self.scene.shots.append(_ShotDraft(False, first.span, beats=list(self.pending_audio)))
+        scenes = [self.lowering.freeze_scene(number, draft) for number, draft in enumerate(self.scenes, 1)]
+        return scenes, self.sections, self.opening
+
+    # -- where beats go -----------------------------------------------------------------------
+
+    def open_scene(self, span: Span) -> _SceneDraft:
+        """The current scene; what comes before the first heading makes a scene of its own."""
+        if self.scene is None:
+            self.scene = _SceneDraft(None, span)
+            self.scenes.append(self.scene)
+        return self.scene
+
+    def start_shot(self, shot: _ShotDraft) -> None:
+        self.open_scene(shot.span).shots.append(shot)
+        self.shot = shot
+        if self.pending_audio:
+            shot.beats.extend(self.pending_audio)
+            self.pending_audio.clear()
+
+    def current_shot(self, span: Span) -> _ShotDraft:
+        """The shot being filled; before a scene's first directive, one that découpage breaks down."""
+        if self.scene is None or self.shot is None:
+            self.start_shot(_ShotDraft(False, span))
+        return self.shot
+
+    def add(self, beat) -> None:
+        self.current_shot(beat.span).beats.append(beat)
+
+    def transition(self, transition: ir.Transition) -> None:
+        if self.scene is None:
+            self.opening = transition
+        else:
+            self.scene.transition = transition
+
+    # -- the handlers -------------------------------------------------------------------------
+
+    def on_scene_heading(self, index: int, element: Element) -> None:
+        self.pending_voice = None
+        self.scene = self.lowering.scene(element)
+        self.scenes.append(self.scene)
+        self.shot = None
+
+    def on_note(self, index: int, element: Element) -> None:
+        note = self.annotations.get(index)
+        if note is None or note.kind != "directive":
+            return
+        word = note.keyword.text
+        if word == "shot":
+            self.start_shot(self.lowering.shot_directive(element, note))
+        elif word in ("music", "sfx"):
+            lowering = self.lowering
+            beat = lowering.music(element, note) if word == "music" else lowering.sfx(element, note)
+            if beat is None:
+                return
+            if self.shot is None:
+                # before the scene's first shot: it belongs to the shot that comes next
+                self.pending_audio.append(beat)
+            else:
+                self.shot.beats.append(beat)
+        elif word == "voice":
+            hints, performance = self.lowering.voice(element, note)
+            last = self.last_line
+            # Inside (or inline on) the speech just read: it applies to that speech.
+            if last is not None and last[2].span.contains(element.span.line, element.span.col):
+                draft, position, _ = last
+                line = draft.beats[position]
+                draft.beats[position] = _replace(line, delivery=line.delivery + tuple(hints),
+                                                 performance=performance or line.performance)
+            else:
+                self.pending_voice = (hints, performance)
+
+    def on_action(self, index: int, element: Element) -> None:
+        text = element.plain
+        if _ACTION_TRANSITION.fullmatch(text.strip()):
+            # "FADE IN:" and "FADE OUT." do not end in TO:, so Fountain reads them as action;
+            # every writer means a transition.
+            self.transition(ir.Transition(vocabulary.transition_kind(text), text.strip(), element.span))
+        else:
+            self.add(ir.Action(text, element.span))
+
+    def on_character(self, index: int, element: Element) -> None:
+        self.cue = element
+        self.delivery = []
+        if element.name:
+            self.lowering.refer("character", element.name, element.name_span, "cue")
+
+    def on_parenthetical(self, index: int, element: Element) -> None:
+        self.delivery.append(element.plain.strip("() ").lower())
+
+    def on_dialogue(self, index: int, element: Element, sung: bool = False) -> None:
+        if self.cue is None:
+            return
+        if sung:
+            self.delivery.append("singing")
+        performance = None
+        if self.pending_voice is not None:
+            self.delivery.extend(self.pending_voice[0])
+            performance = self.pending_voice[1]
+            self.pending_voice = None
+        draft = self.current_shot(element.span)
+        draft.beats.append(self.lowering.line(self.cue, element, tuple(self.delivery), performance))
+        self.last_line = (draft, len(draft.beats) - 1, element)
+        self.delivery = []
+
+    def on_sung(self, index: int, element: Element) -> None:
+        self.on_dialogue(index, element, sung=True)
+
+    def on_lyrics(self, index: int, element: Element) -> None:
+        self.add(ir.Lyric(element.plain, element.span))
+
+    def on_centered(self, index: int, element: Element) -> None:
+        self.add(ir.Card(element.plain, element.span))
+
+    def on_transition(self, index: int, element: Element) -> None:
+        text = element.plain
+        self.transition(ir.Transition(vocabulary.transition_kind(text), text, element.span))
+
+    def on_section(self, index: int, element: Element) -> None:
+        self.sections.append(ir.Section(element.plain, element.depth, "", element.span))
+
+    def on_synopsis(self, index: int, element: Element) -> None:
+        sections = self.sections
+        if not sections or sections[-1].span.line >= element.span.line:
+            return
+        last = sections[-1]
+        if self.scene is None or self.scene.span.line < last.span.line:
+            sections[-1] = _replace(last, synopsis=(last.synopsis + " " + element.plain).strip())
 
 
 def duplicate_declaration(kind: str, name: str, span: Span, first: Span) -> Diagnostic:

@@ -27,12 +27,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from moviola import __version__
-from moviola.compiler.api import compile_text, read_script
+from moviola.compiler.api import Session, Stale, compile_text, read_script, session
 
 from . import builds, features
 from .completion import Names, complete
 from .documents import Document, Units
-from .incremental import Checker, Stale
 
 log = logging.getLogger("moviola.lsp")
 
@@ -111,7 +110,7 @@ class _Diagnostics(threading.Thread):
         self.pending: dict[str, tuple] = {}
         self.latest: dict[str, object] = {}
 
-    def submit(self, document: Document, checker: Checker) -> None:
+    def submit(self, document: Document, checker: Session) -> None:
         with self.condition:
             self.latest[document.uri] = document.version
             self.pending[document.uri] = (document.version, document.text, checker, document)
@@ -168,7 +167,7 @@ class MoviolaServer(LanguageServer):
         super().__init__("moviola", __version__, protocol_cls=_Protocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.documents: dict[str, Document] = {}
-        self.checkers: dict[str, Checker] = {}
+        self.checkers: dict[str, Session] = {}
         self.analyses: dict[str, Analysis] = {}
         self.lock = threading.RLock()
         self.diagnostics = _Diagnostics(self)
@@ -229,7 +228,7 @@ class MoviolaServer(LanguageServer):
         document = Document(item.uri, item.text, item.version, self.units(), item.language_id)
         self.documents[item.uri] = document
         self.active = item.uri
-        self.checkers[item.uri] = Checker(document.path, document.project)
+        self.checkers[item.uri] = session(document.path, document.project)
         self._check(document)
 
     def change(self, params: types.DidChangeTextDocumentParams) -> None:
