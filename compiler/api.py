@@ -17,7 +17,7 @@ from .diagnostics import Diagnostic
 from .lower import PROFILES, Lowering
 from .references import mentions
 from .session import Session, Stale
-from .source import Span
+from .source import ScriptNotReadable, Span, read_script
 
 __all__ = ["Compilation", "ScriptNotReadable", "Session", "Stale", "compile_file", "compile_text", "session",
            "parse_file", "profile_names", "read_script"]
@@ -43,10 +43,6 @@ class Compilation:
         found = list(self.film.references) + mentions(self.script, self.film)
         found.sort(key=lambda r: (r.span.line, r.span.col))
         return tuple(found)
-
-
-class ScriptNotReadable(Exception):
-    """The script file itself cannot be read (missing, a folder, no permission)."""
 
 
 def profile_names(project: Path | None) -> tuple[str, ...]:
@@ -81,20 +77,6 @@ def session(path: str = "<script>", project: Path | None = None) -> Session:
     """An incremental session for one document: ``session.check(text)`` equals
     ``compile_text(text, path, project).diagnostics``."""
     return Session(path, project, profile_names(project))
-
-
-def read_script(path: str | Path) -> str:
-    """The text of a script file, for any bytes: invalid UTF-8 is replaced, never fatal."""
-    file = Path(path)
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise ScriptNotReadable(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise ScriptNotReadable(f"{path} is a folder, not a script") from None
-    except OSError as error:
-        raise ScriptNotReadable(f"cannot read {path}: {error.strerror}") from None
-    return data.decode("utf-8", errors="replace")
 
 
 def parse_file(path: str | Path) -> fountain.Script:

@@ -70,22 +70,24 @@ class Element:
         return self.span.line, self.span.col + 2
 
     def to_json(self) -> dict:
-        out: dict = {"type": self.kind, "text": self.plain, "line": self.span.line,
-                     "span": self.span.to_json()}
-        if self.kind != "note" and inline.has_markup(self.text):
-            styled = inline.runs(self.text)
+        kind = self.kind
+        text = self.text
+        span = self.span
+        out: dict = {"type": kind, "text": text, "line": span.line,
+                     "span": [span.line, span.col, span.end_line, span.end_col]}
+        if kind != "note" and inline.has_markup(text):    # a note's text stays as written
+            styled = inline.runs(text)
+            out["text"] = "".join([r.text for r in styled])
             if any(r.bold or r.italic or r.underline for r in styled):
                 out["runs"] = [r.to_json() for r in styled]
-        if self.kind == "note":
-            out["text"] = self.text
         if self.scene_number is not None:
             out["scene_number"] = self.scene_number
-        if self.kind == "character":
+        if kind == "character":
             out["name"] = self.name
             out["extensions"] = list(self.extensions)
             if self.dual:
                 out["dual"] = True
-        if self.kind == "section":
+        elif kind == "section":
             out["depth"] = self.depth
         if self.forced:
             out["forced"] = True
@@ -104,11 +106,16 @@ class Script:
     diagnostics: tuple[Diagnostic, ...]
 
     def to_json(self) -> dict:
+        return {"title_page": self.title_json(), "elements": [e.to_json() for e in self.elements]}
+
+    def title_json(self) -> dict[str, str]:
+        """The title page as ``{key: value}``: keys lower case with ``_`` for spaces, a repeated
+        key's values joined by line breaks."""
         title: dict[str, str] = {}
         for field in self.title_page:
             key = field.key.strip().lower().replace(" ", "_")
             title[key] = f"{title[key]}\n{field.value}" if key in title else field.value
-        return {"title_page": title, "elements": [e.to_json() for e in self.elements]}
+        return title
 
 
 
@@ -153,6 +160,16 @@ def _span(first: Line, last: Line) -> Span:
     _s_col(span, 1)
     _s_end_line(span, last.number)
     _s_end_col(span, last.width + 1)
+    return span
+
+
+def _on_line(number: int, col: int, end_col: int) -> Span:
+    """``Span.on_line``, built like :func:`_span`."""
+    span = _new(Span)
+    _s_line(span, number)
+    _s_col(span, col)
+    _s_end_line(span, number)
+    _s_end_col(span, end_col)
     return span
 
 
@@ -229,7 +246,7 @@ def _cue(line: Line, physical: tuple[str, ...]) -> Element:
     text = name if not extensions else line.text.lstrip("@").rstrip("^ ").strip()
     col = physical[line.number - 1].find(name) + 1 or 1
     return _element("character", text, _span(line, line), name=name, extensions=extensions,
-                    dual=dual, forced=forced, name_span=Span.on_line(line.number, col, col + len(name)))
+                    dual=dual, forced=forced, name_span=_on_line(line.number, col, col + len(name)))
 
 
 def _speech(tokens: list[Line], start: int, end: int, out: list[Element]) -> None:
@@ -293,7 +310,7 @@ def _scene_heading(line: Line, physical: tuple[str, ...]) -> Element:
     forced = line.extra
     setting, place, time = split_heading(inline.plain(text), forced)
     col = physical[line.number - 1].find(place) + 1 or 1
-    heading = Heading(setting, place, time, Span.on_line(line.number, col, col + len(place)))
+    heading = Heading(setting, place, time, _on_line(line.number, col, col + len(place)))
     return _element("scene_heading", text, _span(line, line), scene_number=number, forced=forced,
                     heading=heading)
 

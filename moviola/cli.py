@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     parse.add_argument("script", help="the .fountain file")
     form = parse.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true", help="machine-readable elements")
+    form.add_argument("--json", action="store_true",
+                      help="machine-readable elements (parsing only: nothing is lowered or checked)")
     form.add_argument("--ir", action="store_true", help="the typed IR (JSON) after name resolution")
+    _indent_option(parse)
 
     outline = commands.add_parser(
         "outline", help="scenes, shots, characters, locations and estimated runtime",
@@ -89,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     plan.add_argument("script", help="the .fountain file")
     plan.add_argument("--json", action="store_true", help="the plan as JSON, for machines")
+    _indent_option(plan)
     plan.add_argument("--profile", metavar="NAME",
                       help="draft, preview, final or a profile of moviola.toml (default: the title page's)")
 
@@ -136,6 +139,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _indent_option(command) -> None:
+    command.add_argument("--indent", type=int, metavar="N",
+                         help="pretty-print JSON with N spaces (default: 2 on a terminal; "
+                              "compact, one line, when piped)")
+
+
+def _write_json(value, indent: int | None, chunks=None) -> None:
+    """Write ``value`` as JSON on stdout: indented on a terminal or with ``--indent``, else
+    compact, streamed from ``chunks`` (an iterable of JSON text) when given, so a long script's
+    output starts at once and is never held whole."""
+    out = sys.stdout
+    if indent is None and out.isatty():
+        indent = 2
+    if indent is not None or chunks is None:
+        separators = None if indent is not None else (",", ":")
+        out.write(json.dumps(value, indent=indent, ensure_ascii=False, separators=separators))
+    else:
+        write = out.write
+        for chunk in chunks:
+            write(chunk)
+    out.write("\n")
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -150,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("check", "parse", "outline"):
+        # These commands build one large, acyclic object graph (a feature film: 50,000 elements
+        # and IR nodes) and exit: the cycle collector would only walk it again and again.
+        import gc
+
+        gc.disable()
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
                    "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor}[args.command]
@@ -214,27 +250,46 @@ def _check(args) -> int:
 
 
 def _parse(args) -> int:
-    result = _compile(args.script)
     if args.ir:
         from moviola.compiler.ir import dump
 
-        print(json.dumps(dump(result.film), indent=2, ensure_ascii=False))
+        _write_json(dump(_compile(args.script).film), args.indent)
         return EXIT_OK
+    from moviola.compiler.fountain import parse
+    from moviola.compiler.source import ScriptNotReadable, read_script
+
+    try:
+        script = parse(read_script(args.script), args.script)
+    except ScriptNotReadable as error:
+        raise _UsageError(str(error)) from None
     if args.json:
-        print(json.dumps(result.script.to_json(), indent=2, ensure_ascii=False))
+        if args.indent is not None or sys.stdout.isatty():
+            _write_json(script.to_json(), args.indent)
+        else:
+            _write_json(None, None, _element_chunks(script))
         return EXIT_OK
     from rich.table import Table
 
     table = Table("line", "type", "text", box=None, header_style="bold")
-    for field in result.script.title_page:
+    for field in script.title_page:
         table.add_row(str(field.span.line), f"title: {field.key}", field.value)
-    for element in result.script.elements:
+    for element in script.elements:
         label = element.kind
         if element.kind == "character" and element.dual:
             label += " (dual)"
         table.add_row(str(element.span.line), label, element.plain)
     _console().print(table)
     return EXIT_OK
+
+
+def _element_chunks(script):
+    """``script.to_json()`` as compact JSON text, a few hundred elements at a time."""
+    yield '{"title_page":' + _compact(script.title_json()) + ',"elements":['
+    elements = script.elements
+    for start in range(0, len(elements), 1024):
+        text = _compact([e.to_json() for e in elements[start:start + 1024]])[1:-1]
+        yield ("," + text) if start else text
+    yield "]}"
 
 
 def _outline(args) -> int:
@@ -365,7 +420,7 @@ def _plan(args) -> int:
         data = render_plan.to_json()
         for job in data["jobs"]:
             job["state"] = states[job["id"]]
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        _write_json(data, args.indent)
         return EXIT_OK
     console = _console()
     counts: dict[str, list[int]] = {}
