@@ -22,7 +22,7 @@ from lsprotocol import types
 
 from moviola.compiler import annotations as ann
 from moviola.compiler import ir, vocabulary
-from moviola.compiler.lower import KIND_EXTENSIONS, PATH_KINDS, PROPERTIES
+from moviola.compiler.properties import KIND_EXTENSIONS, PATH_KINDS, PROPERTIES
 
 _SETTING = re.compile(r"(?i)(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i/e|e/i|int|ext|est)(\.\s*|\s+)")
 _DECLARATION = re.compile(r"\s*(location|character|theme)(\s+)([^:]*)(:?)")
