@@ -14,7 +14,6 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from moviola.compiler import annotations as ann
 from moviola.compiler import fountain, ir
 from moviola.compiler.diagnostics import CODES, Diagnostic, Severity
 from moviola.compiler.source import Span
@@ -440,11 +439,12 @@ def shot_holding(film: ir.Film, line: int) -> tuple[ir.Scene, ir.Shot] | None:
     return None
 
 
-def shot_directive_at(compilation, line: int, col: int) -> fountain.Element | None:
-    for element in compilation.script.elements:
-        if element.kind == "note" and element.span.contains(line, col) \
-                and ann.classify(element.text) == "directive" and element.text.lstrip().startswith("shot"):
-            return element
+def shot_directive_at(film: ir.Film, line: int, col: int) -> tuple[ir.Scene, ir.Shot] | None:
+    """The explicit shot whose ``[[shot: …]]`` directive is under the cursor."""
+    for scene in film.scenes:
+        for shot in scene.shots:
+            if shot.explicit and shot.span.contains(line, col):
+                return scene, shot
     return None
 
 
@@ -455,20 +455,20 @@ def _declaration_point(document: Document, compilation, kind: str) -> tuple[tupl
     """Where a new declaration goes, as ((line, col) 1-based, text before, text after): after the
     last declaration of that kind (or any) before the first scene, else after the title page,
     else at the top."""
-    script = compilation.script
+    script, film = compilation.script, compilation.film
     first_heading = next((e.span.line for e in script.elements if e.kind == "scene_heading"), 1 << 30)
     last_any = last_same = None
-    for element in script.elements:
-        if element.kind != "note" or element.span.line >= first_heading:
+    declared = [(d.span, k) for k, items in (("character", film.characters), ("location", film.locations),
+                                             ("theme", film.themes)) for d in items]
+    for span, declared_kind in sorted(declared, key=lambda item: (item[0].line, item[0].col)):
+        if span.line >= first_heading:
             continue
-        note = ann.read_note(element.text)
-        if isinstance(note, ann.Annotation) and note.kind == "declaration":
-            last_any = element
-            if note.keyword.text == kind:
-                last_same = element
+        last_any = span
+        if declared_kind == kind:
+            last_same = span
     anchor = last_same or last_any
     if anchor is not None:
-        line = anchor.span.end_line
+        line = anchor.end_line
         return (line, len(document.line(line - 1)) + 1), "\n", ""
     if script.title_page:
         line = script.title_page[-1].span.end_line

@@ -579,16 +579,14 @@ def _hover(analysis: Analysis, line: int, col: int) -> types.Hover | None:
             text = features.theme_markdown(film, item.text)
     elif (scene := features.scene_at(film, line)) is not None:
         text, span = features.scene_markdown(film, scene), scene.span
-    elif (note := features.shot_directive_at(analysis.compilation, line, col)) is not None:
-        found = features.shot_at(film, note.span.line)
-        if found is not None:
-            _, shot = found
-            cuts = [cut for cut in analysis.plan.cuts if cut.span == shot.span]
-            view = analysis.cache
-            note_text = "cache: nothing rendered yet (no `.moviola/cache` in the project)" \
-                if document.project is not None else "cache: save the script to build it"
-            text = features.shot_markdown(cuts, view.states if view else None, note_text)
-            span = note.span
+    elif (found := features.shot_directive_at(film, line, col)) is not None:
+        _, shot = found
+        cuts = [cut for cut in analysis.plan.cuts if cut.span == shot.span]
+        view = analysis.cache
+        note_text = "cache: nothing rendered yet (no `.moviola/cache` in the project)" \
+            if document.project is not None else "cache: save the script to build it"
+        text = features.shot_markdown(cuts, view.states if view else None, note_text)
+        span = shot.span
     if not text:
         return None
     return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
