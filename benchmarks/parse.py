@@ -3,7 +3,7 @@
 Two measurements on the same text:
 
 - **in process** (what the language server pays per full reparse): ``fountain.parse`` against
-  jouvence's and screenplain's parsers, median of 15 runs after a warm-up;
+  jouvence's and screenplain's parsers, CPU time, median of 15 runs after a warm-up;
 - **whole process** (what a user or a script pays): ``moviola check FILE`` and
   ``moviola parse --json FILE`` (piped, so compact JSON) against a Python process that runs
   jouvence on the file and writes a comparable element stream (type and text of each element,
@@ -69,12 +69,14 @@ def load_text(paths: list[Path], min_lines: int = MIN_LINES) -> tuple[str, str]:
 
 
 def timed(parse, text: str, repeats: int = 15) -> float:
-    parse(text)                                   # warm up: imports are not throughput
+    """CPU seconds of one parse, median of ``repeats`` after a warm-up (imports are not
+    throughput; CPU time because other work on the machine stretches wall time)."""
+    parse(text)
     samples = []
     for _ in range(repeats):
-        began = time.perf_counter()
+        began = time.process_time()
         parse(text)
-        samples.append(time.perf_counter() - began)
+        samples.append(time.process_time() - began)
     return statistics.median(samples)
 
 

@@ -62,7 +62,10 @@ class Element:
 
     @property
     def plain(self) -> str:
-        return inline.plain(self.text)
+        text = self.text
+        if inline.has_markup(text):
+            return inline.plain(text)
+        return text
 
     @property
     def body_start(self) -> tuple[int, int]:

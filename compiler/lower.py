@@ -277,6 +277,7 @@ class Lowering(PropertyChecks, DirectiveLowering):
                    f"declare it: [[character {name}: who they are; voice: ...]]",
                    fix=Edit(span, suggestion) if suggestion else None)
 
+
 def duplicate_declaration(kind: str, name: str, span: Span, first: Span) -> Diagnostic:
     return Diagnostic.make("E204", f"{kind} {name} is declared twice", span,
                            label="second declaration", related=(Related(first, "first declared here"),),

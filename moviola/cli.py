@@ -218,7 +218,6 @@ def _console():
 
 
 def _check(args) -> int:
-    from moviola import render
     from moviola.compiler.diagnostics import CODES
 
     if args.explain:
@@ -231,18 +230,23 @@ def _check(args) -> int:
         raise _UsageError("check needs a script (or --explain CODE)")
     result = _compile(args.script)
     diagnostics = list(result.diagnostics)
+    from moviola import render      # rich: only once there is something to show
+
     if args.format == "json":
         print(render.as_json(diagnostics, args.script))
     elif args.format == "concise":
         for diagnostic in diagnostics:
             print(render.concise(diagnostic, args.script))
     else:
-        console = _console()
-        for diagnostic in diagnostics:
-            console.print(render.human(diagnostic, result.script.source, args.script))
         film = result.film
         counts = f"{len(film.scenes)} scenes, {len(film.shots)} shots"
         verdict = render.summary(diagnostics)
+        if not diagnostics and not sys.stdout.isatty():
+            print(f"{args.script}: {verdict} ({counts})")     # nothing to style: no rich
+            return EXIT_OK
+        console = _console()
+        for diagnostic in diagnostics:
+            console.print(render.human(diagnostic, result.script.source, args.script))
         style = "red" if result.errors else ("yellow" if diagnostics else "green")
         console.print(f"[{style}]{args.script}: {verdict}[/] ({counts})")
     failed = bool(result.errors) or (args.deny_warnings and bool(diagnostics))
