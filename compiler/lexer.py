@@ -237,8 +237,8 @@ def _action_text(line: str) -> str:
 
 # The parts of a heading (fountain.io: "INT. PLACE - TIME"). The setting prefix may have spaces
 # around its slash here ("INT. / EXT."): HEADING above already decided the line is a heading.
-_SETTING = re.compile(r"(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i\s*/\s*e|e\s*/\s*i|int|ext|est)\.?\s*",
-                      re.IGNORECASE)
+SETTING_WORDS = r"int\.?\s*/\s*ext|ext\.?\s*/\s*int|i\s*/\s*e|e\s*/\s*i|int|ext|est"
+_SETTING = re.compile(rf"({SETTING_WORDS})\.?\s*", re.IGNORECASE)
 _TIME_SPLIT = re.compile(r"\s+[-–—]\s+")
 _SETTING_NAMES = {"INT/EXT": "INT/EXT", "EXT/INT": "INT/EXT", "I/E": "INT/EXT", "E/I": "INT/EXT"}
 

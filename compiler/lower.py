@@ -31,6 +31,7 @@ _BIND_SPLIT = re.compile(r"\s+/\s+|,\s+|\s+[-–—]\s+")
 _TEMPO = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.IGNORECASE)
 PROFILES = ("draft", "preview", "final")     # the built-in profiles (compiler/profiles.py defines them)
 
+
 @dataclass(frozen=True, slots=True)
 class Uses:
     """What the script uses of its declarations: the record ``check`` reads (names case-folded)."""

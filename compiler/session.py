@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from . import annotations as ann
 from . import fountain, lexer, paths
 from .check import unused
 from .diagnostics import Diagnostic, Edit, Related
 from .lower import PROFILES, Lowering, Uses, duplicate_declaration
 from .source import Span, normalize_newlines
 
-_KINDS = ("location", "character", "theme")
 
 
 class Stale(Exception):
@@ -84,7 +84,7 @@ class Session:
         self.profiles = tuple(profiles)
         self._fronts: dict[str, _Front] = {}
         self._bodies: dict[tuple, _Body] = {}
-        self.declared: dict[str, dict] = {kind: {} for kind in _KINDS}   # after the last check
+        self.declared: dict[str, dict] = {kind: {} for kind in ann.DECLARATION_KINDS}   # after the last check
         self.speakers: list[str] = []
         self.places: list[str] = []
         self.chunks = 0
@@ -130,8 +130,8 @@ class Session:
             chunks.append((start, chunk, front))
 
         # declarations, in script order: the first of a name wins (E204 for the others)
-        tables: dict[str, dict] = {kind: {} for kind in _KINDS}
-        declared: dict[str, dict] = {kind: {} for kind in _KINDS}
+        tables: dict[str, dict] = {kind: {} for kind in ann.DECLARATION_KINDS}
+        declared: dict[str, dict] = {kind: {} for kind in ann.DECLARATION_KINDS}
         declaration_diagnostics: list[Diagnostic] = []
         for start, _, front in chunks:
             for kind, name, name_span, value, found in front.declarations:
@@ -145,7 +145,7 @@ class Session:
                 tables[kind][key] = value
                 declared[kind][key] = _Declared(value.name, span)
                 declaration_diagnostics.extend(_shift(d, start) for d in found)
-        signature = tuple(tuple(item.name for item in tables[kind].values()) for kind in _KINDS)
+        signature = tuple(tuple(item.name for item in tables[kind].values()) for kind in ann.DECLARATION_KINDS)
 
         bodies: dict[tuple, _Body] = {}
         body_diagnostics: list[Diagnostic] = []

@@ -22,9 +22,11 @@ from lsprotocol import types
 
 from moviola.compiler import annotations as ann
 from moviola.compiler import ir, vocabulary
+from moviola.compiler.lexer import SETTING_WORDS
 from moviola.compiler.properties import KIND_EXTENSIONS, PATH_KINDS, PROPERTIES
 
-_SETTING = re.compile(r"(?i)(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i/e|e/i|int|ext|est)(\.\s*|\s+)")
+# A heading's setting, typed in full: a dot or a space after it (the words are the lexer's).
+_SETTING = re.compile(rf"(?i)({SETTING_WORDS})(\.\s*|\s+)")
 _DECLARATION = re.compile(r"\s*(location|character|theme)(\s+)([^:]*)(:?)")
 _DIRECTIVE = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
 _KEY = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")

@@ -20,7 +20,6 @@ from moviola.compiler.source import Span
 
 from .documents import Document
 
-KINDS = ("character", "location", "theme")
 # docs/language.md: names are words of letters, digits, - ' and . separated by spaces
 _NAME = re.compile(r"[\w'.-]+(?: [\w'.-]+)*")
 
