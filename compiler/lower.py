@@ -62,7 +62,7 @@ class Lowering(PropertyChecks, DirectiveLowering):
         self.themes: dict[str, ir.Theme] = {}
         self.setting_spans: dict[str, Span] = {}
         # what the checker needs to know about use
-        self.cued: dict[str, list[Span]] = {}
+        self.cued: set[str] = set()
         self.bound_locations: set[str] = set()
         self.started_themes: set[str] = set()
         self.references: list[ir.Reference] = []
@@ -246,19 +246,25 @@ class Lowering(PropertyChecks, DirectiveLowering):
     def line(self, cue: Element, dialogue: Element, delivery: tuple[str, ...],
              performance: ir.ProjectPath | None) -> ir.Line:
         name = cue.name or cue.plain
-        declared = self.characters.get(name.casefold())
-        self.cued.setdefault(name.casefold(), []).append(cue.span)
+        key = name.casefold()
+        declared = self.characters.get(key)
+        self.cued.add(key)
         if declared is None and self.characters:
             self.undeclared_cue(cue, name)
-        extensions = tuple(" ".join(e.upper().split()) for e in cue.extensions)
-        squeezed = {e.replace(" ", "").replace(".", "") for e in extensions}
+        extensions: tuple[str, ...] = ()
+        voice_over = off_screen = False
+        if cue.extensions:
+            extensions = tuple(" ".join(e.upper().split()) for e in cue.extensions)
+            squeezed = {e.replace(" ", "").replace(".", "") for e in extensions}
+            voice_over = "VO" in squeezed
+            off_screen = bool(squeezed & {"OS", "OC"})
         return ir.Line(
             character=declared.name if declared else name,
             text=dialogue.plain,
             delivery=delivery,
             extensions=extensions,
-            voice_over="VO" in squeezed,
-            off_screen=bool(squeezed & {"OS", "OC"}),
+            voice_over=voice_over,
+            off_screen=off_screen,
             dual=cue.dual,
             performance=performance,
             span=dialogue.span,

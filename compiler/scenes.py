@@ -67,6 +67,7 @@ class BodyLowering:
         self.last_line: tuple[ShotDraft, int, Element] | None = None   # the speech just read
 
     def run(self, elements) -> tuple[list[ir.Scene], list[ir.Section], ir.Transition | None]:
+        handlers = {name[3:]: getattr(self, name) for name in dir(type(self)) if name.startswith("on_")}
         for index, element in enumerate(elements):
             kind = element.kind
             if self.scene is not None and kind != "scene_heading":
@@ -76,7 +77,7 @@ class BodyLowering:
             if kind not in ("dialogue", "parenthetical", "note", "sung"):
                 self.cue = None
                 self.delivery = []
-            handler = getattr(self, f"on_{kind}", None)
+            handler = handlers.get(kind)
             if handler is not None:
                 handler(index, element)
         if self.pending_audio:
