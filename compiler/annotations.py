@@ -18,7 +18,8 @@ DIRECTIVES = ("shot", "music", "sfx", "voice")
 
 # The cheap test that tells annotations from plain notes (docs/language.md, "Plain notes").
 _DECLARATION_START = re.compile(r"\s*(location|character|theme)\s+\S")
-_DIRECTIVE_START = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
+# A lower-case word and a colon: how a directive (and, inside one, a property) starts.
+KEYWORD_COLON = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def classify(body: str) -> str:
     """"declaration", "directive" or "plain" for the text of a note."""
     if _DECLARATION_START.match(body):
         return "declaration"
-    if _DIRECTIVE_START.match(body):
+    if KEYWORD_COLON.match(body):
         return "directive"
     return "plain"
 
