@@ -681,3 +681,12 @@ def SAMPLE_TEXTS():
     root = Path(__file__).resolve().parents[1]
     return [p.read_text("utf-8") for p in sorted((root / "samples").glob("*.fountain"))
             + sorted((root / "tests" / "golden").glob("*.fountain"))]
+
+
+def test_a_heading_is_split_once_into_setting_place_and_time():
+    script = parse("\nINT./EXT. *WASH-HOUSE* - DAWN #3#\n\n.FORCED PLACE\n\nEXT. BANK\n")
+    headings = [e.heading for e in script.elements if e.kind == "scene_heading"]
+    assert [(h.setting, h.place, h.time) for h in headings] == [
+        ("INT/EXT", "WASH-HOUSE", "DAWN"), (None, "FORCED PLACE", None), ("EXT", "BANK", None)]
+    # the place's span is where it is written (the markup around it is not part of it)
+    assert headings[0].place_span == Span(2, 12, 2, 22)
