@@ -2,13 +2,13 @@
 
 ``moviola check`` parses and lowers the whole script (about 50 ms for a feature-length one). On
 every keystroke the language server needs the same diagnostics sooner, so a :class:`Session`
-(``compiler.api`` hands it out) cuts the script into *chunks* at scene headings and keeps each chunk's results, keyed by its text. A chunk
-starts at a line that follows an empty line and looks like a scene heading (outside any
-boneyard): there the Fountain lexer starts afresh (no paragraph, speech or note runs across an
-empty line, and a title page cannot start with a heading), so a chunk parses the same alone as
-inside the whole script, and its spans differ only by the chunk's first line. The results are
-kept with chunk-relative lines and shifted when put together, so an edit that adds or removes
-lines re-checks only its own chunk.
+(``compiler.api`` hands it out) cuts the script into *chunks* at scene headings and keeps each
+chunk's results, keyed by its text. A chunk starts at a line that follows an empty line and
+looks like a scene heading (outside any boneyard): there the Fountain lexer starts afresh (no
+paragraph, speech or note runs across an empty line, and a title page cannot start with a
+heading), so a chunk parses the same alone as inside the whole script, and its spans differ only
+by the chunk's first line. The results are kept with chunk-relative lines and shifted when put
+together, so an edit that adds or removes lines re-checks only its own chunk.
 
 What crosses chunks is put together here, in the order ``compile_text`` produces it: the
 declarations (E204 between chunks; binding is per chunk, against every declaration), the first
@@ -32,7 +32,6 @@ from .check import unused
 from .diagnostics import Diagnostic, Edit, Related
 from .lower import PROFILES, Lowering, Uses, duplicate_declaration
 from .source import Span, normalize_newlines
-
 
 
 class Stale(Exception):
