@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import fountain, ir
 from .check import check
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, in_source_order
 from .lower import PROFILES, Lowering
 from .references import mentions
 from .session import Session, Stale
@@ -68,8 +68,7 @@ def compile_text(text: str, path: str = "<script>", project: Path | None = None,
     if profiles is None:
         profiles = profile_names(project)
     film, lowered, uses = Lowering(script, project, profiles).run()
-    found = list(script.diagnostics) + lowered + check(film, uses)
-    found.sort(key=lambda d: (d.span.line, d.span.col, d.code))
+    found = in_source_order(list(script.diagnostics) + lowered + check(film, uses))
     return Compilation(script, film, tuple(found))
 
 
@@ -98,6 +97,6 @@ def compile_file(path: str | Path) -> Compilation:
                                       Span.on_line(line, 1, 2),
                                       label="undecodable bytes were replaced",
                                       help="re-save the file as UTF-8")
-            found = sorted(result.diagnostics + (warning,), key=lambda d: (d.span.line, d.span.col, d.code))
+            found = in_source_order(result.diagnostics + (warning,))
             result = Compilation(result.script, result.film, tuple(found))
     return result

@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 from . import annotations as ann
 from . import fountain, lexer, paths
 from .check import unused
-from .diagnostics import Diagnostic, Edit, Related
+from .diagnostics import Diagnostic, Edit, Related, in_source_order
 from .lower import PROFILES, Lowering, Uses, duplicate_declaration
 from .source import Span, normalize_newlines
 
@@ -184,7 +184,7 @@ class Session:
         found += unused(declared["character"].values(), declared["location"].values(),
                         declared["theme"].values(), Uses(frozenset(cued), frozenset(named),
                                                          frozenset(bound), frozenset(started)))
-        found.sort(key=lambda d: (d.span.line, d.span.col, d.code))
+        found = in_source_order(found)
 
         self._fronts = fronts
         self._bodies = bodies
