@@ -28,7 +28,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from moviola import __version__
-from moviola.compiler.api import Session, Stale, compile_text, read_script, session
+from moviola.compiler.api import Session, Stale, compile_text, profile_names, read_script, session
 
 from . import builds, features
 from .completion import Names, complete
@@ -445,6 +445,9 @@ def create() -> MoviolaServer:
         document = ls.documents.get(params.text_document.uri)
         if document is not None:
             ls.analyses.pop(document.uri, None)      # files it names may have appeared
+            if profile_names(document.project) != ls.checkers[document.uri].profiles:
+                # moviola.toml changed its profiles: the title page is checked against the new ones
+                ls.checkers[document.uri] = session(document.path, document.project)
             ls._check(document)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
