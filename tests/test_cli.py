@@ -135,3 +135,15 @@ def test_odd_inputs_never_traceback(tmp_path, data):
     result = run("check", str(script))
     assert result.returncode in (0, 1)
     assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    # `moviola parse --json | head`: no traceback, exit 0 (the output is larger than a pipe holds)
+    script = tmp_path / "long.fountain"
+    script.write_text("\n\n".join([(GOLDEN / "annotated.fountain").read_text("utf-8")] * 40), "utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "moviola", "parse", str(script), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.read(10)
+    process.stdout.close()
+    assert process.wait(timeout=60) == 0
+    assert b"Traceback" not in process.stderr.read()
