@@ -18,7 +18,8 @@ DIRECTIVES = ("shot", "music", "sfx", "voice")
 
 # The cheap test that tells annotations from plain notes (docs/language.md, "Plain notes").
 _DECLARATION_START = re.compile(r"\s*(location|character|theme)\s+\S")
-_DIRECTIVE_START = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
+# A lower-case word and a colon: how a directive (and, inside one, a property) starts.
+KEYWORD_COLON = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def classify(body: str) -> str:
     """"declaration", "directive" or "plain" for the text of a note."""
     if _DECLARATION_START.match(body):
         return "declaration"
-    if _DIRECTIVE_START.match(body):
+    if KEYWORD_COLON.match(body):
         return "directive"
     return "plain"
 
@@ -128,4 +129,15 @@ def _parser():
     from lark import Lark
 
     grammar = resources.files("moviola.grammar").joinpath("annotations.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True)
+    return Lark(grammar, parser="lalr", propagate_positions=True, strict=True)
+
+
+def note_span(source, note, start: int, end: int):
+    """The source span of ``note.text[start:end]`` (offsets into a note element's body, as
+    annotations carry them)."""
+    from .source import Span
+
+    line, col = note.body_start
+    first = source.position_at(line, col, note.text[:start])
+    last = source.position_at(line, col, note.text[:end])
+    return Span(first[0], first[1], last[0], last[1])

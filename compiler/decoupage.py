@@ -13,44 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 from . import ir, timing
+from .cuts import Cut
 from .ir import CameraMove, Move, ShotSize, Speed
 from .prompts import shot_prompt
+from .references import mention_pattern
 from .source import Span
 
 _INTIMATE = re.compile(r"whisper|soft|quiet|tear|cry|crying|sob|murmur|tender|gentle", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Cut:
-    """One shot of the finished film, with everything the planner needs to render it."""
-
-    id: str                          # stable identity: the scene's heading and occurrence + ordinal
-    label: str                       # "3.2": scene 3, shot 2, for people
-    scene_index: int
-    size: ShotSize
-    move: CameraMove
-    duration: float | None           # explicit, from the script
-    min_seconds: float               # what the action or card needs on screen
-    source: ir.ProjectPath | None    # from: image or video
-    seed: int
-    description: str                 # the action text
-    card: str | None                 # centered text: a title card
-    characters: tuple[str, ...]      # on screen, framing order
-    speaker: str | None
-    lines: tuple[ir.Line, ...]
-    cues: tuple[ir.MusicCue, ...]
-    sfx: tuple[ir.SoundEffect, ...]
-    transition_in: str               # cut, dissolve, fade_in
-    transition_out: str              # cut, fade_out, cut_to_black
-    explicit: bool
-    prompt: str
-    span: Span
-
-    @property
-    def estimated_seconds(self) -> float:
-        speech = sum(timing.line_seconds(line) for line in self.lines if not line.dual)
-        base = max(self.min_seconds, speech + (0.5 if self.lines else 0.0))
-        return max(self.duration, speech) if self.duration is not None else base
 
 
 @dataclass
@@ -72,8 +41,7 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
     cast = {c.name.upper(): c for c in film.characters}
     speakers = {line.character.upper() for shot in film.shots for line in shot.lines}
     named = sorted(cast.keys() | speakers, key=len, reverse=True)
-    mention = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in named) + r")(?!\w)",
-                         re.IGNORECASE) if named else None
+    mention = mention_pattern(named) if named else None
     canonical = {n: (cast[n].name if n in cast else n) for n in named}
 
     previous_place = None

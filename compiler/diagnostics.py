@@ -213,6 +213,11 @@ class Diagnostic:
         return out
 
 
+def in_source_order(diagnostics) -> list[Diagnostic]:
+    """Diagnostics sorted as every renderer shows them: by position, then code."""
+    return sorted(diagnostics, key=lambda d: (d.span.line, d.span.col, d.code))
+
+
 def closest(word: str, candidates, cutoff: float = 0.6) -> str | None:
     """The candidate most like ``word`` (case-insensitive), for "did you mean" help."""
     import difflib

@@ -233,6 +233,18 @@ class Section:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """A place where a character, location or theme is named, for the language server's
+    definition, references, rename and hover."""
+
+    kind: str           # character, location, theme
+    key: str            # the name, case-folded, single spaces: what declarations match on
+    text: str           # as written here
+    span: Span
+    role: str           # declaration, cue, heading, music, mention
+
+
+@dataclass(frozen=True, slots=True)
 class Film:
     path: str
     settings: Settings
@@ -244,6 +256,8 @@ class Film:
     opening: Transition | None = None
     title_span: Span = Span(1, 1, 1, 1)     # the title page's Title field, for the title card
     setting_spans: dict = field(default_factory=dict, compare=False, hash=False)
+    # where names are written (not mentions in action: compiler.references.mentions finds those)
+    references: tuple[Reference, ...] = field(default=(), compare=False, hash=False)
 
     def location(self, name: str) -> Location | None:
         return _find(self.locations, name)
@@ -278,7 +292,7 @@ def dump(node) -> object:
     if dataclasses.is_dataclass(node):
         out = {"type": type(node).__name__}
         for f in dataclasses.fields(node):
-            if f.name == "setting_spans":
+            if f.name in ("setting_spans", "references"):
                 continue
             out[f.name] = dump(getattr(node, f.name))
         return out

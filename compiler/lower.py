@@ -3,109 +3,72 @@
 Scene headings bind to declared locations, cues to characters, ``music:`` to themes, and paths
 to files inside the project folder. Everything that cannot be resolved becomes a diagnostic;
 lowering itself never fails.
+
+:class:`Lowering` runs the passes; each concern has its own module: the title page
+(title_page.py), annotation properties and paths (properties.py), directives (directives.py),
+and the walk over the body that builds scenes, shots and beats (scenes.py).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import annotations as ann
-from . import ir, paths, vocabulary
+from . import fountain, ir, references
 from .diagnostics import Diagnostic, Edit, Related, closest
+from .directives import DirectiveLowering
 from .fountain import Element, Script
+from .properties import PropertyChecks, one
+from .scenes import BodyLowering, SceneDraft
 from .source import Span
+from .title_page import lower_settings
 
-_HEADING_PREFIX = re.compile(r"(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i\s*/\s*e|e\s*/\s*i|int|ext|est)\.?\s*",
-                             re.IGNORECASE)
-_TIME_SPLIT = re.compile(r"\s+[-–—]\s+")
+__all__ = ["PROFILES", "Lowering", "Uses", "duplicate_declaration"]
+
 _BIND_SPLIT = re.compile(r"\s+/\s+|,\s+|\s+[-–—]\s+")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%|(\d*\.\d+|[01])")
-_RESOLUTION = re.compile(r"(\d+)\s*[x×X]\s*(\d+)")
-_RESOLUTION_NAMES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080),
-                     "2k": (2048, 1080), "4k": (3840, 2160), "2160p": (3840, 2160)}
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _TEMPO = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.IGNORECASE)
-PROFILES = ("draft", "preview", "final")
-_ACTION_TRANSITION = re.compile(r"(FADE (IN|OUT|TO BLACK)|CUT TO BLACK)[.:]?")
-
-# Which properties each annotation takes, and what kind of file each path property names.
-PROPERTIES: dict[str, tuple[str, ...]] = {
-    "location": ("refs", "lora"),
-    "character": ("voice", "refs", "lora"),
-    "theme": ("tempo", "from"),
-    "shot": ("from", "seed"),
-    "music": ("volume",),
-    "sfx": ("from", "volume"),
-    "voice": ("from",),
-}
-PATH_KINDS: dict[tuple[str, str], str] = {
-    ("location", "refs"): "refs", ("character", "refs"): "refs",
-    ("location", "lora"): "lora", ("character", "lora"): "lora",
-    ("character", "voice"): "audio", ("theme", "from"): "audio", ("sfx", "from"): "audio",
-    ("voice", "from"): "audio", ("shot", "from"): "visual",
-}
-_KIND_EXTENSIONS = {
-    "audio": vocabulary.AUDIO_EXTENSIONS,
-    "visual": vocabulary.IMAGE_EXTENSIONS + vocabulary.VIDEO_EXTENSIONS,
-    "refs": vocabulary.IMAGE_EXTENSIONS,
-    "lora": (".safetensors",),
-}
-KIND_EXTENSIONS = _KIND_EXTENSIONS     # what each path kind accepts (the language server lists them)
-_KIND_WORDS = {"audio": "a sound recording (wav, flac, mp3, ogg)",
-               "visual": "an image (png, jpg, webp) or a video (mp4, mov, webm, mkv)",
-               "refs": "an image (png, jpg, webp) or a folder of images",
-               "lora": "a .safetensors file or a folder holding one"}
+PROFILES = ("draft", "preview", "final")     # the built-in profiles (compiler/profiles.py defines them)
 
 
-@dataclass
-class _ShotDraft:
-    explicit: bool
-    span: Span
-    size: ir.ShotSize | None = None
-    move: ir.CameraMove | None = None
-    duration: float | None = None
-    source: ir.ProjectPath | None = None
-    seed: int | None = None
-    beats: list = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class Uses:
+    """What the script uses of its declarations: the record ``check`` reads (names case-folded)."""
 
-    def freeze(self) -> ir.Shot:
-        return ir.Shot(self.explicit, self.size, self.move, self.duration, self.source, self.seed,
-                       tuple(self.beats), self.span)
+    cued: frozenset[str] = frozenset()              # names that speak (a cue)
+    mentioned: frozenset[str] = frozenset()         # declared characters an action names
+    bound_locations: frozenset[str] = frozenset()   # locations a heading binds to
+    started_themes: frozenset[str] = frozenset()    # themes a music: directive starts
 
 
-@dataclass
-class _SceneDraft:
-    heading: Element | None
-    span: Span
-    setting: str | None = None
-    place: str = ""
-    time: str | None = None
-    location: str | None = None
-    shots: list = field(default_factory=list)
-    transition: ir.Transition | None = None
-    end_line: int = 0
+class Lowering(PropertyChecks, DirectiveLowering):
+    """One script lowered: ``run()`` gives the film, its diagnostics and its :class:`Uses`.
 
+    ``profiles`` are the profile names a title page may choose (the caller resolves them: the
+    built-in ones plus those of the project's moviola.toml). The language server's incremental
+    session (compiler/session.py) runs the passes one by one on parts of a script; for it,
+    lowering records the project paths it resolves (``read_paths``) and which W505 warning
+    names which cue (``undeclared``)."""
 
-def lower(script: Script, project: Path | None) -> tuple[ir.Film, list[Diagnostic]]:
-    return Lowering(script, project).run()
-
-
-class Lowering:
-    def __init__(self, script: Script, project: Path | None):
+    def __init__(self, script: Script, project: Path | None, profiles: tuple[str, ...] = PROFILES):
         self.script = script
         self.source = script.source
         self.project = project
+        self.profiles = tuple(profiles)
         self.diagnostics: list[Diagnostic] = []
         self.locations: dict[str, ir.Location] = {}
         self.characters: dict[str, ir.Character] = {}
         self.themes: dict[str, ir.Theme] = {}
         self.setting_spans: dict[str, Span] = {}
         # what the checker needs to know about use
-        self.cued: dict[str, list[Span]] = {}
+        self.cued: set[str] = set()
         self.bound_locations: set[str] = set()
         self.started_themes: set[str] = set()
+        self.references: list[ir.Reference] = []
+        self.read_paths: list[str] = []
+        self.undeclared: dict[int, str] = {}     # diagnostic index -> the folded cue name of a W505
+        self.reported_cues: set[str] = set()     # W505 once per name
 
     def error(self, code: str, message: str, span: Span, **extra) -> None:
         self.diagnostics.append(Diagnostic.make(code, message, span, **extra))
@@ -113,18 +76,17 @@ class Lowering:
     # -- positions inside notes ---------------------------------------------------------------
 
     def note_span(self, note: Element, start: int, end: int) -> Span:
-        line, col = note.body_start
-        body = note.text
-        start_line, start_col = self.source.position_at(line, col, body[:start])
-        end_line, end_col = self.source.position_at(line, col, body[:end])
-        return Span(start_line, start_col, end_line, end_col)
+        return ann.note_span(self.source, note, start, end)
 
     def term_span(self, note: Element, term: ann.Term) -> Span:
-        return self.note_span(note, term.start, term.end)
+        return ann.note_span(self.source, note, term.start, term.end)
+
+    def refer(self, kind: str, text: str, span: Span, role: str) -> None:
+        self.references.append(ir.Reference(kind, " ".join(text.split()).casefold(), text, span, role))
 
     # -- the passes ---------------------------------------------------------------------------
 
-    def run(self) -> tuple[ir.Film, list[Diagnostic]]:
+    def run(self) -> tuple[ir.Film, list[Diagnostic], Uses]:
         settings = self.settings()
         annotations = self.read_annotations()
         self.declarations(annotations)
@@ -140,83 +102,24 @@ class Lowering:
             opening=opening,
             title_span=self.setting_spans.get("title", Span(1, 1, 1, 1)),
             setting_spans=self.setting_spans,
+            references=tuple(self.references),
         )
-        return film, self.diagnostics
+        return film, self.diagnostics, self.uses(film.characters, scenes)
+
+    def uses(self, characters, scenes) -> Uses:
+        """The :class:`Uses` of what was lowered: ``characters`` are the declared ones (the
+        whole script's, when lowering one part of it), ``scenes`` those lowered here."""
+        actions = [beat.text for scene in scenes for shot in scene.shots for beat in shot.beats
+                   if isinstance(beat, ir.Action)]
+        mentioned = frozenset(c.name.casefold() for c in characters
+                              if references.mentioned(c.name, actions))
+        return Uses(frozenset(self.cued), mentioned, frozenset(self.bound_locations),
+                    frozenset(self.started_themes))
 
     def settings(self) -> ir.Settings:
-        values: dict = {}
-        for f in self.script.title_page:
-            key = f.key.strip().lower()
-            value = " ".join(f.value.split())
-            span = f.value_span
-            self.setting_spans[key] = f.span
-            if key == "title":
-                values["title"] = " ".join(part.strip() for part in f.value.split("\n"))
-            elif key == "credit":
-                values["credit"] = value
-            elif key in ("author", "authors"):
-                values["author"] = value
-            elif key == "resolution":
-                size = _RESOLUTION_NAMES.get(value.lower())
-                match = _RESOLUTION.fullmatch(value)
-                if match:
-                    size = int(match.group(1)), int(match.group(2))
-                if (size is None or not all(64 <= v <= 7680 for v in size)
-                        or any(v % 2 for v in size)):
-                    self.error("E302", f"bad resolution {value!r}", span,
-                               label="expected WIDTHxHEIGHT, both even, 64 to 7680",
-                               help="write it like `Resolution: 1280x720`")
-                else:
-                    values["resolution"] = size
-            elif key == "fps":
-                number = value.lower().removesuffix("fps").strip()
-                try:
-                    fps = float(number)
-                except ValueError:
-                    fps = 0.0
-                if not 1 <= fps <= 120:
-                    self.error("E303", f"bad frame rate {value!r}", span,
-                               label="expected a number of frames per second, 1 to 120",
-                               help="write it like `FPS: 24`")
-                else:
-                    values["fps"] = fps
-            elif key == "style":
-                values["style"] = value
-            elif key == "seed":
-                if value.isdigit() and int(value) < 2**63:
-                    values["seed"] = int(value)
-                else:
-                    self.error("E304", f"bad seed {value!r}", span,
-                               label="expected a whole number, like 7")
-            elif key == "language":
-                if _LANGUAGE.fullmatch(value):
-                    values["language"] = value
-                else:
-                    self.error("E304", f"bad language {value!r}", span,
-                               label="expected a language tag such as en or fr-FR")
-            elif key == "profile":
-                known = self.profile_names()
-                if value.lower() in known:
-                    values["profile"] = value.lower()
-                else:
-                    suggestion = closest(value, known)
-                    self.error("E304", f"unknown profile {value!r}", span,
-                               label=f"expected one of: {', '.join(known)}",
-                               help=f"did you mean {suggestion}?" if suggestion else "",
-                               fix=Edit(span, suggestion) if suggestion else None)
-        return ir.Settings(**values)
-
-    def profile_names(self) -> tuple[str, ...]:
-        """The built-in profiles and those the project's moviola.toml defines (a broken
-        moviola.toml is reported by `moviola build` and `moviola doctor`, not here)."""
-        from .profiles import ProfileError, config_path, load_profiles
-
-        if self.project is None or config_path(self.project) is None:
-            return PROFILES
-        try:
-            return tuple(load_profiles(self.project))
-        except ProfileError:
-            return PROFILES
+        settings, spans = lower_settings(self.script.title_page, self.profiles, self.error)
+        self.setting_spans.update(spans)
+        return settings
 
     def read_annotations(self) -> dict[int, ann.Annotation]:
         """Parse every note once; index the annotations by element position."""
@@ -260,6 +163,7 @@ class Lowering:
             element = elements[index]
             kind, name, name_span = self.declared_name(element, note)
             table = tables[kind]
+            self.refer(kind, note.name.text, name_span, "declaration")
             previous = table.get(name.casefold())
             if previous is not None:
                 self.diagnostics.append(duplicate_declaration(kind, name, name_span, previous.name_span))
@@ -276,235 +180,24 @@ class Lowering:
         description = "; ".join(", ".join(t.text for t in clause) for clause in note.terms)
         props = self.properties(element, kind, note)
         if kind == "location":
-            return ir.Location(name, description, props.get("refs", ()), _one(props.get("lora")),
+            return ir.Location(name, description, props.get("refs", ()), one(props.get("lora")),
                                element.span, name_span)
         if kind == "character":
-            return ir.Character(name, description, _one(props.get("voice")), props.get("refs", ()),
-                                _one(props.get("lora")), element.span, name_span)
+            return ir.Character(name, description, one(props.get("voice")), props.get("refs", ()),
+                                one(props.get("lora")), element.span, name_span)
         tempo = props.get("tempo")
         if tempo is None:
             match = _TEMPO.search(description)
             tempo = float(match.group(1)) if match else None
-        return ir.Theme(name, description, tempo, _one(props.get("from")), element.span, name_span)
+        return ir.Theme(name, description, tempo, one(props.get("from")), element.span, name_span)
 
-    def properties(self, element: Element, kind: str, note: ann.Annotation) -> dict:
-        """Validated properties: paths resolved, numbers parsed. Bad ones become diagnostics."""
-        allowed = PROPERTIES[kind]
-        out: dict = {}
-        for prop in note.properties:
-            key = prop.key.text
-            key_span = self.term_span(element, prop.key)
-            if key not in allowed:
-                suggestion = closest(key, allowed)
-                self.error("E202", f"`{kind}` does not take the property `{key}`", key_span,
-                           label=f"{kind} takes: {', '.join(allowed)}",
-                           help=f"did you mean `{suggestion}`?" if suggestion else "",
-                           fix=Edit(key_span, suggestion) if suggestion else None)
-                continue
-            if not prop.values:
-                self.error("E206", f"property `{key}` has no value", key_span)
-                continue
-            path_kind = PATH_KINDS.get((kind, key))
-            if path_kind:
-                resolved = tuple(filter(None, (self.project_path(element, v, path_kind) for v in prop.values)))
-                if resolved:
-                    out[key] = resolved
-                continue
-            value = prop.values[0]
-            value_span = self.term_span(element, value)
-            if key == "seed":
-                if value.text.isdigit():
-                    out[key] = int(value.text)
-                else:
-                    self.error("E207", f"bad seed {value.text!r}", value_span,
-                               label="expected a whole number")
-            elif key == "volume":
-                volume = _parse_volume(value.text)
-                if volume is None:
-                    self.error("E207", f"bad volume {value.text!r}", value_span,
-                               label="expected a percentage like 80% (0% to 200%)")
-                else:
-                    out[key] = volume
-            elif key == "tempo":
-                match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(bpm)?", value.text, re.IGNORECASE)
-                if not match or not 20 <= float(match.group(1)) <= 300:
-                    self.error("E207", f"bad tempo {value.text!r}", value_span,
-                               label="expected beats per minute, like 70 bpm (20 to 300)")
-                else:
-                    out[key] = float(match.group(1))
-        return out
-
-    def project_path(self, element: Element, term: ann.Term, kind: str) -> ir.ProjectPath | None:
-        span = self.term_span(element, term)
-        result = paths.resolve(self.project, term.text)
-        if result.problem == "escapes":
-            self.error("E402", f"path {term.text!r} leaves the project folder", span,
-                       label="not read",
-                       help="put the file inside the folder that holds the script and use a "
-                            "relative path")
-            return None
-        if result.problem == "missing":
-            self.error("E401", f"file not found: {term.text}", span,
-                       label="no such file in the project folder",
-                       help=self.missing_help(term.text))
-            return None
-        extensions = _KIND_EXTENSIONS[kind]
-        if result.is_dir:
-            if kind not in ("refs", "lora"):
-                self.error("E403", f"{term.text!r} is a folder", span,
-                           label=f"expected {_KIND_WORDS[kind]}")
-                return None
-        elif not result.path.lower().endswith(extensions):
-            self.error("E403", f"{term.text!r} is not {_KIND_WORDS[kind]}", span,
-                       label="wrong kind of file")
-            return None
-        return ir.ProjectPath(term.text, result.path, span)
-
-    def missing_help(self, written: str) -> str:
-        if self.project is None:
-            return ""
-        folder = Path(written.strip().rstrip("/")).parent
-        try:
-            siblings = [p.name for p in (self.project / folder).iterdir()]
-        except OSError:
-            return "paths are relative to the folder that holds the script"
-        suggestion = closest(Path(written).name, siblings)
-        if suggestion:
-            return f"did you mean {(folder / suggestion).as_posix()}?"
-        return "paths are relative to the folder that holds the script"
-
-    # -- the body: scenes, shots, beats -------------------------------------------------------
+    # -- the body: scenes, shots, beats (compiler/scenes.py walks it) -------------------------
 
     def body(self, annotations: dict[int, ann.Annotation]):
-        elements = self.script.elements
-        scenes: list[_SceneDraft] = []
-        sections: list[ir.Section] = []
-        opening: ir.Transition | None = None
-        scene: _SceneDraft | None = None
-        shot: _ShotDraft | None = None
-        pending_audio: list = []          # music/sfx before anything is on screen
-        cue: Element | None = None        # the open dialogue block's cue
-        delivery: list[str] = []          # parentheticals waiting for their dialogue
-        pending_voice: tuple[list[str], ir.ProjectPath | None] | None = None
-        last_line: tuple[_ShotDraft, int, Element] | None = None
+        """(scenes, sections, opening transition) of the script's elements."""
+        return BodyLowering(self, annotations).run(self.script.elements)
 
-        def current_shot(span: Span) -> _ShotDraft:
-            nonlocal scene, shot
-            if scene is None:
-                scene = _SceneDraft(None, span)
-                scenes.append(scene)
-            if shot is None:
-                shot = _ShotDraft(False, span)
-                scene.shots.append(shot)
-                if pending_audio:
-                    shot.beats.extend(pending_audio)
-                    pending_audio.clear()
-            return shot
-
-        for index, element in enumerate(elements):
-            kind = element.kind
-            if scene is not None and kind != "scene_heading":
-                scene.end_line = element.span.end_line
-            if kind == "lyrics" and cue is not None:
-                kind = "sung"                 # ~lines inside a dialogue block: sung by the cue
-            if kind not in ("dialogue", "parenthetical", "note", "sung"):
-                cue = None
-                delivery = []
-            if kind == "scene_heading":
-                pending_voice = None
-                scene = self.scene(element)
-                scenes.append(scene)
-                shot = None
-            elif kind == "note":
-                note = annotations.get(index)
-                if note is None or note.kind != "directive":
-                    continue
-                word = note.keyword.text
-                if word == "shot":
-                    if scene is None:
-                        scene = _SceneDraft(None, element.span)
-                        scenes.append(scene)
-                    shot = self.shot_directive(element, note)
-                    scene.shots.append(shot)
-                    if pending_audio:
-                        shot.beats.extend(pending_audio)
-                        pending_audio.clear()
-                elif word in ("music", "sfx"):
-                    beat = self.music(element, note) if word == "music" else self.sfx(element, note)
-                    if beat is None:
-                        continue
-                    if shot is None:
-                        # before the scene's first shot: it belongs to the shot that comes next
-                        pending_audio.append(beat)
-                    else:
-                        shot.beats.append(beat)
-                elif word == "voice":
-                    hints, performance = self.voice(element, note)
-                    # Inside (or inline on) the speech just read: it applies to that speech.
-                    if last_line is not None and last_line[2].span.contains(element.span.line, element.span.col):
-                        draft, position, _ = last_line
-                        line = draft.beats[position]
-                        draft.beats[position] = _replace(line, delivery=line.delivery + tuple(hints),
-                                                         performance=performance or line.performance)
-                    else:
-                        pending_voice = (hints, performance)
-            elif kind == "action" and _ACTION_TRANSITION.fullmatch(element.plain.strip()):
-                # "FADE IN:" and "FADE OUT." do not end in TO:, so Fountain reads them as
-                # action; every writer means a transition.
-                transition = ir.Transition(vocabulary.transition_kind(element.plain),
-                                           element.plain.strip(), element.span)
-                if scene is None:
-                    opening = transition
-                else:
-                    scene.transition = transition
-            elif kind == "action":
-                current_shot(element.span).beats.append(ir.Action(element.plain, element.span))
-            elif kind == "character":
-                cue = element
-                delivery = []
-            elif kind == "parenthetical":
-                delivery.append(element.plain.strip("() ").lower())
-            elif kind in ("dialogue", "sung"):
-                if cue is None:
-                    continue
-                if kind == "sung":
-                    delivery.append("singing")
-                performance = None
-                if pending_voice is not None:
-                    delivery.extend(pending_voice[0])
-                    performance = pending_voice[1]
-                    pending_voice = None
-                draft = current_shot(element.span)
-                draft.beats.append(self.line(cue, element, tuple(delivery), performance))
-                last_line = (draft, len(draft.beats) - 1, element)
-                delivery = []
-            elif kind == "lyrics":
-                current_shot(element.span).beats.append(ir.Lyric(element.plain, element.span))
-            elif kind == "centered":
-                current_shot(element.span).beats.append(ir.Card(element.plain, element.span))
-            elif kind == "transition":
-                transition = ir.Transition(vocabulary.transition_kind(element.plain), element.plain,
-                                           element.span)
-                if scene is None:
-                    opening = transition
-                else:
-                    scene.transition = transition
-            elif kind == "section":
-                sections.append(ir.Section(element.plain, element.depth, "", element.span))
-            elif kind == "synopsis" and sections and sections[-1].span.line < element.span.line:
-                last = sections[-1]
-                if scene is None or scene.span.line < last.span.line:
-                    sections[-1] = _replace(last, synopsis=(last.synopsis + " " + element.plain).strip())
-
-        if pending_audio:
-            # audio after the last picture: held over the end of the film
-            if scene is None:
-                scene = _SceneDraft(None, pending_audio[0].span)
-                scenes.append(scene)
-            scene.shots.append(_ShotDraft(False, pending_audio[0].span, beats=list(pending_audio)))
-        return [self.freeze_scene(number, draft) for number, draft in enumerate(scenes, 1)], sections, opening
-
-    def freeze_scene(self, number: int, draft: _SceneDraft) -> ir.Scene:
+    def freeze_scene(self, number: int, draft: SceneDraft) -> ir.Scene:
         heading = draft.heading
         return ir.Scene(
             index=number,
@@ -520,37 +213,28 @@ class Lowering:
             end_line=max(draft.end_line, draft.span.end_line),
         )
 
-    def scene(self, heading: Element) -> _SceneDraft:
-        text = heading.plain.strip()
-        draft = _SceneDraft(heading, heading.span)
-        prefix = _HEADING_PREFIX.match(text)
-        rest = text
-        if prefix and not heading.forced:
-            word = prefix.group(1).upper().replace(" ", "").replace(".", "")
-            draft.setting = {"INT/EXT": "INT/EXT", "EXT/INT": "INT/EXT", "I/E": "INT/EXT",
-                             "E/I": "INT/EXT"}.get(word, word)
-            rest = text[prefix.end():]
-        parts = _TIME_SPLIT.split(rest)
-        if len(parts) > 1:
-            draft.time = parts[-1].strip().upper()
-            rest = rest[: rest.rfind(parts[-1])].rstrip(" -–—")
-        draft.place = rest.strip()
-        draft.location = self.bind_location(draft.place, heading)
+    def scene(self, element: Element) -> SceneDraft:
+        heading = element.heading
+        draft = SceneDraft(element, element.span, heading.setting, heading.place, heading.time)
+        draft.location = self.bind_location(heading)
         return draft
 
-    def bind_location(self, place: str, heading: Element) -> str | None:
+    def bind_location(self, heading: fountain.Heading) -> str | None:
+        place = heading.place
         if not place:
             return None
+        span = heading.place_span
         candidates = [place] + [part for part in _BIND_SPLIT.split(place)[:1] if part != place]
         for candidate in candidates:
             location = self.locations.get(candidate.strip().casefold())
             if location:
                 self.bound_locations.add(location.name.casefold())
+                written = candidate.strip()
+                self.refer("location", written,
+                           Span.on_line(span.line, span.col, span.col + len(written)), "heading")
                 return location.name
+        self.refer("location", place, span, "heading")
         if self.locations:
-            line = self.source.line_text(heading.span.line)
-            col = line.find(place) + 1 or 1
-            span = Span.on_line(heading.span.line, col, col + len(place))
             suggestion = closest(candidates[-1], [l.name for l in self.locations.values()])
             self.error("W504", f"scene heading binds to no declared location: {place}", span,
                        label="no `[[location ...]]` has this name",
@@ -562,19 +246,25 @@ class Lowering:
     def line(self, cue: Element, dialogue: Element, delivery: tuple[str, ...],
              performance: ir.ProjectPath | None) -> ir.Line:
         name = cue.name or cue.plain
-        declared = self.characters.get(name.casefold())
-        self.cued.setdefault(name.casefold(), []).append(cue.span)
+        key = name.casefold()
+        declared = self.characters.get(key)
+        self.cued.add(key)
         if declared is None and self.characters:
             self.undeclared_cue(cue, name)
-        extensions = tuple(" ".join(e.upper().split()) for e in cue.extensions)
-        squeezed = {e.replace(" ", "").replace(".", "") for e in extensions}
+        extensions: tuple[str, ...] = ()
+        voice_over = off_screen = False
+        if cue.extensions:
+            extensions = tuple(" ".join(e.upper().split()) for e in cue.extensions)
+            squeezed = {e.replace(" ", "").replace(".", "") for e in extensions}
+            voice_over = "VO" in squeezed
+            off_screen = bool(squeezed & {"OS", "OC"})
         return ir.Line(
             character=declared.name if declared else name,
             text=dialogue.plain,
             delivery=delivery,
             extensions=extensions,
-            voice_over="VO" in squeezed,
-            off_screen=bool(squeezed & {"OS", "OC"}),
+            voice_over=voice_over,
+            off_screen=off_screen,
             dual=cue.dual,
             performance=performance,
             span=dialogue.span,
@@ -582,14 +272,11 @@ class Lowering:
         )
 
     def undeclared_cue(self, cue: Element, name: str) -> None:
-        reported = getattr(self, "_reported_cues", set())
-        self._reported_cues = reported
-        if name.casefold() in reported:
+        if name.casefold() in self.reported_cues:
             return
-        reported.add(name.casefold())
-        line = self.source.line_text(cue.span.line)
-        col = line.find(name) + 1 or 1
-        span = Span.on_line(cue.span.line, col, col + len(name))
+        self.reported_cues.add(name.casefold())
+        span = cue.name_span
+        self.undeclared[len(self.diagnostics)] = name.casefold()
         suggestion = closest(name, [c.name for c in self.characters.values()])
         self.error("W505", f"character {name} is not declared", span,
                    label="no `[[character ...]]` has this name",
@@ -597,165 +284,8 @@ class Lowering:
                    f"declare it: [[character {name}: who they are; voice: ...]]",
                    fix=Edit(span, suggestion) if suggestion else None)
 
-    # -- directives ---------------------------------------------------------------------------
-
-    def shot_directive(self, element: Element, note: ann.Annotation) -> _ShotDraft:
-        draft = _ShotDraft(True, element.span)
-        for clause in note.terms:
-            for term in _split_lines(clause):
-                self.shot_term(element, draft, term)
-        props = self.properties(element, "shot", note)
-        draft.source = _one(props.get("from"))
-        draft.seed = props.get("seed")
-        return draft
-
-    def shot_term(self, element: Element, draft: _ShotDraft, term: ann.Term) -> None:
-        span = self.term_span(element, term)
-        word = vocabulary.normalize_term(term.text)
-        if vocabulary.looks_like_duration(word):
-            seconds = vocabulary.parse_duration(word)
-            if seconds is None:
-                self.error("E301", f"bad duration {term.text!r}", span,
-                           label="expected seconds, like 6s or 2.5s, or 1:30 (up to 10 minutes)")
-            elif self._set_once(draft, "duration", seconds, span, term.text):
-                pass
-            return
-        size = vocabulary.SHOT_SIZES.get(word)
-        if size is not None:
-            self._set_once(draft, "size", size, span, term.text)
-            return
-        move = vocabulary.parse_move(word)
-        if move is not None:
-            self._set_once(draft, "move", ir.CameraMove(*move), span, term.text)
-            return
-        suggestion = closest(word, vocabulary.all_shot_terms())
-        self.error("E205", f"unknown shot term {term.text!r}", span,
-                   label="not a shot size, camera move or duration",
-                   help=f"did you mean `{suggestion}`?" if suggestion else
-                   "sizes: wide, medium, close-up…; moves: static, push in, pan left…; see docs/language.md",
-                   fix=Edit(span, suggestion) if suggestion else None)
-
-    def _set_once(self, draft: _ShotDraft, attribute: str, value, span: Span, text: str) -> bool:
-        if getattr(draft, attribute) is not None:
-            self.error("E205", f"the shot already has a {attribute}", span,
-                       label=f"second {attribute}: {text}")
-            return False
-        setattr(draft, attribute, value)
-        return True
-
-    def music(self, element: Element, note: ann.Annotation) -> ir.MusicCue | None:
-        theme: str | None = None
-        chosen = False
-        fade_in = fade_out = 0.0
-        for clause in note.terms:
-            for term in _split_lines(clause):
-                word = vocabulary.normalize_term(term.text)
-                span = self.term_span(element, term)
-                fade = re.fullmatch(r"fade (in|out)(?: (?:over )?(.+))?", word)
-                if fade:
-                    seconds = 2.0
-                    if fade.group(2):
-                        parsed = vocabulary.parse_duration(fade.group(2))
-                        if parsed is None:
-                            self.error("E301", f"bad fade duration {fade.group(2)!r}", span,
-                                       label="expected seconds, like 3s")
-                            continue
-                        seconds = parsed
-                    if fade.group(1) == "in":
-                        fade_in = seconds
-                    else:
-                        fade_out = seconds
-                    continue
-                if chosen:
-                    self.error("E205", f"unknown music term {term.text!r}", span,
-                               label="music takes a theme (or stop) and fades: fade in 3s, fade out 4s")
-                    continue
-                chosen = True
-                if word in ("stop", "out", "end", "off"):
-                    continue
-                declared = self.themes.get(" ".join(term.text.split()).casefold())
-                if declared is None:
-                    suggestion = closest(term.text, [t.name for t in self.themes.values()])
-                    self.error("E203", f"undeclared theme {term.text!r}", span,
-                               label="no `[[theme ...]]` has this name",
-                               help=f"did you mean {suggestion}?" if suggestion else
-                               f"declare it: [[theme {term.text}: instruments, mood, tempo]]",
-                               fix=Edit(span, suggestion) if suggestion else None)
-                    return None
-                theme = declared.name
-                self.started_themes.add(theme.casefold())
-        if not chosen:
-            self.error("E206", "`music:` needs a theme name or `stop`", element.span,
-                       help="write it like [[music: RIVER, fade in 3s]]")
-            return None
-        props = self.properties(element, "music", note)
-        return ir.MusicCue(theme, fade_in, fade_out, props.get("volume", 1.0), element.span)
-
-    def sfx(self, element: Element, note: ann.Annotation) -> ir.SoundEffect | None:
-        words: list[str] = []
-        duration = None
-        for clause in note.terms:
-            for term in clause:
-                if vocabulary.looks_like_duration(term.text):
-                    duration = vocabulary.parse_duration(term.text)
-                    if duration is None:
-                        self.error("E301", f"bad duration {term.text!r}", self.term_span(element, term),
-                                   label="expected seconds, like 4s")
-                    continue
-                words.append(term.text)
-        props = self.properties(element, "sfx", note)
-        source = _one(props.get("from"))
-        if not words and source is None:
-            self.error("E206", "`sfx:` needs a description of the sound or `from:` a recording",
-                       element.span, help="write it like [[sfx: water lapping against stone, 4s]]")
-            return None
-        return ir.SoundEffect(", ".join(words), duration, source, props.get("volume", 1.0), element.span)
-
-    def voice(self, element: Element, note: ann.Annotation) -> tuple[list[str], ir.ProjectPath | None]:
-        hints = [vocabulary.normalize_term(t.text) for clause in note.terms for t in clause]
-        props = self.properties(element, "voice", note)
-        return hints, _one(props.get("from"))
-
 
 def duplicate_declaration(kind: str, name: str, span: Span, first: Span) -> Diagnostic:
     return Diagnostic.make("E204", f"{kind} {name} is declared twice", span,
                            label="second declaration", related=(Related(first, "first declared here"),),
                            help="merge the two declarations into one")
-
-
-def _split_lines(clause: tuple[ann.Term, ...]) -> list[ann.Term]:
-    """Terms of a clause, where a line break inside a note also separates terms
-    (``[[shot: wide`` / ``4s]]``)."""
-    out: list[ann.Term] = []
-    for term in clause:
-        if "\n" not in term.text:
-            out.append(term)
-            continue
-        offset = term.start
-        for piece in term.text.split("\n"):
-            stripped = piece.strip()
-            if stripped:
-                begin = offset + piece.index(stripped)
-                out.append(ann.Term(stripped, begin, begin + len(stripped)))
-            offset += len(piece) + 1
-    return out
-
-
-def _one(values):
-    if not values:
-        return None
-    return values[0]
-
-
-def _parse_volume(text: str) -> float | None:
-    match = _PERCENT.fullmatch(text.strip())
-    if not match:
-        return None
-    volume = float(match.group(1)) / 100 if match.group(1) else float(match.group(2))
-    return volume if 0 <= volume <= 2 else None
-
-
-def _replace(node, **changes):
-    from dataclasses import replace
-
-    return replace(node, **changes)

@@ -2,8 +2,8 @@
 
 A job's ``key`` here covers everything the compiler knows: kind, backend and model identity,
 parameters, seed and the keys of the jobs it reads. Two things only the runtime knows are added
-when it runs the plan (see runtime/keys.py): the bytes of project files a job reads, and timing
-resolved from rendered speech (a clip's frame count). Keys are sha256 of canonical JSON, never
+when it runs the plan (``Executor.resolve_key``, runtime/executor.py): the bytes of project files
+a job reads, and timing resolved from rendered speech (a clip's frame count). Keys are sha256 of canonical JSON, never
 mtimes.
 
 Job kinds: speech (one per line of dialogue), keyframe and clip (one each per cut), music (one per

@@ -9,12 +9,9 @@ are shortened first.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from . import ir
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .decoupage import Cut
+from .cuts import Cut
 
 # CLIP-style encoders see 77 tokens, two of them start/end markers.
 DEFAULT_BUDGET = 75
@@ -66,7 +63,7 @@ def assemble(parts: list[tuple[int, str]], budget: int = DEFAULT_BUDGET) -> str:
     return ", ".join(t for t in texts if t)
 
 
-def shot_prompt(film: ir.Film, scene: ir.Scene | None, cut: "Cut", budget: int = DEFAULT_BUDGET) -> str:
+def shot_prompt(film: ir.Film, scene: ir.Scene | None, cut: Cut, budget: int = DEFAULT_BUDGET) -> str:
     if cut.card:
         return f"title card: {cut.card}"
     framing = cut.size.value if cut.size.value.endswith("shot") else cut.size.value + " shot"

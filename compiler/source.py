@@ -68,3 +68,23 @@ class Source:
         if not newlines:
             return line, col + len(delta)
         return line + newlines, len(delta) - delta.rfind("\n")
+
+
+class ScriptNotReadable(Exception):
+    """The script file itself cannot be read (missing, a folder, no permission)."""
+
+
+def read_script(path) -> str:
+    """The text of a script file, for any bytes: invalid UTF-8 is replaced, never fatal."""
+    from pathlib import Path
+
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ScriptNotReadable(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ScriptNotReadable(f"{path} is a folder, not a script") from None
+    except OSError as error:
+        raise ScriptNotReadable(f"cannot read {path}: {error.strerror}") from None
+    return data.decode("utf-8", errors="replace")

@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     parse.add_argument("script", help="the .fountain file")
     form = parse.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true", help="machine-readable elements")
+    form.add_argument("--json", action="store_true",
+                      help="machine-readable elements (parsing only: nothing is lowered or checked)")
     form.add_argument("--ir", action="store_true", help="the typed IR (JSON) after name resolution")
+    _indent_option(parse)
 
     outline = commands.add_parser(
         "outline", help="scenes, shots, characters, locations and estimated runtime",
@@ -92,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--why", action="store_true",
                       help="for each job that will render, what changed since the last build "
                            "(a line's text, a file's bytes, a model revision, an input…)")
+    _indent_option(plan)
     plan.add_argument("--profile", metavar="NAME",
                       help="draft, preview, final or a profile of moviola.toml (default: the title page's)")
 
@@ -141,6 +144,33 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("script", nargs="?", help="a .fountain file (its folder's moviola.toml is read)")
     _add_document_commands(commands, formatter)
     return parser
+
+
+def _indent_option(command) -> None:
+    command.add_argument("--indent", type=int, metavar="N",
+                         help="pretty-print JSON with N spaces (default: 2 on a terminal; "
+                              "compact, one line, when piped)")
+
+
+def _write_json(value, indent: int | None, chunks=None) -> None:
+    """Write ``value`` as JSON on stdout: indented on a terminal or with ``--indent``, else
+    compact, streamed from ``chunks`` (an iterable of JSON text) when given, so a long script's
+    output starts at once and is never held whole."""
+    out = sys.stdout
+    if indent is None and out.isatty():
+        indent = 2
+    if indent is not None or chunks is None:
+        separators = None if indent is not None else (",", ":")
+        out.write(json.dumps(value, indent=indent, ensure_ascii=False, separators=separators))
+    else:
+        write = out.write
+        for chunk in chunks:
+            write(chunk)
+    out.write("\n")
+
+
+def _compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _add_document_commands(commands, formatter) -> None:
@@ -256,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("check", "parse", "outline"):
+        # These commands build one large, acyclic object graph (a feature film: 50,000 elements
+        # and IR nodes) and exit: the cycle collector would only walk it again and again.
+        import gc
+
+        gc.disable()
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
                    "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
@@ -268,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("moviola: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader stopped early (`moviola parse --json | head`): not an error; stdout goes
+        # to the null device so the interpreter's final flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 class _UsageError(Exception):
@@ -290,7 +331,6 @@ def _console():
 
 
 def _check(args) -> int:
-    from moviola import render
     from moviola.compiler.diagnostics import CODES
 
     if args.explain:
@@ -303,18 +343,23 @@ def _check(args) -> int:
         raise _UsageError("check needs a script (or --explain CODE)")
     result = _compile(args.script)
     diagnostics = list(result.diagnostics)
+    from moviola import render      # rich: only once there is something to show
+
     if args.format == "json":
         print(render.as_json(diagnostics, args.script))
     elif args.format == "concise":
         for diagnostic in diagnostics:
             print(render.concise(diagnostic, args.script))
     else:
-        console = _console()
-        for diagnostic in diagnostics:
-            console.print(render.human(diagnostic, result.script.source, args.script))
         film = result.film
         counts = f"{len(film.scenes)} scenes, {len(film.shots)} shots"
         verdict = render.summary(diagnostics)
+        if not diagnostics and not sys.stdout.isatty():
+            print(f"{args.script}: {verdict} ({counts})")     # nothing to style: no rich
+            return EXIT_OK
+        console = _console()
+        for diagnostic in diagnostics:
+            console.print(render.human(diagnostic, result.script.source, args.script))
         style = "red" if result.errors else ("yellow" if diagnostics else "green")
         console.print(f"[{style}]{args.script}: {verdict}[/] ({counts})")
     failed = bool(result.errors) or (args.deny_warnings and bool(diagnostics))
@@ -322,27 +367,46 @@ def _check(args) -> int:
 
 
 def _parse(args) -> int:
-    result = _compile(args.script)
     if args.ir:
         from moviola.compiler.ir import dump
 
-        print(json.dumps(dump(result.film), indent=2, ensure_ascii=False))
+        _write_json(dump(_compile(args.script).film), args.indent)
         return EXIT_OK
+    from moviola.compiler.fountain import parse
+    from moviola.compiler.source import ScriptNotReadable, read_script
+
+    try:
+        script = parse(read_script(args.script), args.script)
+    except ScriptNotReadable as error:
+        raise _UsageError(str(error)) from None
     if args.json:
-        print(json.dumps(result.script.to_json(), indent=2, ensure_ascii=False))
+        if args.indent is not None or sys.stdout.isatty():
+            _write_json(script.to_json(), args.indent)
+        else:
+            _write_json(None, None, _element_chunks(script))
         return EXIT_OK
     from rich.table import Table
 
     table = Table("line", "type", "text", box=None, header_style="bold")
-    for field in result.script.title_page:
+    for field in script.title_page:
         table.add_row(str(field.span.line), f"title: {field.key}", field.value)
-    for element in result.script.elements:
+    for element in script.elements:
         label = element.kind
         if element.kind == "character" and element.dual:
             label += " (dual)"
         table.add_row(str(element.span.line), label, element.plain)
     _console().print(table)
     return EXIT_OK
+
+
+def _element_chunks(script):
+    """``script.to_json()`` as compact JSON text, a few hundred elements at a time."""
+    yield '{"title_page":' + _compact(script.title_json()) + ',"elements":['
+    elements = script.elements
+    for start in range(0, len(elements), 1024):
+        text = _compact([e.to_json() for e in elements[start:start + 1024]])[1:-1]
+        yield ("," + text) if start else text
+    yield "]}"
 
 
 def _outline(args) -> int:
@@ -579,7 +643,7 @@ def _plan(args) -> int:
             job["state"] = states[job["id"]]
             if job["id"] in reasons:
                 job["why"] = reasons[job["id"]]
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        _write_json(data, args.indent)
         return EXIT_OK
     if args.why:
         return _print_why(render_plan, states, reasons)

@@ -7,11 +7,13 @@ styles, so a terminal gets colour and a pipe gets plain text.
 from __future__ import annotations
 
 import json
-
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from moviola.compiler.diagnostics import Diagnostic
 from moviola.compiler.source import Source
+
+if TYPE_CHECKING:  # pragma: no cover - rich loads when a diagnostic is shown, not at import
+    from rich.text import Text
 
 _STYLES = {"error": "bold red", "warning": "bold yellow"}
 
@@ -24,6 +26,8 @@ def concise(diagnostic: Diagnostic, path: str) -> str:
 
 def human(diagnostic: Diagnostic, source: Source, path: str) -> Text:
     """The concise line, then the source line with a caret underline, the label and help."""
+    from rich.text import Text
+
     style = _STYLES[diagnostic.severity.value]
     span = diagnostic.span
     out = Text()

@@ -40,10 +40,6 @@ class CutTiming:
     transition_out: str
     lines: tuple[LineTiming, ...]
 
-    @property
-    def end_frame(self) -> int:
-        return self.start_frame + self.frames
-
 
 @dataclass(frozen=True, slots=True)
 class AudioPlacement:

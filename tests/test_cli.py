@@ -82,6 +82,28 @@ def test_parse_json_schema(capsys):
     assert all(isinstance(e["line"], int) for e in data["elements"])
 
 
+
+def test_parse_json_is_compact_when_piped_and_indents_on_request():
+    golden = (GOLDEN / "annotated.parse.json").read_text("utf-8")
+    piped = run("parse", str(GOLDEN / "annotated.fountain"), "--json")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.count("\n") == 1 and json.loads(piped.stdout) == json.loads(golden)
+    indented = run("parse", str(GOLDEN / "annotated.fountain"), "--json", "--indent", "1")
+    assert indented.stdout == golden
+
+
+def test_parse_does_not_lower_or_check():
+    # `parse --json` runs the parser only: lowering and checking are not even imported.
+    code = ("import sys; from moviola.cli import main; "
+            f"main(['parse', {str(GOLDEN / 'annotated.fountain')!r}, '--json']); "
+            "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('moviola.compiler.'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = eval(result.stderr)
+    assert "moviola.compiler.fountain" in loaded
+    assert "moviola.compiler.lower" not in loaded and "moviola.compiler.check" not in loaded
+
+
 def test_outline_shows_runtime_and_cast():
     result = run("outline", str(GOLDEN / "annotated.fountain"))
     assert result.returncode == 0, result.stderr
@@ -113,3 +135,15 @@ def test_odd_inputs_never_traceback(tmp_path, data):
     result = run("check", str(script))
     assert result.returncode in (0, 1)
     assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    # `moviola parse --json | head`: no traceback, exit 0 (the output is larger than a pipe holds)
+    script = tmp_path / "long.fountain"
+    script.write_text("\n\n".join([(GOLDEN / "annotated.fountain").read_text("utf-8")] * 40), "utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "moviola", "parse", str(script), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.read(10)
+    process.stdout.close()
+    assert process.wait(timeout=60) == 0
+    assert b"Traceback" not in process.stderr.read()

@@ -633,14 +633,19 @@ def test_trailing_whitespace_does_not_change_the_structure():
         assert a == b
 
 
-def test_fast_driver_matches_lark_on_the_corpus():
-    # Moviola runs lark's LALR tables with its own loop; lark's loop must give the same result.
-    from moviola.compiler import fountain
+def test_grouping_keeps_every_lexed_line_once_on_the_corpus():
+    # The grouping step neither drops nor repeats a line the lexer classified (an element may
+    # also span transparent lines: a note line inside a paragraph).
+    from moviola.compiler import lexer, notes
     from moviola.compiler.source import Source
 
     paths = sorted(CORPUS.rglob("*.fountain"))
     assert len(paths) > 50
     for path in paths:
-        source = Source.from_text(read(path))
-        lines = fountain._lex(fountain._hide(source), source.lines)
-        assert fountain._parse_lines(lines) == fountain._parse_lines(lines, use_lark=True), path
+        text = read(path)
+        source = Source.from_text(text)
+        lexed = sorted(line.number for line in lexer.lex(notes.hide(source), source.lines))
+        script = parse(text)
+        covered = [n for e in script.elements if e.kind != "note" for n in range(e.span.line, e.span.end_line + 1)]
+        covered += [n for f in script.title_page for n in range(f.span.line, f.span.end_line + 1)]
+        assert all(covered.count(n) == 1 for n in lexed), path

@@ -3,7 +3,6 @@ covered in test_video.py."""
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -150,15 +149,3 @@ def test_layers_and_overlay():
     assert alpha[H // 3: 2 * H // 3].max() == 0  # the middle of the picture stays clear
     bare = render_overlay(spec(caption="", label=None, place=None, setting=None, time=None), W, H)
     assert np.asarray(bare)[H // 3:, :, 3].max() == 0  # no caption: no bar
-
-
-def test_keyframe_speed():
-    s = spec(size="medium", time="NIGHT")
-    render_keyframe(s, 1600, 900)
-    t = time.perf_counter()
-    n = 5
-    for i in range(n):
-        render_keyframe(dict(s, seed=i), 1600, 900)
-    ms = (time.perf_counter() - t) / n * 1000
-    print(f"\nkeyframe 1600x900: {ms:.1f} ms")
-    assert ms < 300  # loose guard; the target is < 60 ms

@@ -6,7 +6,7 @@ docs/fountain-conformance.md lists the rules and the choices made where the spec
 
 import pytest
 
-from moviola.compiler.fountain import Element, _grammar_text, parse
+from moviola.compiler.fountain import Element, parse
 from moviola.compiler.source import Span
 
 
@@ -659,17 +659,34 @@ def test_empty_and_blank_input():
     assert parse("").title_page == ()
 
 
-def test_grammar_is_conflict_free():
-    # strict=True makes lark reject shift/reduce conflicts: the lexer's _CONT tokens, not lark's
-    # conflict resolution, decide where a paragraph ends.
-    from lark import Lark
-    from lark.lexer import Lexer
+def test_grouping_puts_every_lexed_line_in_one_element():
+    # The grouping step (compiler/fountain.py) neither drops nor repeats a classified line: each
+    # line the lexer classified lies in exactly one element or title field.
+    from moviola.compiler import lexer, notes
+    from moviola.compiler.source import Source
 
-    class Lines(Lexer):
-        def __init__(self, conf):
-            pass
+    for text in SAMPLE_TEXTS():
+        source = Source.from_text(text)
+        lexed = sorted(line.number for line in lexer.lex(notes.hide(source), source.lines))
+        script = parse(text)
+        covered = [n for e in script.elements if e.kind != "note"
+                   for n in range(e.span.line, e.span.end_line + 1)]
+        covered += [n for f in script.title_page for n in range(f.span.line, f.span.end_line + 1)]
+        assert all(covered.count(n) == 1 for n in lexed)
 
-        def lex(self, data, parser_state=None):
-            return iter(data)
 
-    Lark(_grammar_text(), parser="lalr", lexer=Lines, strict=True)
+def SAMPLE_TEXTS():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return [p.read_text("utf-8") for p in sorted((root / "samples").glob("*.fountain"))
+            + sorted((root / "tests" / "golden").glob("*.fountain"))]
+
+
+def test_a_heading_is_split_once_into_setting_place_and_time():
+    script = parse("\nINT./EXT. *WASH-HOUSE* - DAWN #3#\n\n.FORCED PLACE\n\nEXT. BANK\n")
+    headings = [e.heading for e in script.elements if e.kind == "scene_heading"]
+    assert [(h.setting, h.place, h.time) for h in headings] == [
+        ("INT/EXT", "WASH-HOUSE", "DAWN"), (None, "FORCED PLACE", None), ("EXT", "BANK", None)]
+    # the place's span is where it is written (the markup around it is not part of it)
+    assert headings[0].place_span == Span(2, 12, 2, 22)

@@ -5,9 +5,14 @@ something to Fountain, so the context rules (cues, headings, notes, boneyard) ge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moviola.compiler import fountain
-from moviola.compiler.fountain import ELEMENT_KINDS, parse
+from moviola.compiler import lexer, notes
+from moviola.compiler.fountain import parse
 from moviola.compiler.source import Source
+
+ELEMENT_KINDS = (
+    "scene_heading", "action", "character", "dialogue", "parenthetical", "transition",
+    "centered", "lyrics", "page_break", "section", "synopsis", "note",
+)
 
 FRAGMENTS = [
     "[[", "]]", "/*", "*/", "INT. ", "EXT. ", "EST ", "I/E ", "int. house", ".", "..", "!", "@", "^",
@@ -82,8 +87,12 @@ def test_line_endings_do_not_change_the_elements(text):
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(scripts, line_scripts))
-def test_driver_agrees_with_lark(text):
-    # The fast LALR driver and lark's own parser loop run the same tables: same result.
+def test_grouping_keeps_every_lexed_line_once(text):
+    # The grouping step neither drops nor repeats a line the lexer classified (an element may
+    # also span transparent lines: a note line inside a paragraph).
     source = Source.from_text(text)
-    lines = fountain._lex(fountain._hide(source), source.lines)
-    assert fountain._parse_lines(lines) == fountain._parse_lines(lines, use_lark=True)
+    lexed = sorted(line.number for line in lexer.lex(notes.hide(source), source.lines))
+    script = parse(text)
+    covered = [n for e in script.elements if e.kind != "note" for n in range(e.span.line, e.span.end_line + 1)]
+    covered += [n for f in script.title_page for n in range(f.span.line, f.span.end_line + 1)]
+    assert all(covered.count(n) == 1 for n in lexed)

@@ -220,3 +220,25 @@ def test_title_page_profile_may_name_a_profile_of_moviola_toml(tmp_path):
     bad = compile_("Title: T\nProfile: radoi\n\nINT. A - DAY\n\nX.\n", tmp_path)
     (error,) = bad.diagnostics
     assert error.code == "E304" and error.help == "did you mean radio?"
+
+
+def test_the_ir_records_where_each_name_is_written():
+    text = ("[[character MARIE: a woman]]\n[[location KITCHEN: a kitchen]]\n[[theme RIVER: piano]]\n\n"
+            "INT. KITCHEN / PANTRY - DAY\n\n[[music: RIVER]]\n\nMARIE and BOB eat.\n\n"
+            "  MARIE (V.O.)\nHello.\n\nBOB\nHi.\n")
+    result = compile_(text)
+    found = {(r.kind, r.key, r.text, r.role, (r.span.line, r.span.col, r.span.end_col))
+             for r in result.references()}
+    assert found == {
+        ("character", "marie", "MARIE", "declaration", (1, 13, 18)),
+        ("location", "kitchen", "KITCHEN", "declaration", (2, 12, 19)),
+        ("theme", "river", "RIVER", "declaration", (3, 9, 14)),
+        ("location", "kitchen", "KITCHEN", "heading", (5, 6, 13)),    # bound by its first part
+        ("theme", "river", "RIVER", "music", (7, 10, 15)),
+        ("character", "marie", "MARIE", "mention", (9, 1, 6)),
+        ("character", "bob", "BOB", "mention", (9, 11, 14)),
+        ("character", "marie", "MARIE", "cue", (11, 3, 8)),           # the indented cue's name
+        ("character", "bob", "BOB", "cue", (14, 1, 4)),
+    }
+    # the film itself carries all but the mentions (the compiler finds those on request)
+    assert {r.role for r in result.film.references} == {"declaration", "heading", "music", "cue"}

@@ -581,3 +581,18 @@ def test_code_lenses_on_headings_and_shots(client, kitchen):
     assert by_line[L_SHOT] == ["▶ render shot", "not rendered"]
     scene = next(lens for lens in lenses if lens.command.title == "▶ render scene")
     assert scene.command.command == "moviola.buildScene" and list(scene.command.arguments) == [kitchen, 1]
+
+
+def test_a_saved_script_is_checked_against_the_profiles_moviola_toml_now_defines(client, tmp_path):
+    path = tmp_path / "film.fountain"
+    text = "Title: X\nProfile: mine\n\nINT. HALL - DAY\n\nShe waits.\n"
+    path.write_text(text, "utf-8")
+    uri = client.open(path, text)
+    assert [d.code for d in client.wait_diagnostics(uri, 1)] == ["E304"]       # unknown profile
+    (tmp_path / "moviola.toml").write_text("[profiles.mine]\nbase = \"draft\"\n", "utf-8")
+    published = len(client.diagnostics[uri])
+    client.notify(client.client.text_document_did_save, t.DidSaveTextDocumentParams(
+        text_document=t.TextDocumentIdentifier(uri=uri)))
+    client.wait_until(lambda: len(client.diagnostics[uri]) > published)
+    assert list(client.diagnostics[uri][-1].diagnostics) == []
+    client.close_document(uri)

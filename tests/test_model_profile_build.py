@@ -18,7 +18,7 @@ import tiny_audio_models  # noqa: E402
 import tiny_models  # noqa: E402
 from test_build import decode  # noqa: E402
 from test_footage import write_footage  # noqa: E402
-from test_performance import voiced  # noqa: E402
+from test_recorded_takes import voiced  # noqa: E402
 
 from moviola.cli import main  # noqa: E402
 from moviola.runtime.audio_io import write_wav  # noqa: E402

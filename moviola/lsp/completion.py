@@ -22,12 +22,12 @@ from lsprotocol import types
 
 from moviola.compiler import annotations as ann
 from moviola.compiler import ir, vocabulary
-from moviola.compiler.lower import KIND_EXTENSIONS, PATH_KINDS, PROPERTIES
+from moviola.compiler.lexer import SETTING_WORDS
+from moviola.compiler.properties import KIND_EXTENSIONS, PATH_KINDS, PROPERTIES
 
-_SETTING = re.compile(r"(?i)(int\.?\s*/\s*ext|ext\.?\s*/\s*int|i/e|e/i|int|ext|est)(\.\s*|\s+)")
+# A heading's setting, typed in full: a dot or a space after it (the words are the lexer's).
+_SETTING = re.compile(rf"(?i)({SETTING_WORDS})(\.\s*|\s+)")
 _DECLARATION = re.compile(r"\s*(location|character|theme)(\s+)([^:]*)(:?)")
-_DIRECTIVE = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
-_KEY = re.compile(r"\s*([a-z][a-z0-9_-]*)\s*:")
 _MAX_ENTRIES = 400
 
 DELIVERY = ("whispering", "shouting", "laughing", "crying", "quietly", "slow", "fast", "angry",
@@ -159,7 +159,7 @@ def _in_note(body: str, body_col: int, col: int, names: Names, project, edit) ->
         return offset_on_line + max(index_in_body - line_start, 0)
 
     declaration = _DECLARATION.match(body)
-    directive = None if declaration else _DIRECTIVE.match(body)
+    directive = None if declaration else ann.KEYWORD_COLON.match(body)
     if declaration is None and directive is None:
         word = body.lstrip()
         if " " in word or "\n" in word:
@@ -192,7 +192,7 @@ def _in_note(body: str, body_col: int, col: int, names: Names, project, edit) ->
     clause_at = rest_at + rest.rfind(";") + 1 if ";" in rest else rest_at
     clause = body[clause_at:]
     first_clause = clause_at == rest_at
-    key = _KEY.match(clause)
+    key = ann.KEYWORD_COLON.match(clause)
     if key is not None:
         value_at = clause_at + key.end()
         value = body[value_at:]

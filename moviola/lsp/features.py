@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol import types
 
-from moviola.compiler import annotations as ann
-from moviola.compiler import fountain, ir, vocabulary
+from moviola.compiler import fountain, ir
 from moviola.compiler.diagnostics import CODES, Diagnostic, Severity
 from moviola.compiler.source import Span
 
 from .documents import Document
 
-KINDS = ("character", "location", "theme")
-_FADE = re.compile(r"fade (in|out)\b")
-_STOP = ("stop", "out", "end", "off")
 # docs/language.md: names are words of letters, digits, - ' and . separated by spaces
 _NAME = re.compile(r"[\w'.-]+(?: [\w'.-]+)*")
 
@@ -75,117 +70,28 @@ def diagnostics_page() -> str | None:
 # -- names: who and where, and every place they are written -----------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    kind: str           # character, location, theme
-    key: str            # the name, case-folded
-    text: str           # as written here
-    span: Span
-    role: str           # declaration, cue, heading, music, mention
-
-
 class Index:
-    """Every occurrence of a character, location or theme name in one compilation."""
+    """Every place a character, location or theme is named in one compilation (the IR's
+    references, ``ir.Reference``), by name and by line."""
 
     def __init__(self, compilation):
         self.compilation = compilation
-        self.occurrences = _occurrences(compilation)
-        self.by_name: dict[tuple[str, str], list[Occurrence]] = defaultdict(list)
-        self.by_line: dict[int, list[Occurrence]] = defaultdict(list)
+        self.occurrences = compilation.references()
+        self.by_name: dict[tuple[str, str], list[ir.Reference]] = defaultdict(list)
+        self.by_line: dict[int, list[ir.Reference]] = defaultdict(list)
         for item in self.occurrences:
             self.by_name[(item.kind, item.key)].append(item)
             self.by_line[item.span.line].append(item)
 
-    def at(self, line: int, col: int) -> Occurrence | None:
-        """The occurrence under the cursor (its end counts: the cursor just after a name)."""
+    def at(self, line: int, col: int) -> ir.Reference | None:
+        """The reference under the cursor (its end counts: the cursor just after a name)."""
         for item in self.by_line.get(line, ()):
             if item.span.col <= col <= item.span.end_col:
                 return item
         return None
 
-    def declarations(self, kind: str, key: str) -> list[Occurrence]:
+    def declarations(self, kind: str, key: str) -> list[ir.Reference]:
         return [o for o in self.by_name.get((kind, key), ()) if o.role == "declaration"]
-
-
-def note_span(source, note: fountain.Element, start: int, end: int) -> Span:
-    line, col = note.body_start
-    first = source.position_at(line, col, note.text[:start])
-    last = source.position_at(line, col, note.text[:end])
-    return Span(first[0], first[1], last[0], last[1])
-
-
-def music_theme(annotation: ann.Annotation) -> ann.Term | None:
-    """The term of a ``music:`` directive that names its theme (None for stop or none)."""
-    for clause in annotation.terms:
-        for term in clause:
-            word = vocabulary.normalize_term(term.text)
-            if _FADE.match(word):
-                continue
-            return None if word in _STOP else term
-    return None
-
-
-def _occurrences(compilation) -> list[Occurrence]:
-    script, film = compilation.script, compilation.film
-    source = script.source
-    found: list[Occurrence] = []
-    notes_on: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    cue_names: set[str] = set()
-    for element in script.elements:
-        if element.kind == "note":
-            span = element.span
-            for line in range(span.line, span.end_line + 1):
-                notes_on[line].append((span.col if line == span.line else 1,
-                                       span.end_col if line == span.end_line else 1 << 30))
-            note = ann.read_note(element.text)
-            if not isinstance(note, ann.Annotation):
-                continue
-            if note.kind == "declaration" and note.name is not None:
-                name = " ".join(note.name.text.split())
-                found.append(Occurrence(note.keyword.text, name.casefold(), note.name.text,
-                                        note_span(source, element, note.name.start, note.name.end),
-                                        "declaration"))
-            elif note.keyword.text == "music":
-                term = music_theme(note)
-                if term is not None:
-                    found.append(Occurrence("theme", " ".join(term.text.split()).casefold(), term.text,
-                                            note_span(source, element, term.start, term.end), "music"))
-        elif element.kind == "character" and element.name:
-            line = source.line_text(element.span.line)
-            col = line.find(element.name)
-            if col >= 0:
-                cue_names.add(element.name)
-                found.append(Occurrence("character", element.name.casefold(), element.name,
-                                        Span.on_line(element.span.line, col + 1, col + 1 + len(element.name)),
-                                        "cue"))
-    for scene in film.scenes:
-        target = scene.location or scene.place
-        if not scene.heading or not target:
-            continue
-        line = source.line_text(scene.span.line)
-        start = max(line.find(scene.place), 0) if scene.place else 0
-        match = re.compile(re.escape(target), re.IGNORECASE).search(line, start)
-        if match:
-            found.append(Occurrence("location", target.casefold(), match.group(0),
-                                    Span.on_line(scene.span.line, match.start() + 1, match.end() + 1),
-                                    "heading"))
-    names = {c.name.upper() for c in film.characters} | {n.upper() for n in cue_names}
-    names = sorted((n for n in names if n and any(ch.isalpha() for ch in n)), key=len, reverse=True)
-    if names:
-        # whole words, as the unused-character check reads mentions (MARIE'S is MARIE)
-        pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
-        for element in script.elements:
-            if element.kind != "action":
-                continue
-            for number in range(element.span.line, element.span.end_line + 1):
-                text = source.line_text(number)
-                for match in pattern.finditer(text):
-                    col = match.start() + 1
-                    if any(a <= col < b for a, b in notes_on.get(number, ())):
-                        continue
-                    found.append(Occurrence("character", match.group(1).casefold(), match.group(1),
-                                            Span.on_line(number, col, match.end() + 1), "mention"))
-    return found
 
 
 def definition(document: Document, index: Index, line: int, col: int) -> list[types.Location]:
@@ -532,11 +438,12 @@ def shot_holding(film: ir.Film, line: int) -> tuple[ir.Scene, ir.Shot] | None:
     return None
 
 
-def shot_directive_at(compilation, line: int, col: int) -> fountain.Element | None:
-    for element in compilation.script.elements:
-        if element.kind == "note" and element.span.contains(line, col) \
-                and ann.classify(element.text) == "directive" and element.text.lstrip().startswith("shot"):
-            return element
+def shot_directive_at(film: ir.Film, line: int, col: int) -> tuple[ir.Scene, ir.Shot] | None:
+    """The explicit shot whose ``[[shot: …]]`` directive is under the cursor."""
+    for scene in film.scenes:
+        for shot in scene.shots:
+            if shot.explicit and shot.span.contains(line, col):
+                return scene, shot
     return None
 
 
@@ -547,20 +454,20 @@ def _declaration_point(document: Document, compilation, kind: str) -> tuple[tupl
     """Where a new declaration goes, as ((line, col) 1-based, text before, text after): after the
     last declaration of that kind (or any) before the first scene, else after the title page,
     else at the top."""
-    script = compilation.script
+    script, film = compilation.script, compilation.film
     first_heading = next((e.span.line for e in script.elements if e.kind == "scene_heading"), 1 << 30)
     last_any = last_same = None
-    for element in script.elements:
-        if element.kind != "note" or element.span.line >= first_heading:
+    declared = [(d.span, k) for k, items in (("character", film.characters), ("location", film.locations),
+                                             ("theme", film.themes)) for d in items]
+    for span, declared_kind in sorted(declared, key=lambda item: (item[0].line, item[0].col)):
+        if span.line >= first_heading:
             continue
-        note = ann.read_note(element.text)
-        if isinstance(note, ann.Annotation) and note.kind == "declaration":
-            last_any = element
-            if note.keyword.text == kind:
-                last_same = element
+        last_any = span
+        if declared_kind == kind:
+            last_same = span
     anchor = last_same or last_any
     if anchor is not None:
-        line = anchor.span.end_line
+        line = anchor.end_line
         return (line, len(document.line(line - 1)) + 1), "\n", ""
     if script.title_page:
         line = script.title_page[-1].span.end_line

@@ -1,5 +1,5 @@
-"""The language server's incremental checker gives exactly what `moviola check` gives, and
-positions convert between the compiler (code points, 1-based) and LSP clients (UTF-16)."""
+"""The incremental session (what the language server checks each edit with) gives exactly what
+`moviola check` gives."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lsprotocol import types as t
 
-from moviola.compiler.api import compile_text
-from moviola.compiler.source import Span
-from moviola.lsp.documents import Document, Units, split_lines
-from moviola.lsp.incremental import Checker, Stale
+from moviola.compiler.api import Session, Stale, compile_text
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -53,7 +49,7 @@ def expected(text: str, project: Path):
 @pytest.mark.parametrize("name", ["the-wash-house.fountain", "the-night-ferry.fountain"])
 def test_samples_give_what_moviola_check_gives(name):
     text = (SAMPLES / name).read_text("utf-8")
-    checker = Checker(str(SAMPLES / name), SAMPLES.resolve())
+    checker = Session(str(SAMPLES / name), SAMPLES.resolve())
     assert checker.check(text) == compile_text(text, str(SAMPLES / name), SAMPLES.resolve()).diagnostics
     assert checker.chunks > 5
 
@@ -61,7 +57,7 @@ def test_samples_give_what_moviola_check_gives(name):
 def test_a_long_script_with_edits_rechecks_one_chunk(project):
     text = "\n\n".join((SAMPLES / name).read_text("utf-8") for name in
                        ("the-wash-house.fountain", "the-night-ferry.fountain") * 3)
-    checker = Checker("film.fountain", SAMPLES.resolve())
+    checker = Session("film.fountain", SAMPLES.resolve())
     assert checker.check(text) == compile_text(text, "film.fountain", SAMPLES.resolve()).diagnostics
     lines = text.split("\n")
     for number, edit in ((40, "[[shot: wdie]]"), (41, ""), (500, "ROSE"), (3, "[[character ROSE: x]]")):
@@ -78,7 +74,7 @@ def test_a_long_script_with_edits_rechecks_one_chunk(project):
        st.lists(st.tuples(st.integers(0, 80), st.integers(0, 2), st.sampled_from(LINES + ["x", "\n", ""])),
                 max_size=6))
 def test_random_scripts_and_edits_give_what_moviola_check_gives(project, lines, edits):
-    checker = Checker("film.fountain", project)
+    checker = Session("film.fountain", project)
     assert checker.check("\n".join(lines)) == expected("\n".join(lines), project)
     for at, removed, inserted in edits:
         at = min(at, len(lines))
@@ -89,7 +85,7 @@ def test_random_scripts_and_edits_give_what_moviola_check_gives(project, lines, 
 
 def test_files_that_appear_are_noticed_without_an_edit(tmp_path):
     text = "[[character MARIE: a woman; voice: voices/new.wav]]\n\nINT. HALL - DAY\n\nMARIE\nHi.\n"
-    checker = Checker("film.fountain", tmp_path)
+    checker = Session("film.fountain", tmp_path)
     assert [d.code for d in checker.check(text)] == ["E401"]
     (tmp_path / "voices").mkdir()
     (tmp_path / "voices" / "new.wav").write_bytes(b"RIFF")
@@ -97,45 +93,6 @@ def test_files_that_appear_are_noticed_without_an_edit(tmp_path):
 
 
 def test_a_newer_version_stops_the_check():
-    checker = Checker()
+    checker = Session()
     with pytest.raises(Stale):
         checker.check("INT. A - DAY\n\nHi.\n", stale=lambda: True)
-
-
-# -- positions ----------------------------------------------------------------------------------
-
-
-def test_lines_break_only_where_lsp_breaks_them():
-    assert split_lines("a\r\nb\rc\nd") == ["a", "b", "c", "d"]
-    assert split_lines("a\u2028b\x0cc") == ["a\u2028b\x0cc"]       # not line breaks in LSP
-
-
-def test_utf16_positions_round_trip():
-    text = "Café 😀 au lait\nINT. ÉTÉ - DAY\n"
-    document = Document("untitled:film", text, 1, Units("utf-16"))
-    # compiler column 8 (1-based) is "a" after the emoji: 7 code points, 8 UTF-16 units before it
-    assert document.lsp_position(1, 8) == t.Position(line=0, character=8)
-    assert document.server_position(t.Position(line=0, character=8)) == (1, 8)
-    assert document.lsp_range(Span(2, 6, 2, 9)) == t.Range(start=t.Position(line=1, character=5),
-                                                            end=t.Position(line=1, character=8))
-    utf32 = Document("untitled:film", text, 1, Units("utf-32"))
-    assert utf32.lsp_position(1, 8) == t.Position(line=0, character=7)
-
-
-def test_incremental_changes_with_emoji_and_crlf():
-    document = Document("untitled:film", "one 😀 two\r\nthree\r\n", 1, Units("utf-16"))
-    change = t.TextDocumentContentChangePartial(
-        range=t.Range(start=t.Position(line=0, character=7), end=t.Position(line=1, character=2)),
-        text="X\nY")
-    document.apply(change)
-    assert document.lines == ["one 😀 X", "Yree", ""]
-    assert document.text == "one 😀 X\nYree\n"
-    document.apply(t.TextDocumentContentChangeWholeDocument(text="new"))
-    assert document.lines == ["new"]
-
-
-def test_a_bom_shifts_the_first_line_only():
-    document = Document("untitled:film", "\ufeffTitle: X\nA", 1, Units())
-    assert document.lsp_position(1, 1) == t.Position(line=0, character=1)
-    assert document.server_position(t.Position(line=0, character=1)) == (1, 1)
-    assert document.lsp_position(2, 1) == t.Position(line=1, character=0)

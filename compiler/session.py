@@ -1,22 +1,22 @@
 """Diagnostics for an edited script, re-checking only the parts an edit touched.
 
 ``moviola check`` parses and lowers the whole script (about 50 ms for a feature-length one). On
-every keystroke the language server needs the same diagnostics sooner, so :class:`Checker` cuts the
-script into *chunks* at scene headings and keeps each chunk's results, keyed by its text. A chunk
-starts at a line that follows an empty line and looks like a scene heading (outside any
-boneyard): there the Fountain lexer starts afresh (no paragraph, speech or note runs across an
-empty line, and a title page cannot start with a heading), so a chunk parses the same alone as
-inside the whole script, and its spans differ only by the chunk's first line. The results are
-kept with chunk-relative lines and shifted when put together, so an edit that adds or removes
-lines re-checks only its own chunk.
+every keystroke the language server needs the same diagnostics sooner, so a :class:`Session`
+(``compiler.api`` hands it out) cuts the script into *chunks* at scene headings and keeps each
+chunk's results, keyed by its text. A chunk starts at a line that follows an empty line and
+looks like a scene heading (outside any boneyard): there the Fountain lexer starts afresh (no
+paragraph, speech or note runs across an empty line, and a title page cannot start with a
+heading), so a chunk parses the same alone as inside the whole script, and its spans differ only
+by the chunk's first line. The results are kept with chunk-relative lines and shifted when put
+together, so an edit that adds or removes lines re-checks only its own chunk.
 
 What crosses chunks is put together here, in the order ``compile_text`` produces it: the
 declarations (E204 between chunks; binding is per chunk, against every declaration), the first
 W505 per undeclared name, and the unused-declaration warnings (W501-W503). Paths are checked
 against the disk: a chunk whose lowering read a path is re-checked when what it read changed.
 
-The result equals ``compile_text(text, path, project).diagnostics``; tests/test_lsp_incremental.py
-checks that on the samples and on random edits.
+The result equals ``compile_text(text, path, project, profiles).diagnostics``;
+tests/test_session.py checks that on the samples and on random edits.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from moviola.compiler import fountain, ir, paths
-from moviola.compiler.check import mentioned, unused
-from moviola.compiler.diagnostics import Diagnostic, Edit, Related
-from moviola.compiler.lower import Lowering, duplicate_declaration
-from moviola.compiler.source import Span, normalize_newlines
-
-_KINDS = ("location", "character", "theme")
+from . import annotations as ann
+from . import fountain, lexer, paths
+from .check import unused
+from .diagnostics import Diagnostic, Edit, Related, in_source_order
+from .lower import PROFILES, Lowering, Uses, duplicate_declaration
+from .source import Span, normalize_newlines
 
 
 class Stale(Exception):
@@ -73,34 +72,18 @@ class _Body:
     files: dict
 
 
-class _ChunkLowering(Lowering):
-    """Lowering that records the paths it resolves and which W505 names which cue."""
+class Session:
+    """Incremental diagnostics for one document (one project folder, whose profile names the
+    title page may choose: ``profiles``)."""
 
-    def __init__(self, script, project):
-        super().__init__(script, project)
-        self.read_paths: list[str] = []
-        self.undeclared_names: dict[int, str] = {}
-
-    def project_path(self, element, term, kind):
-        self.read_paths.append(term.text)
-        return super().project_path(element, term, kind)
-
-    def undeclared_cue(self, cue, name):
-        count = len(self.diagnostics)
-        super().undeclared_cue(cue, name)
-        if len(self.diagnostics) > count:
-            self.undeclared_names[count] = name.casefold()
-
-
-class Checker:
-    """Incremental diagnostics for one document (one project folder)."""
-
-    def __init__(self, path: str = "<script>", project: Path | None = None):
+    def __init__(self, path: str = "<script>", project: Path | None = None,
+                 profiles: tuple[str, ...] = PROFILES):
         self.path = path
         self.project = project
+        self.profiles = tuple(profiles)
         self._fronts: dict[str, _Front] = {}
         self._bodies: dict[tuple, _Body] = {}
-        self.declared: dict[str, dict] = {kind: {} for kind in _KINDS}   # after the last check
+        self.declared: dict[str, dict] = {kind: {} for kind in ann.DECLARATION_KINDS}   # after the last check
         self.speakers: list[str] = []
         self.places: list[str] = []
         self.chunks = 0
@@ -111,7 +94,7 @@ class Checker:
     @staticmethod
     def boundaries(text: str, lines: list[str]) -> list[int]:
         """0-based numbers of the lines that start a chunk (always 0 first)."""
-        heading = fountain._HEADING.match
+        heading = lexer.HEADING.match
         starts = [0]
         for index in range(1, len(lines)):
             line = lines[index]
@@ -146,8 +129,8 @@ class Checker:
             chunks.append((start, chunk, front))
 
         # declarations, in script order: the first of a name wins (E204 for the others)
-        tables: dict[str, dict] = {kind: {} for kind in _KINDS}
-        declared: dict[str, dict] = {kind: {} for kind in _KINDS}
+        tables: dict[str, dict] = {kind: {} for kind in ann.DECLARATION_KINDS}
+        declared: dict[str, dict] = {kind: {} for kind in ann.DECLARATION_KINDS}
         declaration_diagnostics: list[Diagnostic] = []
         for start, _, front in chunks:
             for kind, name, name_span, value, found in front.declarations:
@@ -161,7 +144,7 @@ class Checker:
                 tables[kind][key] = value
                 declared[kind][key] = _Declared(value.name, span)
                 declaration_diagnostics.extend(_shift(d, start) for d in found)
-        signature = tuple(tuple(item.name for item in tables[kind].values()) for kind in _KINDS)
+        signature = tuple(tuple(item.name for item in tables[kind].values()) for kind in ann.DECLARATION_KINDS)
 
         bodies: dict[tuple, _Body] = {}
         body_diagnostics: list[Diagnostic] = []
@@ -199,9 +182,9 @@ class Checker:
                   for start, _, front in chunks for d in front.script.diagnostics]
         found = parsed + first.settings + notes + declaration_diagnostics + body_diagnostics
         found += unused(declared["character"].values(), declared["location"].values(),
-                        declared["theme"].values(), cued, bound, started,
-                        lambda name: name.casefold() in named)
-        found.sort(key=lambda d: (d.span.line, d.span.col, d.code))
+                        declared["theme"].values(), Uses(frozenset(cued), frozenset(named),
+                                                         frozenset(bound), frozenset(started)))
+        found = in_source_order(found)
 
         self._fronts = fronts
         self._bodies = bodies
@@ -214,7 +197,7 @@ class Checker:
 
     def _front(self, chunk: str, disk: dict) -> _Front:
         script = fountain.parse(chunk, self.path)
-        lowering = _ChunkLowering(script, self.project)
+        lowering = Lowering(script, self.project, self.profiles)
         lowering.settings()
         settings = list(lowering.diagnostics)
         annotations = lowering.read_annotations()
@@ -233,21 +216,19 @@ class Checker:
                       self._disk_of(lowering.read_paths, disk))
 
     def _body(self, front: _Front, tables: dict, disk: dict) -> _Body:
-        lowering = _ChunkLowering(front.script, self.project)
+        lowering = Lowering(front.script, self.project, self.profiles)
         lowering.locations = tables["location"]
         lowering.characters = tables["character"]
         lowering.themes = tables["theme"]
         scenes, _, _ = lowering.body(front.annotations)
         diagnostics = lowering.diagnostics
-        undeclared = [lowering.undeclared_names.get(i) for i in range(len(diagnostics))]
-        actions = [beat.text for scene in scenes for shot in scene.shots for beat in shot.beats
-                   if isinstance(beat, ir.Action)]
-        named = {c.name.casefold() for c in tables["character"].values() if mentioned(c.name, actions)}
+        undeclared = [lowering.undeclared.get(i) for i in range(len(diagnostics))]
+        uses = lowering.uses(tables["character"].values(), scenes)
         speakers = list(dict.fromkeys(e.name or e.plain for e in front.script.elements
                                       if e.kind == "character"))
         places = [scene.place for scene in scenes if scene.place]
-        return _Body(diagnostics, undeclared, set(lowering.cued), set(lowering.bound_locations),
-                     set(lowering.started_themes), named, speakers, places,
+        return _Body(diagnostics, undeclared, uses.cued, uses.bound_locations,
+                     uses.started_themes, uses.mentioned, speakers, places,
                      self._disk_of(lowering.read_paths, disk))
 
     # -- the disk -----------------------------------------------------------------------------

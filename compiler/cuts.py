@@ -1,0 +1,42 @@
+"""The cut: one shot of the finished film, what découpage makes and prompts and the planner read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ir, timing
+from .ir import CameraMove, ShotSize
+from .source import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """One shot of the finished film, with everything the planner needs to render it."""
+
+    id: str                          # stable identity: the scene's heading and occurrence + ordinal
+    label: str                       # "3.2": scene 3, shot 2, for people
+    scene_index: int
+    size: ShotSize
+    move: CameraMove
+    duration: float | None           # explicit, from the script
+    min_seconds: float               # what the action or card needs on screen
+    source: ir.ProjectPath | None    # from: image or video
+    seed: int
+    description: str                 # the action text
+    card: str | None                 # centered text: a title card
+    characters: tuple[str, ...]      # on screen, framing order
+    speaker: str | None
+    lines: tuple[ir.Line, ...]
+    cues: tuple[ir.MusicCue, ...]
+    sfx: tuple[ir.SoundEffect, ...]
+    transition_in: str               # cut, dissolve, fade_in
+    transition_out: str              # cut, fade_out, cut_to_black
+    explicit: bool
+    prompt: str
+    span: Span
+
+    @property
+    def estimated_seconds(self) -> float:
+        speech = sum(timing.line_seconds(line) for line in self.lines if not line.dual)
+        base = max(self.min_seconds, speech + (0.5 if self.lines else 0.0))
+        return max(self.duration, speech) if self.duration is not None else base
