@@ -284,7 +284,13 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
                               "title": settings.title, "language": settings.language},
               inputs=tuple(clips) + (mix.id, subtitles.id), timing=all_speech,
               label="mux H.264 + AAC + subtitles")
-    build.add("otio", "film", {"fps": settings.fps, "title": settings.title},
+    # the scene headings the timeline marks, at the first cut of each scene
+    first_cuts = {}
+    for cut in cuts:
+        if scenes.get(cut.scene_index) is not None and scenes[cut.scene_index].heading:
+            first_cuts.setdefault(cut.scene_index, (cut.id, scenes[cut.scene_index].heading))
+    build.add("otio", "film", {"fps": settings.fps, "title": settings.title,
+                               "scenes": [list(pair) for pair in first_cuts.values()]},
               inputs=tuple(clips) + (mix.id,), timing=all_speech, label="OpenTimelineIO timeline")
     build.add("contact_sheet", "film", {"title": settings.title},
               inputs=tuple(keyframes), timing=all_speech, label="storyboard contact sheet")

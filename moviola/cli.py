@@ -98,7 +98,10 @@ def _parser() -> argparse.ArgumentParser:
                     "come from the cache in .moviola/ beside the script. An interrupted build "
                     "resumes where it stopped.",
         epilog="outputs beside the mp4: NAME.srt, NAME.vtt, NAME.otio (open in an NLE), "
-               "NAME.storyboard.png and NAME.media/ (the clips the .otio references)",
+               "NAME.storyboard.png and NAME.media/ (the clips, the mix and its dialogue, music "
+               "and effects stems, which the timelines reference); --timeline xml,fcpxml,edl "
+               "adds NAME.xml (FCP 7 XML: Premiere, Resolve), NAME.fcpxml (Final Cut Pro) and "
+               "NAME.edl (CMX 3600)",
         formatter_class=formatter)
     build.add_argument("script", help="the .fountain file")
     build.add_argument("-o", "--output", help="the mp4 to write (default: out/NAME.mp4 beside the script)")
@@ -109,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress display")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="render in N processes (default: one per CPU core)")
+    build.add_argument("--timeline", metavar="FORMATS",
+                       help="editor timelines to write besides NAME.otio, comma-separated: xml "
+                            "(FCP 7 XML), fcpxml (Final Cut Pro), edl (CMX 3600)")
 
     cache = commands.add_parser(
         "cache", help="show the render cache's size, or prune it",
@@ -390,7 +396,13 @@ def _plan(args) -> int:
 
 def _build(args) -> int:
     from moviola.runtime.executor import BuildError, Executor
+    from moviola.runtime.nle import timeline_formats
 
+    try:
+        timelines = timeline_formats(args.timeline)
+    except ValueError as error:
+        _console().print(f"[red]moviola: --timeline: {error}[/]")
+        return EXIT_USAGE
     planned = _planned(args)
     if planned is None:
         return EXIT_ERRORS
@@ -404,7 +416,7 @@ def _build(args) -> int:
             import os
 
             report = executor.run(workers=max(args.jobs or os.cpu_count() or 1, 1))
-            executor.install(output, report)
+            executor.install(output, report, timelines)
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")
         if executor.entries:                 # a build stopped before its first job has none

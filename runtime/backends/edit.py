@@ -4,36 +4,40 @@ the resolved timeline and the finished entries of the jobs before them."""
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 
+from moviola.compiler.plan import SAMPLE_RATE
 from moviola.runtime import mix as mixing
 from moviola.runtime import mux as muxing
-from moviola.runtime.audio_io import read_wav, write_wav
+from moviola.runtime import nle, timeline
+from moviola.runtime import subtitles
+from moviola.runtime.aac import AacWriter
+from moviola.runtime.audio_io import WavWriter
+from moviola.runtime.contact_sheet import SheetShot, contact_sheet
 
 
 class MixBackend:
     def run(self, task) -> dict:
-        speech, music, sfx = {}, {}, {}
+        sources: dict[str, dict] = {"speech": {}, "music": {}, "sfx": {}}
         for job_id, entry in task.inputs.items():
-            if job_id.startswith("speech:"):
-                speech[job_id] = read_wav(entry.file("speech.wav"))
-            elif job_id.startswith("music:"):
-                music[job_id] = read_wav(entry.file("music.wav"))[0]
-            elif job_id.startswith("sfx:"):
-                sfx[job_id] = read_wav(entry.file("sfx.wav"))[0]
-        audio = mixing.mix(task.timeline, speech, music, sfx)
-        write_wav(task.file("mix.wav"), audio, mixing.SAMPLE_RATE)
-        # encoded here, beside the clips, so the mux only copies packets
-        muxing.encode_aac(task.file("mix.m4a"), audio)
-        return {"seconds": round(len(audio) / mixing.SAMPLE_RATE, 4),
-                "loudness": round(mixing.integrated_loudness(audio), 2),
-                "peak": round(float(abs(audio).max()) if audio.size else 0.0, 4)}
+            kind = job_id.split(":", 1)[0]
+            if kind in sources:
+                sources[kind][job_id] = entry.file(f"{kind}.wav")
+        film = mixing.FilmMix(task.timeline, sources["speech"], sources["music"], sources["sfx"])
+        with ExitStack() as stack:
+            def wav(name: str) -> WavWriter:
+                return stack.enter_context(WavWriter(task.file(f"{name}.wav"), SAMPLE_RATE, 2))
+            # encoded here, beside the clips, so the mux only copies packets
+            aac = stack.enter_context(AacWriter(task.file("mix.m4a")))
+            return mixing.write_mix(film, [wav("mix"), aac],
+                                    {stem: [wav(stem)] for stem in mixing.STEMS})
 
 
 class SubtitlesBackend:
     def run(self, task) -> dict:
-        cues = muxing.subtitle_cues(task.timeline.lines)
-        task.file("film.srt").write_text(muxing.srt(cues), "utf-8")
-        task.file("film.vtt").write_text(muxing.vtt(cues), "utf-8")
+        cues = subtitles.subtitle_cues(task.timeline.lines)
+        task.file("film.srt").write_text(subtitles.srt(cues), "utf-8")
+        task.file("film.vtt").write_text(subtitles.vtt(cues), "utf-8")
         task.file("cues.json").write_text(json.dumps([[c.start, c.end, c.text] for c in cues],
                                                      ensure_ascii=False), "utf-8")
         return {"cues": len(cues)}
@@ -44,7 +48,7 @@ class MuxBackend:
         params = task.job.params
         segments = [task.inputs[i].file("clip.mp4") for i in task.job.inputs if i.startswith("clip:")]
         audio = task.inputs["mix:film"].file("mix.m4a")
-        cues = [muxing.Cue(*c) for c in json.loads(task.inputs["subtitles:film"].file("cues.json").read_text("utf-8"))]
+        cues = [subtitles.Cue(*c) for c in json.loads(task.inputs["subtitles:film"].file("cues.json").read_text("utf-8"))]
         facts = muxing.mux(task.file("film.mp4"), segments, audio, cues, params["fps"],
                            params["title"], params["language"])
         return facts
@@ -53,34 +57,35 @@ class MuxBackend:
 class OtioBackend:
     def run(self, task) -> dict:
         params = task.job.params
-        plan = task.plan
-        clips = []
-        by_cut = {cut.id: cut for cut in plan.cuts}
-        for cut_timing in task.timeline.cuts:
+        line = task.timeline
+        by_cut = {cut.id: cut for cut in task.plan.cuts}
+        shots, markers = [], []
+        headings = dict(params.get("scenes", ()))
+        for cut_timing in line.cuts:
             cut = by_cut[cut_timing.id]
-            clips.append({
-                "name": f"shot {cut.label}", "url": f"@MEDIA@/shot-{cut.label}.mp4",
-                "frames": cut_timing.frames, "transition_in": cut.transition_in,
-                "dissolve_frames": int(round(0.75 * task.timeline.fps)),
-                "metadata": {"cut": cut.id, "size": cut.size.value, "move": str(cut.move),
-                             "prompt": cut.prompt, "line": cut.span.line},
-            })
-        text = muxing.otio(params["title"], params["fps"], clips,
-                           {"url": "@MEDIA@/mix.wav", "frames": task.timeline.total_frames})
-        task.file("film.otio").write_text(text, "utf-8")
-        return {"clips": len(clips)}
+            shots.append(nle.ShotClip(
+                f"shot {cut.label}", nle.shot_media(cut.label), cut_timing.frames, cut.transition_in,
+                timeline.dissolve_frames(cut_timing, line.fps),
+                {"cut": cut.id, "size": cut.size.value, "move": str(cut.move), "prompt": cut.prompt,
+                 "line": cut.span.line}))
+            if cut.id in headings:
+                markers.append(nle.Marker(cut_timing.start_frame, headings[cut.id], "scene"))
+        captions = [nle.Caption(int(round(cue.start * line.fps)),
+                                int(round((cue.end - cue.start) * line.fps)), cue.text)
+                    for cue in subtitles.subtitle_cues(line.lines)]
+        audio = {"Dialogue": "dialogue.wav", "Music": "music.wav", "Effects": "effects.wav",
+                 "Mix": "mix.wav"}
+        result = nle.build_timeline(params["title"], params["fps"], shots, markers, captions, audio,
+                                    line.total_frames)
+        nle.write_cached(task.file("film.otio"), result)
+        return {"clips": len(shots), "markers": len(markers), "captions": len(captions)}
 
 
 class ContactSheetBackend:
     def run(self, task) -> dict:
-        from PIL import Image
-
-        plan = task.plan
         fps = task.timeline.fps
-        shots = []
-        for cut, cut_timing in zip(plan.cuts, task.timeline.cuts):
-            image = Image.open(task.inputs[f"keyframe:{cut.id}"].file("keyframe.png"))
-            shots.append({"image": image, "label": cut.label, "size": cut.size.value,
-                          "start": cut_timing.start_frame / fps, "seconds": cut_timing.frames / fps})
-        muxing.contact_sheet(task.file("sheet.png"), task.job.params["title"], shots)
+        shots = [SheetShot(task.inputs[f"keyframe:{cut.id}"].file("keyframe.png"), cut.label,
+                           cut.size.value, cut_timing.start_frame / fps, cut_timing.frames / fps)
+                 for cut, cut_timing in zip(task.plan.cuts, task.timeline.cuts)]
+        contact_sheet(task.file("sheet.png"), task.job.params["title"], shots)
         return {"shots": len(shots)}
