@@ -70,7 +70,12 @@ class FilmMix:
         self._lines = [(line, WavReader(speech[line.job])) for line in timeline.lines]
         self._music = [(placement, _reader(music[placement.job], "music")) for placement in timeline.music]
         self._sfx = [(placement, _reader(sfx[placement.job], "effect")) for placement in timeline.sfx]
-        self._voice_lengths = [_voice_length(line, reader) for line, reader in self._lines]
+        # where each source starts and how long it lasts, in film samples (to find a chunk's own)
+        self._line_spans = _spans([line.start for line, _ in self._lines],
+                                  [_voice_length(line, reader) for line, reader in self._lines])
+        self._music_spans = _spans([p.start for p, _ in self._music],
+                                   [_cue_length(p, reader) for p, reader in self._music])
+        self._sfx_spans = _spans([p.start for p, _ in self._sfx], [r.frames for _, r in self._sfx])
         self._duck = self._duck_envelope()
         self._voices: dict[int, np.ndarray] = {}
 
@@ -109,26 +114,24 @@ class FilmMix:
     def stems(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Samples [start, stop) of the dialogue, the (ducked) music and the effects, unscaled."""
         count = stop - start
+        firsts, ends = self._line_spans
+        for index in [i for i in self._voices if ends[i] <= start]:
+            del self._voices[index]
         dialogue = np.zeros((count, 2), np.float32)
-        for index, (line, reader) in enumerate(self._lines):
-            first = int(round(line.start * SAMPLE_RATE))
-            if first >= stop or first + self._voice_lengths[index] <= start:
-                if first + self._voice_lengths[index] <= start:
-                    self._voices.pop(index, None)
-                continue
+        for index in _meeting(self._line_spans, start, stop):
+            line, reader = self._lines[index]
             voice = self._voices.get(index)
             if voice is None:
                 voice = self._voices[index] = _stereo(_voice(line, reader))
-            _add_window(dialogue, start, stop, self.length, voice, first, 1.1 if line.voice_over else 1.0)
+            _add_window(dialogue, start, stop, self.length, voice, int(firsts[index]),
+                        1.1 if line.voice_over else 1.0)
 
         score = np.zeros((count, 2), np.float32)
-        for placement, reader in self._music:
-            first = int(round(placement.start * SAMPLE_RATE))
-            total = reader.frames if placement.seconds is None else \
-                min(reader.frames, int(round(placement.seconds * SAMPLE_RATE)))
+        firsts, ends = self._music_spans
+        for index in _meeting(self._music_spans, start, stop):
+            placement, reader = self._music[index]
+            first, total = int(firsts[index]), int(ends[index] - firsts[index])
             lo, hi = _overlap(start, stop, self.length, first, total)
-            if lo >= hi:
-                continue
             window = _stereo(reader.read(lo - first, hi - lo))
             window = _fade_window(window, lo - first, total, placement.fade_in, placement.fade_out)
             score[lo - start:hi - start] += window * (placement.volume * 0.6)
@@ -136,11 +139,12 @@ class FilmMix:
             score *= self._duck[np.arange(start, stop) // _DUCK_BLOCK][:, None]
 
         effects = np.zeros((count, 2), np.float32)
-        for placement, reader in self._sfx:
-            first = int(round(placement.start * SAMPLE_RATE))
+        firsts, _ = self._sfx_spans
+        for index in _meeting(self._sfx_spans, start, stop):
+            placement, reader = self._sfx[index]
+            first = int(firsts[index])
             lo, hi = _overlap(start, stop, self.length, first, reader.frames)
-            if lo < hi:
-                effects[lo - start:hi - start] += _stereo(reader.read(lo - first, hi - lo)) * (placement.volume * 0.7)
+            effects[lo - start:hi - start] += _stereo(reader.read(lo - first, hi - lo)) * (placement.volume * 0.7)
         return dialogue, score, effects
 
     def _duck_envelope(self) -> np.ndarray | None:
@@ -148,15 +152,32 @@ class FilmMix:
         10 ms block of the film (a feature's is a few MB)."""
         count = (self.length + _DUCK_BLOCK - 1) // _DUCK_BLOCK
         coarse = np.zeros(count, np.float32)
-        for (line, _), voice_length in zip(self._lines, self._voice_lengths):
-            first = int(round(line.start * SAMPLE_RATE))
-            last = min(first + voice_length, self.length)
+        for first, end in zip(*self._line_spans):
+            last = min(int(end), self.length)
             if first < last:
                 coarse[first // _DUCK_BLOCK:(last - 1) // _DUCK_BLOCK + 1] = 1.0
         if not self._music or not coarse.any():
             return None
         smooth = _moving_average(_moving_average(coarse, 15), 15)
         return (1.0 - (1.0 - 10 ** (DUCK_DB / 20)) * np.clip(smooth * 1.5, 0, 1)).astype(np.float32)
+
+
+def _spans(starts: list[float], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    firsts = np.array([int(round(start * SAMPLE_RATE)) for start in starts], np.int64)
+    return firsts, firsts + np.array(lengths, np.int64)
+
+
+def _meeting(spans: tuple[np.ndarray, np.ndarray], start: int, stop: int) -> list[int]:
+    """The sources (in timeline order, which fixes the order of the sums) that sound in
+    [start, stop)."""
+    firsts, ends = spans
+    return np.nonzero((firsts < stop) & (ends > start) & (ends > firsts))[0].tolist()
+
+
+def _cue_length(placement: AudioPlacement, reader: WavReader) -> int:
+    if placement.seconds is None:
+        return reader.frames
+    return min(reader.frames, int(round(placement.seconds * SAMPLE_RATE)))
 
 
 def _reader(path: Path, what: str) -> WavReader:

@@ -12,6 +12,7 @@ prefixes the media folder's name and writes each requested format.
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -103,8 +104,8 @@ def build_timeline(title: str, fps: float, shots: list[ShotClip], markers: list[
     clips = list(video.find_clips())
     for marker in markers:
         # on the clip it falls in, in that clip's own time: EDL and XML writers read clip markers
-        index = max(i for i, start in enumerate(starts) if start <= marker.frame) if starts else None
-        if index is None:
+        index = bisect_right(starts, marker.frame) - 1
+        if index < 0:
             continue
         clips[index].markers.append(otio.schema.Marker(
             name=marker.name, color=colours[marker.kind], metadata={"moviola": {"kind": marker.kind}},
@@ -154,9 +155,12 @@ def install(cached: Path, stem: Path, media_dir: str, formats: tuple[str, ...]) 
         adapter, suffix, _ = FORMATS[name]
         target = stem.with_name(stem.name + suffix)
         temporary = target.with_name(f".{target.name}.tmp")
-        otio.adapters.write_to_file(_for_format(timeline, name), str(temporary),
-                                    adapter_name=adapter)
-        os.replace(temporary, target)
+        try:
+            otio.adapters.write_to_file(_for_format(timeline, name), str(temporary),
+                                        adapter_name=adapter)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
         written[name] = str(target)
     return written
 
