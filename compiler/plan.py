@@ -43,11 +43,11 @@ DRAFT = {
     "footage": Backend("draft.footage", "footage/1"),
     "music": Backend("draft.score", "score/1"),
     "sfx": Backend("draft.sfx", "sfx/1"),
-    "mix": Backend("edit.mix", "mix/1"),
+    "mix": Backend("edit.mix", "mix/2"),          # 2: streamed, with stems, band-limited speech
     "subtitles": Backend("edit.subtitles", "subtitles/1"),
     "mux": Backend("edit.mux", "mux/1"),
-    "otio": Backend("edit.otio", "otio/1"),
-    "contact_sheet": Backend("edit.contact_sheet", "contact-sheet/1"),
+    "otio": Backend("edit.otio", "otio/2"),       # 2: written by opentimelineio
+    "contact_sheet": Backend("edit.contact_sheet", "contact-sheet/2"),
 }
 
 

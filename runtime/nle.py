@@ -19,12 +19,12 @@ from urllib.parse import quote, unquote
 
 CAPTION_KIND = "Caption"          # OTIO names no caption kind; adapters skip tracks they don't know
 
-# format name -> (OTIO adapter, file suffix, what it holds)
+# format name -> (OTIO adapter, file suffix); docs/cli.md says what each holds
 FORMATS = {
-    "otio": ("otio_json", ".otio", "OpenTimelineIO: every track, the captions and markers"),
-    "xml": ("fcp_xml", ".xml", "FCP 7 XML (Premiere, Resolve): video, the stems and the mix, markers"),
-    "fcpxml": ("fcpx_xml", ".fcpxml", "FCPXML (Final Cut Pro): video and the stems, markers"),
-    "edl": ("cmx_3600", ".edl", "CMX 3600 EDL: the picture cut, dissolves, markers as LOC comments"),
+    "otio": ("otio_json", ".otio"),
+    "xml": ("fcp_xml", ".xml"),           # FCP 7 XML: Premiere, Resolve, Final Cut Pro 7
+    "fcpxml": ("fcpx_xml", ".fcpxml"),    # Final Cut Pro
+    "edl": ("cmx_3600", ".edl"),          # CMX 3600
 }
 
 
@@ -152,7 +152,7 @@ def install(cached: Path, stem: Path, media_dir: str, formats: tuple[str, ...]) 
             reference.target_url = f"{quote(media_dir)}/{reference.target_url}"
     written = {}
     for name in formats:
-        adapter, suffix, _ = FORMATS[name]
+        adapter, suffix = FORMATS[name]
         target = stem.with_name(stem.name + suffix)
         temporary = target.with_name(f".{target.name}.tmp")
         try:

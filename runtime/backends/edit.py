@@ -60,7 +60,7 @@ class OtioBackend:
         line = task.timeline
         by_cut = {cut.id: cut for cut in task.plan.cuts}
         shots, markers = [], []
-        headings = dict(params.get("scenes", ()))
+        headings = dict(params["scenes"])
         for cut_timing in line.cuts:
             cut = by_cut[cut_timing.id]
             shots.append(nle.ShotClip(
