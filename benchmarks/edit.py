@@ -66,22 +66,13 @@ def repeated(line, times: int):
 
 
 def child_mix(project: Path, report: dict, minutes: float, out: Path) -> dict:
-    from contextlib import ExitStack
-
-    from moviola.compiler.plan import SAMPLE_RATE
     from moviola.runtime import mix as mixing
-    from moviola.runtime.aac import AacWriter
-    from moviola.runtime.audio_io import WavWriter
 
     line, files, _ = sample_sources(project, report)
     times = max(round(minutes * 60 / (line.total_frames / line.fps)), 1)
     film = mixing.FilmMix(repeated(line, times), files["speech"], files["music"], files["sfx"])
     began = time.perf_counter()
-    with ExitStack() as stack:
-        def wav(name: str):
-            return stack.enter_context(WavWriter(out / f"{name}.wav", SAMPLE_RATE, 2))
-        facts = mixing.write_mix(film, [wav("mix"), stack.enter_context(AacWriter(out / "mix.m4a"))],
-                                 {stem: [wav(stem)] for stem in mixing.STEMS})
+    facts = mixing.write_files(film, lambda name: out / name)
     return {"film_seconds": film.seconds, "wall": time.perf_counter() - began, **facts}
 
 

@@ -15,15 +15,17 @@ windows that overlap its chunk, so the result does not depend on the chunk size.
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from moviola.compiler.plan import SAMPLE_RATE
 
-from .audio_io import WavReader, resample, resampled_length
+from .aac import AacWriter
+from .audio_io import WavReader, WavWriter, resample, resampled_length
 from .timeline import AudioPlacement, LineTiming, Timeline
 
 TARGET_LUFS = -16.0
@@ -414,3 +416,14 @@ def write_mix(film: FilmMix, mix_sinks: list, stem_sinks: dict[str, list]) -> di
             peak = max(peak, float(np.max(np.abs(chunk.mix))))
     return {"seconds": round(film.seconds, 4), "loudness": round(meter.loudness(), 2),
             "peak": round(peak, 4), "gain_db": round(20 * math.log10(float(levels.gain)), 3)}
+
+
+def write_files(film: FilmMix, path_of: Callable[[str], Path]) -> dict:
+    """The mix entry's files: ``mix.wav``, ``mix.m4a`` (so the mux only copies packets) and one
+    WAV per stem, at the paths ``path_of(name)`` gives. Returns ``write_mix``'s facts."""
+    with ExitStack() as stack:
+        def wav(name: str) -> WavWriter:
+            return stack.enter_context(WavWriter(path_of(f"{name}.wav"), SAMPLE_RATE, 2))
+
+        aac = stack.enter_context(AacWriter(path_of("mix.m4a")))
+        return write_mix(film, [wav("mix"), aac], {stem: [wav(stem)] for stem in STEMS})

@@ -13,7 +13,7 @@ import pytest
 from moviola.compiler.plan import SAMPLE_RATE
 from moviola.runtime import mix as mixing
 from moviola.runtime.aac import AacWriter
-from moviola.runtime.audio_io import WavReader, WavWriter, read_wav, write_wav
+from moviola.runtime.audio_io import WavReader, read_wav, write_wav
 from moviola.runtime.timeline import AudioPlacement, CutTiming, LineTiming, Timeline
 
 FPS = 24.0
@@ -128,19 +128,20 @@ def test_an_input_reaches_the_mix(film, tmp_path):
 
 
 def test_written_files_match_the_chunks(film, tmp_path):
-    mix = mixing.FilmMix(*film, chunk_seconds=0.7)
-    (tmp_path / "out").mkdir()
-    paths = {name: tmp_path / "out" / f"{name}.wav" for name in ("mix",) + mixing.STEMS}
-    writers = {name: WavWriter(path, SAMPLE_RATE, 2) for name, path in paths.items()}
-    with writers["mix"], writers["dialogue"], writers["music"], writers["effects"]:
-        facts = mixing.write_mix(mix, [writers["mix"]],
-                                 {name: [writers[name]] for name in mixing.STEMS})
-    samples, rate = read_wav(paths["mix"])
+    out = tmp_path / "entry"
+    out.mkdir()
+    facts = mixing.write_files(mixing.FilmMix(*film, chunk_seconds=0.7), lambda name: out / name)
+    samples, rate = read_wav(out / "mix.wav")
     assert rate == SAMPLE_RATE and samples.shape == (12 * SAMPLE_RATE, 2)
-    expected, _, _ = _render(film, 1000.0)
+    expected, stems, _ = _render(film, 1000.0)
     assert np.max(np.abs(samples - expected)) <= 1 / 32767
+    for name in mixing.STEMS:
+        assert np.max(np.abs(read_wav(out / f"{name}.wav")[0] - stems[name])) <= 1 / 32767
     assert facts["seconds"] == 12.0 and facts["loudness"] == pytest.approx(-16.0, abs=0.05)
-    assert WavReader(paths["dialogue"]).read(SAMPLE_RATE, 10).shape == (10, 2)
+    assert WavReader(out / "dialogue.wav").read(SAMPLE_RATE, 10).shape == (10, 2)
+    with av.open(str(out / "mix.m4a")) as container:
+        decoded = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
+    assert abs(decoded.shape[1] - len(samples)) <= 2048
 
 
 def test_a_source_at_another_rate_is_refused(film, tmp_path):

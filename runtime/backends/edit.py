@@ -4,15 +4,11 @@ the resolved timeline and the finished entries of the jobs before them."""
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 
-from moviola.compiler.plan import SAMPLE_RATE
 from moviola.runtime import mix as mixing
 from moviola.runtime import mux as muxing
 from moviola.runtime import nle, timeline
 from moviola.runtime import subtitles
-from moviola.runtime.aac import AacWriter
-from moviola.runtime.audio_io import WavWriter
 from moviola.runtime.contact_sheet import SheetShot, contact_sheet
 
 
@@ -24,13 +20,8 @@ class MixBackend:
             if kind in sources:
                 sources[kind][job_id] = entry.file(f"{kind}.wav")
         film = mixing.FilmMix(task.timeline, sources["speech"], sources["music"], sources["sfx"])
-        with ExitStack() as stack:
-            def wav(name: str) -> WavWriter:
-                return stack.enter_context(WavWriter(task.file(f"{name}.wav"), SAMPLE_RATE, 2))
-            # encoded here, beside the clips, so the mux only copies packets
-            aac = stack.enter_context(AacWriter(task.file("mix.m4a")))
-            return mixing.write_mix(film, [wav("mix"), aac],
-                                    {stem: [wav(stem)] for stem in mixing.STEMS})
+        # encoded here, beside the clips
+        return mixing.write_files(film, task.file)
 
 
 class SubtitlesBackend:
