@@ -22,7 +22,6 @@ from typing import Callable
 
 from moviola.compiler.plan import Job, RenderPlan, content_key
 
-from . import mix as mix_module
 from . import nle
 from . import timeline as timeline_module
 from .backends import registry
@@ -388,7 +387,9 @@ class Executor:
             if job.kind == "clip":
                 _install(self.entries[job.id].file("clip.mp4"),
                          media / nle.shot_media(labels[job.id.split(":", 1)[1]]))
-        for name in ("mix",) + mix_module.STEMS:
+        from .mix import STEMS              # numpy: loaded only by a build that installs
+
+        for name in ("mix",) + STEMS:
             _install(self.entries["mix:film"].file(f"{name}.wav"), media / f"{name}.wav")
         installed.update(nle.install(self.entries["otio:film"].file("film.otio"), stem, media.name,
                                      timelines))

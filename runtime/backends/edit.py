@@ -64,8 +64,7 @@ class OtioBackend:
         captions = [nle.Caption(int(round(cue.start * line.fps)),
                                 int(round((cue.end - cue.start) * line.fps)), cue.text)
                     for cue in subtitles.subtitle_cues(line.lines)]
-        audio = {"Dialogue": "dialogue.wav", "Music": "music.wav", "Effects": "effects.wav",
-                 "Mix": "mix.wav"}
+        audio = {stem.capitalize(): f"{stem}.wav" for stem in mixing.STEMS + ("mix",)}
         result = nle.build_timeline(params["title"], params["fps"], shots, markers, captions, audio,
                                     line.total_frames)
         nle.write_cached(task.file("film.otio"), result)
