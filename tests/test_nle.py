@@ -18,6 +18,7 @@ from moviola.compiler.api import compile_file
 from moviola.compiler.plan import plan as make_plan
 from moviola.runtime import nle
 from moviola.runtime.audio_io import read_wav
+from moviola.runtime.timeline import DISSOLVE
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -64,7 +65,7 @@ def test_otio_matches_the_build(built):
     expected = [cut for cut in cuts[1:] if cut.transition_in == "dissolve"]
     assert len(dissolves) == len(expected) == 1
     assert dissolves[0].in_offset.value == 0
-    assert dissolves[0].out_offset.value == round(0.75 * film.settings.fps)
+    assert dissolves[0].out_offset.value == round(DISSOLVE * film.settings.fps)
     # scene headings as markers on the scenes' first shots
     headings = [m.name for c in clips for m in c.markers if m.metadata["moviola"]["kind"] == "scene"]
     assert headings == [scene.heading for scene in film.scenes if scene.heading]
