@@ -45,11 +45,11 @@ DRAFT = {
     "footage": Backend("draft.footage", "footage/1"),
     "music": Backend("draft.score", "score/1"),
     "sfx": Backend("draft.sfx", "sfx/1"),
-    "mix": Backend("edit.mix", "mix/1"),
+    "mix": Backend("edit.mix", "mix/2"),          # 2: streamed, with stems, band-limited speech
     "subtitles": Backend("edit.subtitles", "subtitles/1"),
     "mux": Backend("edit.mux", "mux/1"),
-    "otio": Backend("edit.otio", "otio/1"),
-    "contact_sheet": Backend("edit.contact_sheet", "contact-sheet/1"),
+    "otio": Backend("edit.otio", "otio/2"),       # 2: written by opentimelineio
+    "contact_sheet": Backend("edit.contact_sheet", "contact-sheet/2"),
 }
 
 
@@ -200,6 +200,7 @@ class OtioParams(JobParams):
     fps: float
     title: str
     shots: tuple[ShotInfo, ...]
+    scenes: tuple[tuple[str, str], ...]     # (first cut id, scene heading): the scene markers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -482,7 +483,13 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     # what the timeline's clips say of their shot (an NLE shows it); the key covers it
     shots = [ShotInfo(cut=cut.id, label=cut.label, size=cut.size.value, move=str(cut.move),
               prompt=cut.prompt, line=cut.span.line) for cut in cuts]
-    build.add(film_ref("otio"), OtioParams(fps=settings.fps, title=settings.title, shots=tuple(shots)),
+    # the scene headings the timeline marks, at the first cut of each scene
+    first_cuts: dict = {}
+    for cut in cuts:
+        if scenes.get(cut.scene_index) is not None and scenes[cut.scene_index].heading:
+            first_cuts.setdefault(cut.scene_index, (cut.id, scenes[cut.scene_index].heading))
+    build.add(film_ref("otio"), OtioParams(fps=settings.fps, title=settings.title, shots=tuple(shots),
+                                           scenes=tuple(first_cuts.values())),
               inputs=tuple(clips) + (mix.ref,), timing=all_speech, label="OpenTimelineIO timeline")
     build.add(film_ref("contact_sheet"), ContactSheetParams(title=settings.title),
               inputs=tuple(keyframes), timing=all_speech, label="storyboard contact sheet")

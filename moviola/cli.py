@@ -104,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
                     "come from the cache in .moviola/ beside the script. An interrupted build "
                     "resumes where it stopped.",
         epilog="outputs beside the mp4: NAME.srt, NAME.vtt, NAME.otio (open in an NLE), "
-               "NAME.storyboard.png and NAME.media/ (the clips the .otio references)",
+               "NAME.storyboard.png and NAME.media/ (the clips, the mix and its dialogue, music "
+               "and effects stems, which the timelines reference); --timeline xml,fcpxml,edl "
+               "adds NAME.xml (FCP 7 XML: Premiere, Resolve), NAME.fcpxml (Final Cut Pro) and "
+               "NAME.edl (CMX 3600)",
         formatter_class=formatter)
     build.add_argument("script", help="the .fountain file")
     build.add_argument("-o", "--output", metavar="FILE.mp4|FOLDER",
@@ -117,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress display")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="render in N processes (default: one per CPU core)")
+    build.add_argument("--timeline", metavar="FORMATS",
+                       help="editor timelines to write besides NAME.otio, comma-separated: xml "
+                            "(FCP 7 XML), fcpxml (Final Cut Pro), edl (CMX 3600)")
 
     cache = commands.add_parser(
         "cache", help="show the render cache's size, or prune it",
@@ -685,7 +691,13 @@ def _print_why(render_plan, states: dict, reasons: dict) -> int:
 
 def _build(args) -> int:
     from moviola.runtime.build import Build, BuildError, OutputError, output_path
+    from moviola.runtime.nle import timeline_formats
 
+    try:
+        timelines = timeline_formats(args.timeline)
+    except ValueError as error:
+        _console().print(f"[red]moviola: --timeline: {error}[/]")
+        return EXIT_USAGE
     planned = _planned(args)
     if planned is None:
         return EXIT_ERRORS
@@ -701,7 +713,8 @@ def _build(args) -> int:
         with progress:
             import os
 
-            report = build.run(output, workers=max(args.jobs or os.cpu_count() or 1, 1))
+            report = build.run(output, workers=max(args.jobs or os.cpu_count() or 1, 1),
+                               timelines=timelines)
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")
         if build.finished:                   # a build stopped before its first job has none

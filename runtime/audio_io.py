@@ -1,22 +1,71 @@
-"""Reading and writing 16-bit PCM WAV with the standard library (no extra dependency)."""
+"""Audio in and out: 16-bit PCM WAV with the standard library (whole, or streamed a window at a
+time), any format FFmpeg reads, and the one resampler every backend and the mix use."""
 
 from __future__ import annotations
 
+import math
 import wave
 from pathlib import Path
 
 import numpy as np
 
 
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+def _pcm(samples: np.ndarray) -> bytes:
     data = np.clip(samples, -1.0, 1.0)
-    pcm = np.rint(data * 32767).astype("<i2")
-    channels = 1 if pcm.ndim == 1 else pcm.shape[1]
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(channels)
-        handle.setsampwidth(2)
-        handle.setframerate(int(rate))
-        handle.writeframes(pcm.tobytes())
+    return np.rint(data * 32767).astype("<i2").tobytes()
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with WavWriter(path, rate, channels) as writer:
+        writer.write(samples)
+
+
+class WavWriter:
+    """A 16-bit WAV written a chunk at a time (the header's length is fixed on close), so a
+    film's sound never has to be in memory at once."""
+
+    def __init__(self, path: Path, rate: int, channels: int) -> None:
+        self.frames = 0
+        self._handle = wave.open(str(path), "wb")
+        self._handle.setnchannels(channels)
+        self._handle.setsampwidth(2)
+        self._handle.setframerate(int(rate))
+
+    def write(self, samples: np.ndarray) -> None:
+        self._handle.writeframes(_pcm(samples))
+        self.frames += len(samples)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "WavWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class WavReader:
+    """Random access to a PCM WAV: its rate, channels and length from the header, and any window of
+    its samples (decoded like ``read_wav``) without reading the rest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with wave.open(str(path), "rb") as handle:
+            self.rate = handle.getframerate()
+            self.channels = handle.getnchannels()
+            self.frames = handle.getnframes()
+
+    def read(self, start: int = 0, count: int | None = None) -> np.ndarray:
+        start = max(start, 0)
+        count = self.frames - start if count is None else min(count, self.frames - start)
+        with wave.open(str(self.path), "rb") as handle:
+            width = handle.getsampwidth()
+            if count <= 0:
+                return _decode(b"", width, self.channels)
+            handle.setpos(start)
+            return _decode(handle.readframes(count), width, self.channels)
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -27,6 +76,10 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         width = handle.getsampwidth()
         rate = handle.getframerate()
         raw = handle.readframes(handle.getnframes())
+    return _decode(raw, width, channels), rate
+
+
+def _decode(raw: bytes, width: int, channels: int) -> np.ndarray:
     if width == 1:
         data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
@@ -41,7 +94,7 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         data = np.frombuffer(raw, "<i4").astype(np.float32) / 2**31
     if channels > 1:
         data = data.reshape(-1, channels)
-    return data, rate
+    return data
 
 
 def load_audio(path: Path, rate: int, channels: int = 2) -> np.ndarray:
@@ -74,3 +127,39 @@ def video_still(path: Path, target: Path) -> None:
     if not frames:
         raise ValueError(f"{path.name} has no video frames")
     frames[len(frames) // 2].to_image().save(target, format="PNG")
+
+
+def resampled_length(count: int, rate: int, target: int) -> int:
+    """How many samples ``resample`` returns for ``count`` at ``rate``."""
+    return count if rate == target else -(-count * int(target) // int(rate))
+
+
+def resample(samples: np.ndarray, rate: int, target: int, zero_crossings: int = 16) -> np.ndarray:
+    """Band-limited resampling by a rational factor (polyphase windowed sinc, Kaiser β = 8.6,
+    about 80 dB of stop-band), on the first axis. ``len(out) == ceil(len(x) * target / rate)``."""
+    if rate == target or len(samples) == 0:
+        return samples.astype(np.float32, copy=False)
+    divisor = math.gcd(int(rate), int(target))
+    up, down = int(target) // divisor, int(rate) // divisor
+    factor = max(up, down)
+    half = zero_crossings * factor                       # filter half-length, upsampled domain
+    taps = np.arange(-half, half + 1)
+    cutoff = 0.5 / factor * 0.97                         # cycles per upsampled sample
+    prototype = 2 * cutoff * np.sinc(2 * cutoff * taps) * np.kaiser(len(taps), 8.6) * up
+    data = samples.astype(np.float64).reshape(len(samples), -1)
+    count = math.ceil(len(samples) * up / down)
+    width = 2 * half // up + 2
+    out = np.empty((count, data.shape[1]), np.float64)
+    for start in range(0, count, 32768):
+        position = np.arange(start, min(start + 32768, count)) * down     # upsampled index
+        first = -((half - position) // up)                                 # ceil((p - half) / up)
+        index = first[:, None] + np.arange(width)[None, :]
+        offset = position[:, None] - index * up
+        taps_used = prototype[np.clip(offset + half, 0, 2 * half)]
+        weights = np.where(np.abs(offset) <= half, taps_used, 0.0)
+        valid = (index >= 0) & (index < len(samples))
+        weights = np.where(valid, weights, 0.0)
+        gathered = data[np.clip(index, 0, len(samples) - 1)]             # (n, width, channels)
+        out[start:start + len(position)] = np.einsum("nw,nwc->nc", weights, gathered)
+    out = out.astype(np.float32)
+    return out[:, 0] if samples.ndim == 1 else out

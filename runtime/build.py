@@ -125,8 +125,10 @@ class Build:
         """The finished cache entry of a job of this build, or None."""
         return self.executor.entries.get(ref)
 
-    def run(self, output: Path | None = None, workers: int = 1) -> BuildReport:
-        """Render what the cache lacks; with ``output``, install the film there."""
+    def run(self, output: Path | None = None, workers: int = 1,
+            timelines: tuple[str, ...] = ("otio",)) -> BuildReport:
+        """Render what the cache lacks; with ``output``, install the film there, with the
+        editor's timeline in each of ``timelines`` (runtime/nle.py's formats)."""
         if output is not None:
             check_output(Path(output), self.plan, self.project)
         with _building_lock:
@@ -138,7 +140,7 @@ class Build:
             report = self.executor.run(workers=max(workers, 1))
             report.stale_temporaries = (removed, freed)
             if output is not None:
-                self.executor.install(Path(output), report)
+                self.executor.install(Path(output), report, timelines)
             return report
         finally:
             with _building_lock:

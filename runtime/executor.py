@@ -22,10 +22,11 @@ from pathlib import Path
 
 from moviola.compiler.plan import Job, JobRef, RenderPlan, content_key, film_ref
 
+from . import nle
 from . import timeline as timeline_module
 from . import why
 from .backends import registry
-from .backends.protocol import KIND_RULES, Input, Task, missing_outputs
+from .backends.protocol import ARTIFACTS, KIND_RULES, Input, Task, missing_outputs
 from .events import BuildFinished, BuildStarted, JobFinished, JobStarted, OnEvent
 from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
@@ -146,11 +147,10 @@ class Executor:
             cut = line.cut(job.ref.identity)
             fps = line.fps
             fade = int(round(timeline_module.FADE * fps))
-            dissolve = int(round(timeline_module.DISSOLVE * fps))
             return {"frames": cut.frames,
                     "fade_in": min(fade, cut.frames // 2) if cut.transition_in == "fade_in" else 0,
                     "fade_out": min(fade, cut.frames // 2) if cut.transition_out in ("fade_out",) else 0,
-                    "dissolve": min(dissolve, cut.frames // 2) if cut.transition_in == "dissolve" else 0}
+                    "dissolve": timeline_module.dissolve_frames(cut, fps)}
         if job.kind == "music":
             placement = next((m for m in line.music if m.job == job.ref), None)
             return {"seconds": round(placement.seconds, 3) if placement else 0.0}
@@ -381,8 +381,9 @@ class Executor:
 
     # -- outputs ----------------------------------------------------------------------------------
 
-    def install(self, output: Path, report: BuildReport) -> dict:
-        """Put the film and its companions at ``output`` (atomically, file by file)."""
+    def install(self, output: Path, report: BuildReport, timelines: tuple[str, ...] = ("otio",)) -> dict:
+        """Put the film and its companions at ``output`` (atomically, file by file), with the
+        editor's timeline in each of ``timelines`` (runtime/nle.py's formats)."""
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         stem = output.with_suffix("")
@@ -399,14 +400,17 @@ class Executor:
         installed["contact_sheet"] = str(sheet)
         media = stem.parent / f"{stem.name}.media"
         media.mkdir(exist_ok=True)
+        labels = {cut.id: cut.label for cut in self.plan.cuts}
         for job in self.plan.jobs:
             if job.kind == "clip":
                 _install(self.entries[job.ref].file("clip.mp4"),
-                         media / f"{_media_name(self.plan, job.ref.identity)}.mp4")
-        _install(self.entries[film_ref("mix")].file("mix.wav"), media / "mix.wav")
-        otio = stem.with_suffix(".otio")
-        _install(self.entries[film_ref("otio")].file("film.otio"), otio, media_dir=media.name)
-        installed["otio"] = str(otio)
+                         media / nle.shot_media(labels[job.ref.identity]))
+        mix = self.entries[film_ref("mix")]
+        for artifact in ARTIFACTS["mix"].values():      # the mix and its stems, for an editor
+            if artifact.file.endswith(".wav"):
+                _install(mix.file(artifact.file), media / artifact.file)
+        installed.update(nle.install(self.entries[film_ref("otio")].file("film.otio"), stem,
+                                     media.name, timelines))
         installed["media"] = str(media)
         report.outputs = installed
         report.output = str(output)
@@ -437,25 +441,14 @@ def referenced_keys(cache: Cache) -> set[str]:
     return keys
 
 
-def _media_name(plan: RenderPlan, cut_id: str) -> str:
-    for cut in plan.cuts:
-        if cut.id == cut_id:
-            return f"shot-{cut.label}"
-    return cut_id.replace("/", "-")
-
-
-def _install(source: Path, target: Path, media_dir: str | None = None) -> None:
+def _install(source: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp")
-    if media_dir is not None:
-        text = source.read_text("utf-8").replace("@MEDIA@", media_dir)
-        temporary.write_text(text, "utf-8")
-    else:
-        try:
-            if temporary.exists():
-                temporary.unlink()
-            os.link(source, temporary)          # no copy when the cache shares the disk
-        except OSError:
-            shutil.copyfile(source, temporary)
+    try:
+        if temporary.exists():
+            temporary.unlink()
+        os.link(source, temporary)          # no copy when the cache shares the disk
+    except OSError:
+        shutil.copyfile(source, temporary)
     os.replace(temporary, target)
 
 

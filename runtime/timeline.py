@@ -72,6 +72,13 @@ class Timeline:
         return self.by_cut[cut_id]
 
 
+def dissolve_frames(cut: CutTiming, fps: float) -> int:
+    """How many frames a cut's dissolve in lasts (none without one; at most half the cut)."""
+    if cut.transition_in != "dissolve":
+        return 0
+    return min(int(round(DISSOLVE * fps)), cut.frames // 2)
+
+
 def resolve(plan: RenderPlan, speech_seconds: dict[JobRef, float]) -> Timeline:
     fps = plan.film.settings.fps
     cuts: list[CutTiming] = []

@@ -85,13 +85,16 @@ ARTIFACTS: dict[str, dict[str, Artifact]] = {
     "music": _artifacts(Artifact("music", "music.wav", "audio")),
     "sfx": _artifacts(Artifact("sfx", "sfx.wav", "audio")),
     "mix": _artifacts(Artifact("mix", "mix.wav", "audio"),
-                      Artifact("mix_aac", "mix.m4a", "audio", about="encoded for the mux")),
+                      Artifact("mix_aac", "mix.m4a", "audio", about="encoded for the mux"),
+                      Artifact("dialogue", "dialogue.wav", "audio", about="the dialogue stem"),
+                      Artifact("music", "music.wav", "audio", about="the music stem"),
+                      Artifact("effects", "effects.wav", "audio", about="the effects stem")),
     "subtitles": _artifacts(Artifact("srt", "film.srt", "text"), Artifact("vtt", "film.vtt", "text"),
                             Artifact("cues", "cues.json", "timing",
                                      about="[[start, end, text], …] in seconds")),
     "mux": _artifacts(Artifact("film", "film.mp4", "video")),
     "otio": _artifacts(Artifact("timeline", "film.otio", "timeline",
-                                about="OpenTimelineIO JSON; @MEDIA@ stands for the media folder")),
+                                about="OpenTimelineIO, media named relative to the installed timeline")),
     "contact_sheet": _artifacts(Artifact("sheet", "sheet.png", "image")),
 }
 

@@ -49,11 +49,11 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from moviola.compiler.plan import SAMPLE_RATE
 from moviola.runtime import models as store
-from moviola.runtime.audio_io import load_audio, write_wav
+from moviola.runtime.audio_io import load_audio, resample, write_wav
 from moviola.runtime.backends.protocol import BaseBackend
 
-SAMPLE_RATE = 48000          # what the mix reads for music and effects
 SFX_SECONDS = 2.0            # an effect without a duration
 MARGIN_SECONDS = 0.25        # frames generated past a music row's end (codec look-ahead)
 SILENCE_SECONDS = 0.3        # a line with nothing to say ("...") is a short pause
@@ -843,37 +843,6 @@ class StableAudio(_MusicAndEffects):
 
 
 # --------------------------------------------------------------------------- audio helpers
-
-def resample(samples: np.ndarray, rate: int, target: int, zero_crossings: int = 16) -> np.ndarray:
-    """Band-limited resampling by a rational factor (polyphase windowed sinc, Kaiser β = 8.6,
-    about 80 dB of stop-band), on the first axis. ``len(out) == ceil(len(x) * target / rate)``."""
-    if rate == target or len(samples) == 0:
-        return samples.astype(np.float32, copy=False)
-    divisor = math.gcd(int(rate), int(target))
-    up, down = int(target) // divisor, int(rate) // divisor
-    factor = max(up, down)
-    half = zero_crossings * factor                       # filter half-length, upsampled domain
-    taps = np.arange(-half, half + 1)
-    cutoff = 0.5 / factor * 0.97                         # cycles per upsampled sample
-    prototype = 2 * cutoff * np.sinc(2 * cutoff * taps) * np.kaiser(len(taps), 8.6) * up
-    data = samples.astype(np.float64).reshape(len(samples), -1)
-    count = math.ceil(len(samples) * up / down)
-    width = 2 * half // up + 2
-    out = np.empty((count, data.shape[1]), np.float64)
-    for start in range(0, count, 32768):
-        position = np.arange(start, min(start + 32768, count)) * down     # upsampled index
-        first = -((half - position) // up)                                 # ceil((p - half) / up)
-        index = first[:, None] + np.arange(width)[None, :]
-        offset = position[:, None] - index * up
-        taps_used = prototype[np.clip(offset + half, 0, 2 * half)]
-        weights = np.where(np.abs(offset) <= half, taps_used, 0.0)
-        valid = (index >= 0) & (index < len(samples))
-        weights = np.where(valid, weights, 0.0)
-        gathered = data[np.clip(index, 0, len(samples) - 1)]             # (n, width, channels)
-        out[start:start + len(position)] = np.einsum("nw,nwc->nc", weights, gathered)
-    out = out.astype(np.float32)
-    return out[:, 0] if samples.ndim == 1 else out
-
 
 def crossfade_join(pieces: list[np.ndarray], overlap: int) -> np.ndarray:
     """Pieces (samples, channels) joined end to start, each overlap crossfaded at equal power."""
