@@ -100,6 +100,38 @@ def build_text_to_image(folder: Path) -> Path:
     return folder
 
 
+def build_sdxl(folder: Path, prediction_type: str = "epsilon") -> Path:
+    """A tiny StableDiffusionXLPipeline: SDXL's layout (two CLIP text encoders, the second with
+    a projection; a UNet with ``text_time`` micro-conditioning and linear projections) at toy
+    sizes; ``prediction_type`` "v_prediction" for the v-models of the family."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    folder = Path(folder)
+    tokenizer, text_encoder = _tokenizer_and_text_encoder(folder.parent / f".{folder.name}-src")
+    torch.manual_seed(1)
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_encoder.config.to_dict()))
+    torch.manual_seed(0)
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=2,
+        use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=time_dim, transformer_layers_per_block=1,
+        projection_class_embeddings_input_dim=6 * time_dim + TEXT_DIM,
+        cross_attention_dim=2 * TEXT_DIM, norm_num_groups=4)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading",
+                                       prediction_type=prediction_type)
+    pipe = StableDiffusionXLPipeline(vae=_tiny_vae(), text_encoder=text_encoder,
+                                     text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+                                     tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def build_image_to_image(model: Path, folder: Path) -> Path:
     """The tiny text-to-image model at ``model`` saved as an image-to-image pipeline."""
     from diffusers import StableDiffusionImg2ImgPipeline
