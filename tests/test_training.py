@@ -248,6 +248,29 @@ def test_sdxl_v_prediction_trains_and_its_lora_changes_the_picture(project):
     assert np.abs(picture() - before).max() > 1e-3
 
 
+def test_flux_trains_with_flow_matching_and_its_lora_changes_the_picture(project):
+    from diffusers import FluxPipeline
+
+    tiny_models.build_flux(project / "models" / "flux")
+    result = train_lora("models/flux", project, "refs/room", project / "flux.safetensors",
+                        trigger=TRIGGER, settings=TrainSettings(**FAST, steps=30))
+    assert result.loss_after < 0.97 * result.loss_before
+    lora = weights(project / "flux.safetensors")
+    assert all(name.startswith("transformer.") for name in lora)
+    assert any("add_k_proj" in name for name in lora)             # the joint attention too
+    pipe = FluxPipeline.from_pretrained(str(project / "models" / "flux"), use_safetensors=True,
+                                        local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+
+    def picture():
+        return pipe(prompt=TRIGGER, num_inference_steps=2, height=32, width=32, output_type="np",
+                    max_sequence_length=16, generator=torch.Generator().manual_seed(0)).images[0]
+
+    before = picture()
+    pipe.load_lora_weights(str(project / "flux.safetensors"))
+    assert np.abs(picture() - before).max() > 1e-3
+
+
 def test_moviola_train_writes_a_lora_that_changes_the_films_keyframe(project, capsys):
     script = str(project / "film.fountain")
     code = main(["train", script, "ROOM", "-o", str(project / "loras" / "room.safetensors"),
