@@ -165,8 +165,12 @@ class Flux(_Family):
         return 1024
 
     def encode_text(self, pipe, caption, device, image_size, crop, bucket) -> dict:
+        # the T5 length the variant was distilled with: 512 tokens for dev (guidance-distilled),
+        # 256 for schnell
+        length = 512 if getattr(self.denoiser.config, "guidance_embeds", False) else 256
         embeds, pooled, text_ids = pipe.encode_prompt(prompt=caption, prompt_2=None, device=device,
-                                                      num_images_per_prompt=1)
+                                                      num_images_per_prompt=1,
+                                                      max_sequence_length=length)
         return {"encoder_hidden_states": embeds, "pooled_projections": pooled, "txt_ids": text_ids[None]}
 
     def loss(self, latents, conditioning, generator):
