@@ -61,6 +61,11 @@ resolution = "64x48"
 base = "tiny"
 [profiles.tiny-lora.keyframe]
 lora = "loras/room.safetensors"
+
+[profiles.pickled]
+base = "tiny"
+[profiles.pickled.keyframe]
+model = "models/pickled"
 """
 
 
@@ -120,6 +125,15 @@ def test_captions_come_from_sidecars_else_the_description_led_by_the_trigger(pro
     (project / "empty").mkdir(exist_ok=True)
     with pytest.raises(training.DatasetError, match="no images"):
         training.load_examples(project, ["empty"], TRIGGER)
+    (project / "broken").mkdir(exist_ok=True)
+    data = (project / "refs" / "room" / "photo1.png").read_bytes()
+    (project / "broken" / "cut.png").write_bytes(data[:len(data) // 2])      # a truncated copy
+    with pytest.raises(training.DatasetError, match="cut.png: not a readable image"):
+        training.load_examples(project, ["broken"], TRIGGER)
+    (project / "captioned").mkdir(exist_ok=True)
+    (project / "captioned" / "a.png").write_bytes(data)
+    (project / "captioned" / "a.txt").write_text("Room place at dusk")
+    assert training.load_examples(project, ["captioned"], TRIGGER)[0].caption == "Room place at dusk"
 
 
 def test_training_lowers_the_loss_and_writes_a_diffusers_lora(project):
@@ -300,3 +314,11 @@ def test_moviola_train_explains_what_it_cannot_train(project, capsys):
     assert main(["train", script, "ROOM", "-o", "x.safetensors", "--profile", "tiny",
                  "--steps", "0"]) == 2
     assert "steps must be" in capsys.readouterr().err
+    pickled = project / "models" / "pickled"
+    (pickled / "unet").mkdir(parents=True)
+    (pickled / "model_index.json").write_text("{}")
+    (pickled / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"not loaded")
+    assert main(["train", script, "ROOM", "-o", "x.safetensors", "--profile", "pickled"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot train ROOM" in out and "only as pickles" in out
+    assert not (project / "x.safetensors").exists()
