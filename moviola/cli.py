@@ -564,6 +564,10 @@ def _train(args) -> int:
             models.ModelBroken, models.DeviceUnavailable) as error:
         console.print(f"[red]moviola: cannot train {asset.name}: {error}[/]")
         return EXIT_ERRORS
+    except KeyboardInterrupt:
+        console.print("moviola: interrupted; run the same command again to resume from the last "
+                      "checkpoint")
+        return 130
     finally:
         if progress is not None:
             progress.stop()
