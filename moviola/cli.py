@@ -141,6 +141,36 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     lsp.add_argument("--stdio", action="store_true", help="accepted for clients that pass it (stdio is the default)")
 
+    train = commands.add_parser(
+        "train", help="train a LoRA of a location or character on its refs: pictures",
+        description="Train a LoRA of the profile's keyframe model (Stable Diffusion 1.x/2.x, SDXL, "
+                    "FLUX.1) on the pictures of NAME's `refs:` (a location or a character), with "
+                    "captions from sidecar .txt files, else its description, each led by the "
+                    "trigger phrase (`wash-house place`, `ana person`). A killed training resumes "
+                    "from its last checkpoint (in .moviola/train/) when run again with the same "
+                    "settings, and ends with the same weights. See docs/training.md.",
+        epilog="still to come: `train: lora` in the declaration, so that the build trains the "
+               "asset as a job of the plan and its shots use the LoRA; for now, name the file "
+               "this writes as `lora:` in moviola.toml or on the declaration",
+        formatter_class=formatter)
+    train.add_argument("script", help="the .fountain file")
+    train.add_argument("name", help="the location or character to train (its `refs:` are the pictures)")
+    train.add_argument("-o", "--output", required=True, metavar="FILE.safetensors",
+                       help="the LoRA to write (diffusers format)")
+    train.add_argument("--profile", metavar="NAME",
+                       help="whose keyframe model to train (default: the title page's Profile)")
+    train.add_argument("--steps", type=int, default=1000, help="optimizer steps (default 1000)")
+    train.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
+    train.add_argument("--learning-rate", type=float, default=1e-4, metavar="LR",
+                       help="AdamW learning rate (default 1e-4)")
+    train.add_argument("--resolution", type=int, metavar="PX",
+                       help="training side in pixels; pictures go to aspect-ratio buckets of about "
+                            "PX² (default: the model's native size)")
+    train.add_argument("--seed", type=int, default=0, help="one seed, the same weights (default 0)")
+    train.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
+                       help="write a resumable checkpoint every N steps (default 100)")
+    train.add_argument("--quiet", action="store_true", help="no progress display")
+
     doctor = commands.add_parser(
         "doctor", help="report the device, installed backends and which models are present",
         description="Check what the GPU profiles need: the compute device, the optional "
@@ -302,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
                    "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
                    "export": _export, "import": _import, "diff": _diff,
-                   "pdf": _pdf, "report": _report}[args.command]
+                   "pdf": _pdf, "report": _report, "train": _train}[args.command]
         return handler(args)
     except _UsageError as error:
         print(f"moviola: error: {error}", file=sys.stderr)
@@ -774,6 +804,87 @@ class _BuildProgress:
                 self.progress.advance(self.task)
             elif not self.quiet and not event.cached:
                 self.console.print(f"rendered {event.job.label} ({event.seconds:.2f}s)")
+
+
+def _train(args) -> int:
+    """Train NAME's LoRA on its refs: with the profile's keyframe model (docs/training.md)."""
+    result = _compiled_or_report(args)
+    if result is None:
+        return EXIT_ERRORS
+    film = result.film
+    asset, kind = film.location(args.name), "location"
+    if asset is None:
+        asset, kind = film.character(args.name), "character"
+    if asset is None:
+        names = [item.name for item in film.locations + film.characters]
+        raise _UsageError(f"no location or character {args.name!r} in {args.script}"
+                          + (f"; declared: {', '.join(names)}" if names else ""))
+    if not asset.refs:
+        raise _UsageError(f"{asset.name} has no `refs:` to train on; add pictures, e.g. "
+                          f"[[{kind} {asset.name}: …; refs: refs/{asset.name.lower()}/]]")
+    profile = _profile(args, film)
+    config = profile.models["keyframe"]
+    if not config.model:
+        raise _UsageError(f"the {profile.name} profile draws keyframes with {config.backend}: "
+                          f"there is no model to train; use --profile preview or final, or a "
+                          f"moviola.toml profile with a keyframe model")
+    from moviola.runtime import models
+    from moviola.runtime import training
+
+    settings = training.TrainSettings(
+        rank=args.rank, steps=args.steps, learning_rate=args.learning_rate,
+        resolution=args.resolution, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        device=profile.device, dtype=config.dtype)
+    try:
+        settings.check()
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
+    console = _console()
+    trigger = training.trigger_phrase(asset.name, kind)
+    progress, task = None, None
+    if console.is_terminal and not args.quiet:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                            TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                            transient=True)
+
+    def show(event) -> None:
+        nonlocal task
+        if isinstance(event, training.TrainStarted):
+            resumed = f", resumed at step {event.start_step}" if event.start_step else ""
+            console.print(f"training {trigger!r} on {event.examples} pictures "
+                          f"({', '.join(f'{size}: {n}' for size, n in event.buckets.items())}) "
+                          f"on {event.device} ({event.dtype}){resumed}")
+            if progress is not None:
+                task = progress.add_task(asset.name, total=event.steps,
+                                         completed=event.start_step, loss="…")
+        elif isinstance(event, training.TrainStep) and progress is not None:
+            progress.update(task, completed=event.step, loss=f"{event.loss:.4f}")
+
+    try:
+        if progress is not None:
+            progress.start()
+        outcome = training.train_lora(
+            config.model, _project(args.script), [ref.path for ref in asset.refs],
+            Path(args.output), trigger=trigger, description=asset.description,
+            settings=settings, on_event=show)
+    except (training.DatasetError, training.TrainingError, models.ModelNotFound,
+            models.ModelBroken, models.DeviceUnavailable) as error:
+        console.print(f"[red]moviola: cannot train {asset.name}: {error}[/]")
+        return EXIT_ERRORS
+    except KeyboardInterrupt:
+        console.print("moviola: interrupted; run the same command again to resume from the last "
+                      "checkpoint")
+        return 130
+    finally:
+        if progress is not None:
+            progress.stop()
+    console.print(f"[green]wrote {outcome.output}[/] (loss on the pictures {outcome.loss_before:.4f} "
+                  f"→ {outcome.loss_after:.4f}); prompts call it with {trigger!r}")
+    return EXIT_OK
 
 
 def _cache(args) -> int:

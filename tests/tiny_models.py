@@ -100,6 +100,83 @@ def build_text_to_image(folder: Path) -> Path:
     return folder
 
 
+def build_sdxl(folder: Path, prediction_type: str = "epsilon") -> Path:
+    """A tiny StableDiffusionXLPipeline: SDXL's layout (two CLIP text encoders, the second with
+    a projection; a UNet with ``text_time`` micro-conditioning and linear projections) at toy
+    sizes; ``prediction_type`` "v_prediction" for the v-models of the family."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    folder = Path(folder)
+    tokenizer, text_encoder = _tokenizer_and_text_encoder(folder.parent / f".{folder.name}-src")
+    torch.manual_seed(1)
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_encoder.config.to_dict()))
+    torch.manual_seed(0)
+    time_dim = 8
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=2,
+        use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=time_dim, transformer_layers_per_block=1,
+        projection_class_embeddings_input_dim=6 * time_dim + TEXT_DIM,
+        cross_attention_dim=2 * TEXT_DIM, norm_num_groups=4)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading",
+                                       prediction_type=prediction_type)
+    pipe = StableDiffusionXLPipeline(vae=_tiny_vae(), text_encoder=text_encoder,
+                                     text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+                                     tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _t5_tokenizer():
+    """A tiny T5 tokenizer: a unigram vocabulary of T5's special tokens and printable ASCII."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import T5TokenizerFast
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(chr(c), -1.0) for c in range(32, 127)]
+    backend = Tokenizer(models.Unigram(vocab, unk_id=2))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    return T5TokenizerFast(tokenizer_object=backend, eos_token="</s>", unk_token="<unk>",
+                           pad_token="<pad>", extra_ids=0)
+
+
+def build_flux(folder: Path) -> Path:
+    """A tiny FluxPipeline: FLUX.1's layout (CLIP + T5 text encoders, a FluxTransformer2DModel
+    with double and single stream blocks, a VAE with shift and scale factors, flow matching) at
+    toy sizes."""
+    import torch
+    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline,
+                           FluxTransformer2DModel)
+    from transformers import T5Config, T5EncoderModel
+
+    folder = Path(folder)
+    tokenizer, text_encoder = _tokenizer_and_text_encoder(folder.parent / f".{folder.name}-src")
+    t5_tokenizer = _t5_tokenizer()
+    torch.manual_seed(0)
+    t5 = T5EncoderModel(T5Config(vocab_size=len(t5_tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=37,
+                                 num_layers=2, num_heads=4, relative_attention_num_buckets=8))
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=TEXT_DIM, pooled_projection_dim=TEXT_DIM,
+        axes_dims_rope=[4, 4, 8])
+    torch.manual_seed(0)
+    vae = AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,),
+                        layers_per_block=1, latent_channels=4, norm_num_groups=1,
+                        use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609,
+                        scaling_factor=1.5035)
+    pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
+                        text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=t5,
+                        tokenizer_2=t5_tokenizer, transformer=transformer)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def build_image_to_image(model: Path, folder: Path) -> Path:
     """The tiny text-to-image model at ``model`` saved as an image-to-image pipeline."""
     from diffusers import StableDiffusionImg2ImgPipeline
