@@ -15,6 +15,7 @@ from moviola.runtime import mix as mixing
 from moviola.runtime.aac import AacWriter
 from moviola.runtime.audio_io import WavReader, read_wav, write_wav
 from moviola.runtime.timeline import AudioPlacement, CutTiming, LineTiming, Timeline
+from moviola.runtime.backends.protocol import artifact_of
 
 FPS = 24.0
 
@@ -130,7 +131,8 @@ def test_an_input_reaches_the_mix(film, tmp_path):
 def test_written_files_match_the_chunks(film, tmp_path):
     out = tmp_path / "entry"
     out.mkdir()
-    facts = mixing.write_files(mixing.FilmMix(*film, chunk_seconds=0.7), lambda name: out / name)
+    facts = mixing.write_files(mixing.FilmMix(*film, chunk_seconds=0.7),
+                              lambda artifact: out / artifact_of("mix", artifact).file)
     samples, rate = read_wav(out / "mix.wav")
     assert rate == SAMPLE_RATE and samples.shape == (12 * SAMPLE_RATE, 2)
     expected, stems, _ = _render(film, 1000.0)
