@@ -72,7 +72,8 @@ def _job_reasons(executor: "Executor", job: "Job", states: dict, previous: dict)
     for name in sorted(set(before.get("params", {})) | set(params)):
         old, new = before.get("params", {}).get(name), params.get(name)
         if old != new:
-            out.append(f"parameter {name} changed{where}: {_short(old)} → {_short(new)}")
+            path, old, new = _first_difference(name, old, new)
+            out.append(f"parameter {path} changed{where}: {_change(old, new)}")
     if before.get("seed") != job.seed:
         out.append(f"seed changed: {before.get('seed')} → {job.seed}")
     for part in ("backend", "model"):
@@ -127,6 +128,38 @@ def _timing_change(before: dict, after: dict) -> str:
     changed = [f"{name} {before.get(name)} → {after.get(name)}" for name in simple
                if before.get(name) != after.get(name)]
     return "timing changed: " + (", ".join(changed) if changed else "the timeline moved")
+
+
+def _first_difference(path: str, old, new):
+    """The innermost part that differs: ``shots[3].prompt`` rather than the whole list."""
+    if isinstance(old, dict) and isinstance(new, dict) and old.keys() == new.keys():
+        for key in sorted(old):
+            if old[key] != new[key]:
+                return _first_difference(f"{path}.{key}", old[key], new[key])
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new)):
+            if a != b:
+                return _first_difference(f"{path}[{index}]", a, b)
+    return path, old, new
+
+
+def _change(old, new, context: int = 24) -> str:
+    """``old → new``; two long texts are cut to where they differ."""
+    if isinstance(old, str) and isinstance(new, str) and max(len(old), len(new)) > 60:
+        start = 0
+        while start < min(len(old), len(new)) and old[start] == new[start]:
+            start += 1
+        end = 0
+        while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+            end += 1
+        begin = max(start - context, 0)
+
+        def cut(text: str) -> str:
+            stop = len(text) - max(end - context, 0)
+            return ("…" if begin else "") + text[begin:stop] + ("…" if stop < len(text) else "")
+
+        return f"{cut(old)!r} → {cut(new)!r}"
+    return f"{_short(old)} → {_short(new)}"
 
 
 def _short(value, limit: int = 60) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from .backends import registry
@@ -15,9 +16,10 @@ from .backends import registry
 _worker_backends: registry.Backends | None = None
 
 
-def _start_worker(profile, project) -> None:
+def _start_worker(profile, project, started) -> None:
     global _worker_backends
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    started.put(os.getpid())              # so that an aborted build can stop its workers
     _worker_backends = registry.Backends(profile, project)
 
 
@@ -35,8 +37,9 @@ class _ProcessPool:
     def __init__(self, profile, workers: int, project=None):
         # fork: workers start in milliseconds and share the loaded modules
         context = multiprocessing.get_context("fork")
+        self.started = context.SimpleQueue()
         self.executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                            initargs=(profile, project))
+                                            initargs=(profile, project, self.started))
         self.backends = registry.Backends(profile, project)     # validation only, in this process
 
     def submit(self, tasks: list) -> Future:
@@ -55,10 +58,15 @@ class _ProcessPool:
         self.backends.close()
 
     def abort(self) -> None:
+        """Stop now: queued jobs are cancelled, running ones killed (their entries were never
+        committed, so nothing half-written is published)."""
         self.backends.close()
-        for process in list(getattr(self.executor, "_processes", {}).values()):
-            process.terminate()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        while not self.started.empty():
+            try:
+                os.kill(self.started.get(), signal.SIGTERM)
+            except ProcessLookupError:
+                continue
 
 
 class _InlinePool:

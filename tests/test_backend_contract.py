@@ -156,3 +156,31 @@ def test_changing_anything_a_backend_reads_changes_the_resolved_key(built):
         assert fresh.resolve_key(job, {}) != base
     finally:
         recording.write_bytes(original)
+
+
+def render_elsewhere(task: Task) -> dict:
+    """What another machine would do: build the backend from the job alone and render the task."""
+    backend = registry.Backends(None, None).get(task.job.backend, task.job.profile_kind)
+    try:
+        return backend.run_batch([task])[0]
+    finally:
+        backend.close()
+
+
+def test_a_task_renders_the_same_in_a_fresh_process_without_the_plan(built, tmp_path):
+    """A task is self-contained: pickled to a spawned process (no plan, no project, no cache),
+    a clip renders the very bytes the build cached."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    build, _ = built
+    executor = build.executor
+    job = next(j for j in build.plan.jobs if j.kind == "clip" and j.backend == "draft.motion"
+               and len(j.inputs) == 2)                       # a dissolve: two inputs' artifacts
+    task = executor.task(job, executor.keys[job.ref], executor.timing_for(job), tmp_path)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        meta = pool.submit(render_elsewhere, task).result(timeout=300)
+    cached = build.entry(job.ref)
+    assert meta["frames"] == cached.meta["frames"]
+    for artifact in ARTIFACTS["clip"].values():
+        assert (tmp_path / artifact.file).read_bytes() == (cached.path / artifact.file).read_bytes()

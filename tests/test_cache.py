@@ -108,3 +108,25 @@ def test_prune_leaves_a_live_builds_temporaries(tmp_path):
     live = cache.writer(KEY)
     cache.prune(set())
     assert live.path.exists()
+
+
+def test_a_concurrent_builds_temporaries_survive_until_its_process_is_gone(tmp_path):
+    import subprocess
+    import sys
+
+    # another build, in another process, with an entry half-written
+    code = ("import sys, time; from moviola.runtime.cache import Cache; "
+            "w = Cache(sys.argv[1]).writer(sys.argv[2]); w.file('mix.wav').write_bytes(b'x'); "
+            "print(w.path, flush=True); time.sleep(60)")
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), KEY], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        folder = tmp_path / "tmp" / other.stdout.readline().strip().rsplit("/", 1)[1]
+        cache = Cache(tmp_path)
+        assert cache.remove_stale_temporaries() == (0, 0)
+        assert folder.exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert cache.stale_temporaries() == [folder]          # killed: now it is a leftover
+    assert cache.remove_stale_temporaries()[0] == 1 and not folder.exists()

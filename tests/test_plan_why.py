@@ -88,6 +88,11 @@ def test_an_edited_action_names_the_picture_parameters(project, capsys):
     jobs = why(project, capsys)
     keyframe = next(job for job in jobs.values() if job["kind"] == "keyframe")
     assert any(r.startswith("parameter caption changed") and "rain" in r for r in keyframe["why"])
+    # a long text is shown where it differs; a list parameter by its changed element
+    prompt = next(r for r in keyframe["why"] if r.startswith("parameter prompt changed"))
+    assert "water" in prompt and "rain" in prompt and "…" in prompt
+    assert any(r.startswith("parameter shots[") and ".prompt changed" in r
+               for r in jobs["otio:film"]["why"])
     clip = next(job for job in jobs.values() if job["kind"] == "clip")
     assert clip["why"] == [f"input {keyframe['label']} changed"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from moviola.compiler.plan import cache_folder
+from moviola.compiler.plan import JobRef, cache_folder
 from moviola.compiler.profiles import ProfileError
 
 
@@ -43,6 +43,11 @@ class CacheView:
     states: dict[str, str] = field(default_factory=dict)
     frames: dict[str, Path] = field(default_factory=dict)     # cut id → keyframe.png
     built_before: bool = False
+
+    def rendered(self, cut_id: str) -> bool:
+        """The cut's keyframe and clip are both in the cache."""
+        return all(self.states.get(str(JobRef(kind, cut_id))) == "cached"
+                   for kind in ("keyframe", "clip"))
 
 
 def look(plan, project: Path | None) -> CacheView | None:

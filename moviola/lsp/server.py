@@ -636,7 +636,6 @@ def _code_lenses(analysis: Analysis) -> list[types.CodeLens]:
     uri = document.uri
     plan = analysis.plan
     view = analysis.cache
-    states = view.states if view else {}
     if plan is None:
         anchor = film.title_span if film.settings.title else (film.scenes[0].span if film.scenes else None)
         if anchor is None:
@@ -651,7 +650,7 @@ def _code_lenses(analysis: Analysis) -> list[types.CodeLens]:
                               command=types.Command(title=title, command=command, arguments=arguments))
 
     def rendered(cut) -> bool:
-        return states.get(f"keyframe:{cut.id}") == "cached" and states.get(f"clip:{cut.id}") == "cached"
+        return view is not None and view.rendered(cut.id)
 
     out = []
     first = film.title_span if film.settings.title else None
