@@ -164,12 +164,8 @@ def _files(project: Path, ref: ir.ProjectPath) -> Iterable[tuple[str, Diagnostic
     """The image files of one refs: entry (a file, or a folder's files, sorted), each with the
     diagnostic that keeps it from being read: outside the project (E402), not an image (W708)."""
     where = paths.resolve(project, ref.path)
-    if where.problem == "escapes":
-        yield ref.path, _escapes(ref.path, ref.span)
-        return
-    if where.problem == "missing":
-        yield ref.path, Diagnostic.make("E401", f"file not found: {ref.path}", ref.span,
-                                        label="no such file in the project folder")
+    if where.problem is not None:
+        yield ref.path, _unreachable(ref.path, where.problem, ref.span)
         return
     if not where.is_dir:
         yield ref.path, None
@@ -182,8 +178,9 @@ def _files(project: Path, ref: ir.ProjectPath) -> Iterable[tuple[str, Diagnostic
         suffix = entry.suffix.lower()
         if suffix == _CAPTION and any(entry.with_suffix(ext).exists() for ext in _IMAGE_SUFFIXES):
             continue                                    # a caption, read with its image
-        if paths.resolve(project, relative).problem == "escapes":
-            yield relative, _escapes(relative, ref.span)
+        problem = paths.resolve(project, relative).problem
+        if problem is not None:                         # a link out of the project, or dangling
+            yield relative, _unreachable(relative, problem, ref.span)
         elif suffix in IMAGE_EXTENSIONS:
             yield relative, None
         else:
@@ -194,10 +191,14 @@ def _files(project: Path, ref: ir.ProjectPath) -> Iterable[tuple[str, Diagnostic
                      "or move it out of the folder")
 
 
-def _escapes(relative: str, span) -> Diagnostic:
-    return Diagnostic.make("E402", f"{relative} points outside the project folder", span,
-                           label="not read",
-                           help="copy the photo into the project instead of linking to it")
+def _unreachable(relative: str, problem: str, span) -> Diagnostic:
+    if problem == "escapes":
+        return Diagnostic.make("E402", f"{relative} points outside the project folder", span,
+                               label="not read",
+                               help="copy the photo into the project instead of linking to it")
+    return Diagnostic.make("E401", f"file not found: {relative}", span,
+                           label="no such file in the project folder",
+                           help="a link whose photo was moved or deleted; copy the photo in")
 
 
 def _check_image(project: Path, relative: str, span, resolution: int

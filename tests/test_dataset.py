@@ -198,6 +198,10 @@ def test_a_link_out_of_the_project_is_refused_and_not_read(project, tmp_path):
     assert codes(lavoir) == ["E402"]
     assert lavoir.diagnostics[0].message == "refs/lavoir/link.png points outside the project folder"
     assert next(i for i in lavoir.images if i.path == "refs/lavoir/link.png").size is None
+    (project / "refs" / "lavoir" / "link.png").unlink()
+    (project / "refs" / "lavoir" / "gone.png").symlink_to(project / "nowhere.png")
+    lavoir = checked(project)["LAVOIR"]
+    assert [(d.code, d.message) for d in lavoir.diagnostics] == [("E401", "file not found: refs/lavoir/gone.png")]
 
 
 # --- the command -------------------------------------------------------------------------------
