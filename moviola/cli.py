@@ -492,6 +492,8 @@ def _dataset(args) -> int:
     from moviola.compiler.diagnostics import closest
     from moviola.runtime.dataset import check_film, datasets
 
+    if args.resolution < 1 or args.min_images < 1:
+        raise _UsageError("--resolution and --min-images take a positive whole number")
     result = _compiled_or_report(args)
     if result is None:
         return EXIT_ERRORS

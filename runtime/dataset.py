@@ -141,7 +141,7 @@ def check_dataset(kind: str, declaration: ir.Location | ir.Character, project: P
             help=f"add distinct photos (other angles, distances, light) until there are "
                  f"{min_images} or more"))
     found.sort(key=lambda d: (d.span.line, d.span.col))   # stable: file order within one refs:
-    return DatasetReport(report.kind, report.name, report.sources, report.images, tuple(found))
+    return replace(report, diagnostics=tuple(found))
 
 
 def open_image(path: Path) -> Image.Image:

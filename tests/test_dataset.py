@@ -262,6 +262,8 @@ def test_cli_thresholds_are_options(project, capsys):
 def test_cli_unknown_name_is_a_usage_error(project, capsys):
     code, out = run(capsys, project / "film.fountain", "ODETE")
     assert code == 2 and "did you mean ODETTE?" in out
+    code, out = run(capsys, project / "film.fountain", "--min-images", "0")
+    assert code == 2 and "positive whole number" in out
 
 
 def test_cli_refuses_a_folder_outside_the_project(project, tmp_path, capsys):
