@@ -157,6 +157,55 @@ description.
 Fountain files are UTF-8. Bytes that are not were replaced with U+FFFD so the rest of the
 script could still be read; re-save the file as UTF-8.
 """),
+        # Datasets: `moviola dataset` reads the images a declaration's `refs:` names.
+        _code("E701", "dataset-too-small", E, "a location or character has too few usable images to train on",
+              """
+A model learns a place or a person from several distinct photos: other angles, distances and
+light. Unreadable images and near-duplicates do not count. `moviola dataset` needs 5 by
+default (`--min-images N`).
+
+    [[location WASH-HOUSE: stone basins; refs: refs/lavoir/]]   (a folder of photos)
+"""),
+        _code("E702", "unreadable-image", E, "a dataset file is not an image",
+              """
+The file's bytes are not png, jpeg or webp, whatever its extension says (a renamed document,
+an HTML page saved as .jpg, a .heic renamed to .jpg). Export it again or remove it.
+"""),
+        _code("E703", "damaged-image", E, "a dataset image is truncated or corrupt",
+              """
+The image starts like a picture but cannot be decoded to the end: an interrupted copy or
+download. Copy it again from the camera or remove it.
+"""),
+        _code("W704", "near-duplicate-image", W, "two dataset images are the same photo",
+              """
+The two images look the same at thumbnail size (a difference hash of 64 bits, at most 6 apart),
+for example one photo saved twice at another size or quality. Repeats teach the model that
+one picture rather than the place or person; keep one of them.
+"""),
+        _code("W705", "image-too-small", W, "a dataset image is smaller than the training resolution",
+              """
+An image whose short side is below the training resolution (512 by default,
+`moviola dataset --resolution N`) is scaled up to train, and the model learns its blur. Use
+the original photo rather than a thumbnail or a screenshot.
+"""),
+        _code("W706", "exif-rotated-image", W, "a dataset image is stored rotated (EXIF orientation)",
+              """
+Phones often store a photo sideways with an EXIF tag saying how to turn it. Moviola applies the
+tag when it reads the image; tools that ignore it would train on a sideways picture. Save the
+photo upright to be sure.
+"""),
+        _code("W707", "missing-caption", W, "a dataset image has no caption",
+              """
+Each photo may have a caption in a text file of the same name beside it (`basin.jpg` and
+`basin.txt`, the DreamBooth convention) saying what it shows. Without one, the declaration's
+description is the caption.
+"""),
+        _code("W708", "ignored-dataset-file", W, "a file in a dataset folder is not an image Moviola reads",
+              """
+Dataset folders hold png, jpg, jpeg or webp images and their `.txt` captions. Other files (a
+.heic photo, a video, a caption whose photo is gone) are left out of the dataset; convert them
+or move them out of the folder.
+"""),
     ]
 }
 

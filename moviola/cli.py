@@ -33,6 +33,7 @@ examples:
   moviola check samples/the-wash-house.fountain         find problems, with file:line:col
   moviola check film.fountain --explain E301            what an error code means
   moviola outline samples/the-wash-house.fountain       scenes, shots, cast, est. runtime
+  moviola dataset film.fountain LAVOIR                  check a location's photos before training
   moviola parse samples/the-wash-house.fountain --json  the Fountain elements, as JSON
 
 Run `moviola COMMAND --help` for the options of one command.
@@ -123,6 +124,26 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--timeline", metavar="FORMATS",
                        help="editor timelines to write besides NAME.otio, comma-separated: xml "
                             "(FCP 7 XML), fcpxml (Final Cut Pro), edl (CMX 3600)")
+
+    dataset = commands.add_parser(
+        "dataset", help="check the photos of locations and characters before training on them",
+        description="Read every image a location's or character's refs: names and report what "
+                    "would spoil training: too few distinct images, files that are not images or "
+                    "are truncated, near-duplicates, images below the training resolution, "
+                    "photos stored rotated (EXIF) and photos without a caption (a sidecar "
+                    "photo.txt). Nothing is written; no GPU is used.",
+        epilog="exit status: 0 usable (warnings allowed), 1 a dataset too small or broken (or "
+               "script errors), 2 usage or unreadable file",
+        formatter_class=formatter)
+    dataset.add_argument("script", help="the .fountain file")
+    dataset.add_argument("name", nargs="?", help="one location or character (default: every one with refs:)")
+    dataset.add_argument("--format", choices=("human", "concise", "json"), default="human",
+                         help="human (default): problems and a table per dataset; concise; json")
+    dataset.add_argument("--resolution", type=int, default=512, metavar="PIXELS",
+                         help="the training resolution: images with a shorter side are reported "
+                              "(default 512)")
+    dataset.add_argument("--min-images", type=int, default=5, metavar="N",
+                         help="fewer distinct usable images than this is an error (default 5)")
 
     cache = commands.add_parser(
         "cache", help="show the render cache's size, or prune it",
@@ -330,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.disable()
     try:
         handler = {"check": _check, "parse": _parse, "outline": _outline, "plan": _plan,
-                   "build": _build, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
+                   "build": _build, "dataset": _dataset, "cache": _cache, "lsp": _lsp, "doctor": _doctor,
                    "export": _export, "import": _import, "diff": _diff,
                    "pdf": _pdf, "report": _report, "train": _train}[args.command]
         return handler(args)
@@ -885,6 +906,64 @@ def _train(args) -> int:
     console.print(f"[green]wrote {outcome.output}[/] (loss on the pictures {outcome.loss_before:.4f} "
                   f"→ {outcome.loss_after:.4f}); prompts call it with {trigger!r}")
     return EXIT_OK
+
+
+def _dataset(args) -> int:
+    from rich.table import Table
+
+    from moviola import render
+    from moviola.compiler.diagnostics import closest
+    from moviola.runtime.dataset import check_film, datasets
+
+    if args.resolution < 1 or args.min_images < 1:
+        raise _UsageError("--resolution and --min-images take a positive whole number")
+    result = _compiled_or_report(args)
+    if result is None:
+        return EXIT_ERRORS
+    film = result.film
+    console = _console()
+    try:
+        with console.status("reading images…") as status:
+            reports = check_film(film, _project(args.script), args.name, resolution=args.resolution,
+                                 min_images=args.min_images,
+                                 progress=lambda path: status.update(f"reading {path}"))
+    except KeyError:
+        declared = [d.name for d in film.locations + film.characters]
+        hint = closest(args.name, declared)
+        raise _UsageError(f"no location or character {args.name!r} in {args.script}"
+                          + (f"; did you mean {hint}?" if hint else
+                             f"; declared: {', '.join(declared) or 'none'}")) from None
+    diagnostics = [d for report in reports for d in report.diagnostics]
+    if args.format == "json":
+        print(json.dumps([{"kind": r.kind, "name": r.name, "sources": list(r.sources),
+                           "images": len(r.images), "usable": r.usable,
+                           "diagnostics": [d.to_json(args.script) for d in r.diagnostics]}
+                          for r in reports], indent=2, ensure_ascii=False))
+    elif args.format == "concise":
+        for diagnostic in diagnostics:
+            print(render.concise(diagnostic, args.script))
+    else:
+        if not reports:
+            console.print(f"{args.script}: no location or character names images (refs:)")
+        for report in reports:
+            for diagnostic in report.diagnostics:
+                console.print(render.human(diagnostic, result.script.source, args.script))
+            table = Table("image", "size", "caption", "problem", header_style="bold",
+                          title=f"{report.kind} {report.name}: {', '.join(report.sources) or 'no refs:'}",
+                          title_justify="left")
+            for image in report.images:
+                size = f"{image.size[0]}×{image.size[1]}" if image.size else "-"
+                caption = (image.caption or "").strip()
+                shown = caption if len(caption) <= 40 else caption[:39] + "…"
+                problems = " ".join(f"[{'red' if code.startswith('E') else 'yellow'}]{code}[/]"
+                                    for code in image.problems)
+                table.add_row(image.path, size, shown or "[yellow]none[/]", problems or "[green]ok[/]")
+            console.print(table)
+            verdict = render.summary(list(report.diagnostics))
+            style = "red" if report.errors else ("yellow" if report.diagnostics else "green")
+            console.print(f"[{style}]{report.kind} {report.name}: {report.usable} usable of "
+                          f"{len(report.images)} images; {verdict}[/]\n")
+    return EXIT_ERRORS if any(report.errors for report in reports) else EXIT_OK
 
 
 def _cache(args) -> int:

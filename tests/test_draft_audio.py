@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -54,6 +59,36 @@ def test_speech_is_deterministic_whatever_was_said_before(marie):
     synthesize("Something else entirely, to disturb any state.", VoiceSpec(variant="f2", pitch=80))
     again, _ = synthesize(LINE, marie, ("softly",))
     assert first.tobytes() == again.tobytes()
+
+
+# Speaks LINE with every espeak variant (the breathy f2, f3, f5 among them) and a whisper, and
+# prints one digest per rendering.
+_SPEAK_EVERY_VARIANT = f"""
+import hashlib
+from moviola.runtime.backends.draft.speech import FEMALE_VARIANTS, MALE_VARIANTS, VoiceSpec, synthesize
+for variant in FEMALE_VARIANTS + MALE_VARIANTS:
+    for delivery in ((), ("whispering",)):
+        audio, _ = synthesize({LINE!r}, VoiceSpec(variant=variant), delivery)
+        print(variant, delivery, hashlib.sha256(audio.tobytes()).hexdigest())
+"""
+
+
+def test_speech_is_identical_in_fresh_processes():
+    # espeak seeds its breath noise from the clock (whole seconds) when it initializes: each
+    # process starts in a later second than the one before, with its own hash seed.
+    outputs, started = [], None
+    for hash_seed in ("0", "1", "4242"):
+        while started is not None and int(time.time()) == started:
+            time.sleep(0.05)
+        started = int(time.time())
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        done = subprocess.run([sys.executable, "-c", _SPEAK_EVERY_VARIANT], env=env,
+                              capture_output=True, text=True, check=True)
+        outputs.append(done.stdout.splitlines())
+    assert len(outputs[0]) == 2 * (len(speech.FEMALE_VARIANTS) + len(speech.MALE_VARIANTS))
+    for other in outputs[1:]:
+        differing = [a.rsplit(" ", 1)[0] for a, b in zip(outputs[0], other) if a != b]
+        assert differing == [], f"these voices spoke differently in another process: {differing}"
 
 
 def test_voice_for_is_stable_and_reads_the_description():

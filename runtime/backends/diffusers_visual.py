@@ -757,10 +757,10 @@ def _fitted(frames, order: list[int], size: tuple[int, int]):
 
 
 def _open_rgb(path):
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        return image.convert("RGB")
+        return ImageOps.exif_transpose(image).convert("RGB")   # a phone's sideways photo, upright
 
 
 def _still(path: Path):

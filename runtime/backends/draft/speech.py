@@ -6,6 +6,12 @@ same text. To keep "same inputs, same bytes", espeak runs in one small helper pr
 process: it loads and initializes the library once, never speaks itself, and forks a child per
 utterance, so every utterance starts from the same freshly initialized state (about 5 ms per
 fork). Requests are serialized by a lock; espeak is not thread-safe anyway.
+
+The voices with breath (f2, f3, f5) and the Klatt-style generators mix in noise from random
+generators that `espeak_Initialize` seeds with the clock (`time(NULL)`): espeak-ng's own generator
+and libc's `rand()`. Forking from one initialized state makes a process repeat itself, but two
+processes started in different seconds breathe differently. So each utterance reseeds both
+generators with one fixed seed before it speaks.
 """
 
 from __future__ import annotations
@@ -206,6 +212,8 @@ def _voice_name(language: str, variant: str, data_path: str) -> tuple[str, bool]
 _WORKER = r'''
 import ctypes, json, os, sys
 
+NOISE_SEED = 1  # any fixed value: the same breath noise for the same request, in every process
+
 def write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -226,6 +234,15 @@ def main():
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                  ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    try:  # espeak-ng >= 1.52: the seed of its own noise generator, which Initialize takes from the clock
+        set_noise_seed = lib.espeak_ng_SetRandSeed
+    except AttributeError:
+        reply({"ok": False, "error": "the espeak-ng library %s is older than 1.52: it has no "
+               "espeak_ng_SetRandSeed, so its breathy voices cannot be reproduced" % lib_path})
+        return
+    set_noise_seed.argtypes = [ctypes.c_long]
+    # libc's rand() feeds the Klatt-style generators; on POSIX its srand is in the global namespace.
+    libc_srand = ctypes.CDLL(None).srand if os.name == "posix" else None
     # AUDIO_OUTPUT_SYNCHRONOUS = 2; options 0x8000 = espeakINITIALIZE_DONT_EXIT (report, no exit())
     rate = lib.espeak_Initialize(2, 0, data_path.encode(), 0x8000)
     if rate <= 0:
@@ -252,6 +269,9 @@ def main():
                 return {"ok": False, "error": "espeak-ng has no voice %r" % req["voice"]}, b""
         for key, value in req["params"]:
             lib.espeak_SetParameter(key, value, 0)
+        set_noise_seed(NOISE_SEED)
+        if libc_srand is not None:
+            libc_srand(NOISE_SEED)
         text = req["text"].encode("utf-8") + b"\0"
         # position 0, POS_CHARACTER = 1, no end, espeakCHARS_UTF8 = 1
         err = lib.espeak_Synth(text, len(text), 0, 1, 0, 1, None, None)
