@@ -20,6 +20,7 @@ from . import fountain, ir, references
 from .diagnostics import Diagnostic, Edit, Related, closest
 from .directives import DirectiveLowering
 from .fountain import Element, Script
+from .profiles import BUILTIN_NAMES
 from .properties import PropertyChecks, one
 from .scenes import BodyLowering, SceneDraft
 from .source import Span
@@ -29,7 +30,7 @@ __all__ = ["PROFILES", "Lowering", "Uses", "duplicate_declaration"]
 
 _BIND_SPLIT = re.compile(r"\s+/\s+|,\s+|\s+[-–—]\s+")
 _TEMPO = re.compile(r"(\d+(?:\.\d+)?)\s*bpm", re.IGNORECASE)
-PROFILES = ("draft", "preview", "final")     # the built-in profiles (compiler/profiles.py defines them)
+PROFILES = BUILTIN_NAMES      # what a title page may choose when the caller names no others
 
 
 @dataclass(frozen=True, slots=True)

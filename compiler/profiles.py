@@ -244,9 +244,13 @@ def _final() -> Profile:
     })
 
 
+_BUILTIN = {"draft": _draft, "preview": _preview, "final": _final}
+BUILTIN_NAMES = tuple(_BUILTIN)          # the names a title page may choose without moviola.toml
+
+
 def builtin_profiles() -> dict[str, Profile]:
     """The profiles Moviola ships, without any project configuration."""
-    return {"draft": _draft(), "preview": _preview(), "final": _final()}
+    return {name: make() for name, make in _BUILTIN.items()}
 
 
 # --------------------------------------------------------------------------- loading
