@@ -151,3 +151,32 @@ def test_camera_words_survive_a_short_budget():
     prompt = shot_prompt(film, scene, cut, budget=30)
     assert count_tokens(prompt) <= 30
     assert prompt.startswith("wide shot, dutch angle, 85mm lens, deep focus, silhouette")
+
+
+def test_the_draft_keyframe_of_a_low_angle_shot_looks_up(tmp_path):
+    """Through the plan and the build: the same shot at eye level and from a low angle; the
+    horizon measured in the rendered keyframe lies lower in the low-angle picture."""
+    import numpy as np
+    from PIL import Image
+
+    from moviola.runtime.build import Build
+
+    def horizon(terms: str, folder: str) -> float:
+        project = tmp_path / folder
+        project.mkdir()
+        film = compile_text(SCRIPT.format(terms=terms).replace("MARIE crosses the field.",
+                                                               "The field is empty."),
+                            project=project).film
+        built = plan(film, "draft")
+        cut = next(c for c in built.cuts if c.explicit)
+        ref = JobRef("keyframe", cut.id)
+        build = Build(built.select([ref]), project)
+        build.run()
+        picture = np.asarray(Image.open(build.entry(ref).file("picture.png")).convert("RGB"),
+                             dtype=np.int16)
+        sky = picture[..., 2] - picture[..., 1] > 8          # blue over the green ground
+        rows = np.where(sky, np.arange(picture.shape[0])[:, None], -1).max(axis=0) + 1
+        return float(np.median(rows)) / picture.shape[0]
+
+    eye, low = horizon("wide", "eye"), horizon("wide, low angle", "low")
+    assert low - eye > 0.15
