@@ -335,6 +335,20 @@ def _find(items, name: str):
     return None
 
 
+def written_camera(node: "Shot | object") -> tuple[str, ...]:
+    """A shot's (or a cut's) written angle, lens, focus and lighting, in the words the outline
+    and the editor show: ("low angle", "35mm lens", "shallow focus", "low-key")."""
+    words = []
+    if node.angle is not None:
+        words.append(node.angle.value)
+    if node.lens is not None:
+        words.append(f"{node.lens} lens")
+    for value in (node.focus, node.lighting):
+        if value is not None:
+            words.append(value.value)
+    return tuple(words)
+
+
 def dump(node) -> object:
     """A JSON-ready, stable form of any IR node (enums by value, spans as lists, types named)."""
     if isinstance(node, Span):

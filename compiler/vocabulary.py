@@ -233,9 +233,19 @@ def transition_kind(text: str) -> str:
 
 
 CAMERA_TABLES = {"angle": ANGLES, "lens": LENSES, "focus": FOCUS, "lighting": LIGHTING}
+FOCAL_EXAMPLES = ("24mm", "35mm", "50mm", "85mm", "135mm")
+
+
+def camera_terms() -> dict[str, tuple[str, ...]]:
+    """The canonical spelling of each angle, lens, focus and lighting term: what completion
+    offers first (every one of them reads back as its value)."""
+    return {"angle": tuple(angle.value for angle in Angle),
+            "lens": FOCAL_EXAMPLES + tuple(f"{kind.value} lens" for kind in LensKind),
+            "focus": tuple(focus.value for focus in Focus),
+            "lighting": tuple(light.value for light in Lighting)}
 
 
 def all_shot_terms() -> list[str]:
     camera = {term for table in CAMERA_TABLES.values() for term in table}
-    return sorted(set(SHOT_SIZES) | set(MOVES) | camera | {"35mm", "50mm", "85mm"}
+    return sorted(set(SHOT_SIZES) | set(MOVES) | camera | set(FOCAL_EXAMPLES)
                   | {f"{s} {m}" for s in ("slow", "fast") for m in MOVES})
