@@ -180,3 +180,18 @@ def test_the_draft_keyframe_of_a_low_angle_shot_looks_up(tmp_path):
 
     eye, low = horizon("wide", "eye"), horizon("wide, low angle", "low")
     assert low - eye > 0.15
+
+
+def test_every_camera_term_the_language_docs_list_is_read():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    section = text[text.index("**Angle**"):text.index("What they do:")]
+    terms = set(re.findall(r"`([^`]+)`", section)) - {"draft"}
+    assert len(terms) > 60
+    unread = [t for t in terms if vocabulary.shot_term(vocabulary.normalize_term(t)) is None]
+    assert unread == []
+    for facet, canonical in vocabulary.camera_terms().items():
+        for term in canonical:
+            assert vocabulary.shot_term(vocabulary.normalize_term(term))[0] == facet, term
