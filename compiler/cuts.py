@@ -34,6 +34,11 @@ class Cut:
     explicit: bool
     prompt: str
     span: Span
+    # the written camera language (None: not written; the angle then reads as eye level)
+    angle: ir.Angle | None = None
+    lens: ir.Lens | None = None
+    focus: ir.Focus | None = None
+    lighting: ir.Lighting | None = None
 
     @property
     def estimated_seconds(self) -> float:

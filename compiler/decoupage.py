@@ -101,6 +101,10 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
                 lines=tuple(group.lines), cues=tuple(group.cues), sfx=tuple(group.sfx),
                 transition_in=pending_in, transition_out="cut", explicit=group.kind == "explicit",
                 prompt="", span=group.span,
+                angle=shot.angle if shot is not None else None,
+                lens=shot.lens if shot is not None else None,
+                focus=shot.focus if shot is not None else None,
+                lighting=shot.lighting if shot is not None else None,
             )
             pending_in = "cut"
             scene_cuts.append(cut)

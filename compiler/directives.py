@@ -32,7 +32,13 @@ class DirectiveLowering:
     def shot_term(self, element: Element, draft: ShotDraft, term: ann.Term) -> None:
         span = self.term_span(element, term)
         word = vocabulary.normalize_term(term.text)
-        if vocabulary.looks_like_duration(word):
+        millimetres = vocabulary.focal_length(word)
+        if millimetres is not None and vocabulary.shot_term(word) is None:
+            low, high = vocabulary.FOCAL_RANGE
+            self.error("E205", f"bad focal length {term.text!r}", span,
+                       label=f"expected a lens from {low}mm to {high}mm, like 35mm")
+            return
+        if millimetres is None and vocabulary.looks_like_duration(word):
             seconds = vocabulary.parse_duration(word)
             if seconds is None:
                 self.error("E301", f"bad duration {term.text!r}", span,
@@ -40,19 +46,17 @@ class DirectiveLowering:
             elif self._set_once(draft, "duration", seconds, span, term.text):
                 pass
             return
-        size = vocabulary.SHOT_SIZES.get(word)
-        if size is not None:
-            self._set_once(draft, "size", size, span, term.text)
-            return
-        move = vocabulary.parse_move(word)
-        if move is not None:
-            self._set_once(draft, "move", ir.CameraMove(*move), span, term.text)
+        found = vocabulary.shot_term(word)
+        if found is not None:
+            facet, value = found
+            self._set_once(draft, facet, value, span, term.text)
             return
         suggestion = closest(word, vocabulary.all_shot_terms())
         self.error("E205", f"unknown shot term {term.text!r}", span,
-                   label="not a shot size, camera move or duration",
+                   label="not a shot size, camera move, angle, lens, focus, lighting or duration",
                    help=f"did you mean `{suggestion}`?" if suggestion else
-                   "sizes: wide, medium, close-up…; moves: static, push in, pan left…; see docs/language.md",
+                   "sizes: wide, medium, close-up…; moves: static, push in, pan left…; "
+                   "angles: low angle, dutch…; see docs/language.md",
                    fix=Edit(span, suggestion) if suggestion else None)
 
     def _set_once(self, draft: ShotDraft, attribute: str, value, span: Span, text: str) -> bool:

@@ -46,6 +46,56 @@ class Move(str, enum.Enum):
     ZOOM_OUT = "zoom out"
     HANDHELD = "handheld"
     ORBIT = "orbit"
+    WHIP_PAN_LEFT = "whip pan left"
+    WHIP_PAN_RIGHT = "whip pan right"
+    DRONE = "drone"                 # an aerial move: flying forward while rising
+
+
+class Angle(str, enum.Enum):
+    """Where the camera looks from (none written: eye level, left out of prompts)."""
+
+    EYE_LEVEL = "eye level"
+    LOW = "low angle"
+    HIGH = "high angle"
+    DUTCH = "dutch angle"
+    OVERHEAD = "overhead"
+    WORMS_EYE = "worm's-eye"
+
+
+class LensKind(str, enum.Enum):
+    FISHEYE = "fisheye"
+    WIDE = "wide-angle"
+    NORMAL = "normal"
+    TELEPHOTO = "telephoto"
+    MACRO = "macro"
+
+
+@dataclass(frozen=True, slots=True)
+class Lens:
+    """A lens by kind, and by focal length when the script gives one (``35mm``: wide-angle)."""
+
+    kind: LensKind
+    focal_length: int | None = None     # millimetres, full-frame equivalent
+
+    def __str__(self) -> str:
+        return f"{self.focal_length}mm" if self.focal_length else self.kind.value
+
+
+class Focus(str, enum.Enum):
+    SHALLOW = "shallow focus"
+    DEEP = "deep focus"
+    RACK = "rack focus"
+    SOFT = "soft focus"
+
+
+class Lighting(str, enum.Enum):
+    LOW_KEY = "low-key"
+    HIGH_KEY = "high-key"
+    SILHOUETTE = "silhouette"
+    BACKLIT = "backlit"
+    NATURAL = "natural light"
+    HARD = "hard light"
+    SOFT = "soft light"
 
 
 class Speed(str, enum.Enum):
@@ -192,6 +242,10 @@ class Shot:
     seed: int | None
     beats: tuple[Beat, ...]
     span: Span                      # the directive, or the first beat
+    angle: Angle | None = None
+    lens: Lens | None = None
+    focus: Focus | None = None
+    lighting: Lighting | None = None
 
     @property
     def lines(self) -> tuple[Line, ...]:
@@ -281,13 +335,27 @@ def _find(items, name: str):
     return None
 
 
+def written_camera(node: "Shot | object") -> tuple[str, ...]:
+    """A shot's (or a cut's) written angle, lens, focus and lighting, in the words the outline
+    and the editor show: ("low angle", "35mm lens", "shallow focus", "low-key")."""
+    words = []
+    if node.angle is not None:
+        words.append(node.angle.value)
+    if node.lens is not None:
+        words.append(f"{node.lens} lens")
+    for value in (node.focus, node.lighting):
+        if value is not None:
+            words.append(value.value)
+    return tuple(words)
+
+
 def dump(node) -> object:
     """A JSON-ready, stable form of any IR node (enums by value, spans as lists, types named)."""
     if isinstance(node, Span):
         return node.to_json()
     if isinstance(node, enum.Enum):
         return node.value
-    if isinstance(node, CameraMove):
+    if isinstance(node, (CameraMove, Lens)):
         return str(node)
     if dataclasses.is_dataclass(node):
         out = {"type": type(node).__name__}

@@ -128,6 +128,15 @@ class KeyframeParams(JobParams):
     prompt: str
     style: str
     source: str | None               # the shot's `from:` picture or video
+    # the written camera language, by canonical value; left out of the key when not written,
+    # so shots without it keep their keys
+    angle: str | None = None
+    lens: str | None = None
+    focal_length: int | None = None
+    focus: str | None = None
+    lighting: str | None = None
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model", "angle", "lens", "focal_length",
+                                                    "focus", "lighting")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -421,6 +430,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             caption=_caption(cut), label=cut.label, card=cut.card,
             prompt=cut.prompt, style=settings.style,
             source=cut.source.path if cut.source is not None else None,
+            **_camera_params(cut),
         ), files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}", span=cut.span,
             drawn=cut.card is not None)
         keyframes.append(keyframe.ref)
@@ -515,6 +525,15 @@ def plan_in_project(film: ir.Film, project: Path | None, profile: str | None = N
 _TITLE_SCENE = ir.Scene(0, "", None, None, "", None, None, (), None, Span(1, 1, 1, 1), 1)
 
 
+def _camera_params(cut: Cut) -> dict:
+    """The cut's camera language as keyframe parameters (only what the script wrote)."""
+    return {"angle": cut.angle.value if cut.angle else None,
+            "lens": cut.lens.kind.value if cut.lens else None,
+            "focal_length": cut.lens.focal_length if cut.lens else None,
+            "focus": cut.focus.value if cut.focus else None,
+            "lighting": cut.lighting.value if cut.lighting else None}
+
+
 def _caption(cut: Cut) -> str:
     if cut.description:
         return " ".join(cut.description.split())
@@ -532,4 +551,5 @@ def _cut_json(cut: Cut) -> dict:
         "speaker": cut.speaker, "lines": len(cut.lines), "transition_in": cut.transition_in,
         "transition_out": cut.transition_out, "explicit": cut.explicit, "prompt": cut.prompt,
         "line": cut.span.line,
+        **{name: value for name, value in _camera_params(cut).items() if value is not None},
     }

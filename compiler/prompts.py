@@ -2,8 +2,8 @@
 
 The parts are ordered for the model (shot, subject, action, place, light, style), but when the
 text encoder's budget is short they are shortened by priority, not cut off at the end by
-accident: the shot size and the action survive longest, character and location descriptions
-are shortened first.
+accident: the shot (size, angle, move, then the written lens, focus and lighting) and the action
+survive longest, character and location descriptions are shortened first.
 """
 
 from __future__ import annotations
@@ -16,6 +16,15 @@ from .cuts import Cut
 # CLIP-style encoders see 77 tokens, two of them start/end markers.
 DEFAULT_BUDGET = 75
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+
+# What a model is told of the written camera language (a term's canonical value otherwise).
+_ANGLE_WORDS = {ir.Angle.EYE_LEVEL: "eye level shot", ir.Angle.LOW: "low angle shot",
+                ir.Angle.HIGH: "high angle shot", ir.Angle.DUTCH: "dutch angle",
+                ir.Angle.OVERHEAD: "overhead shot, bird's-eye view",
+                ir.Angle.WORMS_EYE: "worm's-eye view"}
+_FOCUS_WORDS = {ir.Focus.SHALLOW: "shallow depth of field", ir.Focus.DEEP: "deep focus"}
+_LIGHTING_WORDS = {ir.Lighting.LOW_KEY: "low-key lighting", ir.Lighting.HIGH_KEY: "high-key lighting",
+                   ir.Lighting.SILHOUETTE: "silhouette"}
 
 _LIGHT = {
     "DAWN": "dawn light, soft pink and blue sky", "SUNRISE": "sunrise, low golden light",
@@ -63,12 +72,30 @@ def assemble(parts: list[tuple[int, str]], budget: int = DEFAULT_BUDGET) -> str:
     return ", ".join(t for t in texts if t)
 
 
+def camera_words(cut: Cut) -> str:
+    """Lens, focus and lighting as a model understands them: "35mm lens, shallow depth of field,
+    low-key lighting" ("" when the script wrote none)."""
+    words = []
+    if cut.lens is not None:
+        words.append(f"{cut.lens} lens")
+    if cut.focus is not None:
+        words.append(_FOCUS_WORDS.get(cut.focus, cut.focus.value))
+    if cut.lighting is not None:
+        words.append(_LIGHTING_WORDS.get(cut.lighting, cut.lighting.value))
+    return ", ".join(words)
+
+
 def shot_prompt(film: ir.Film, scene: ir.Scene | None, cut: Cut, budget: int = DEFAULT_BUDGET) -> str:
     if cut.card:
         return f"title card: {cut.card}"
     framing = cut.size.value if cut.size.value.endswith("shot") else cut.size.value + " shot"
+    if cut.angle is not None:
+        framing += f", {_ANGLE_WORDS[cut.angle]}"
     if cut.move is not None and cut.move.kind is not ir.Move.STATIC:
         framing += f", {cut.move}"
+    camera = camera_words(cut)
+    if camera:     # what the script asked of the camera lasts as long as the framing does
+        framing += f", {camera}"
     people = []
     for name in cut.characters:
         character = film.character(name)

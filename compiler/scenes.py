@@ -27,10 +27,15 @@ class ShotDraft:
     source: ir.ProjectPath | None = None
     seed: int | None = None
     beats: list = field(default_factory=list)
+    angle: ir.Angle | None = None
+    lens: ir.Lens | None = None
+    focus: ir.Focus | None = None
+    lighting: ir.Lighting | None = None
 
     def freeze(self) -> ir.Shot:
         return ir.Shot(self.explicit, self.size, self.move, self.duration, self.source, self.seed,
-                       tuple(self.beats), self.span)
+                       tuple(self.beats), self.span, self.angle, self.lens, self.focus,
+                       self.lighting)
 
 
 @dataclass

@@ -502,6 +502,18 @@ def _outline(args) -> int:
                        _clock(timing.scene_seconds(scene)))
     console.print(scenes)
 
+    from moviola.compiler.decoupage import decoupage
+
+    directives = [cut for cut in decoupage(film) if cut.explicit]
+    if directives:     # the shots the script wrote, labelled as the plan and the editor label them
+        shots = Table("shot", "line", "size", "move", "camera", "duration", title="Shot directives",
+                      title_justify="left", header_style="bold")
+        for cut in directives:
+            shots.add_row(cut.label, str(cut.span.line), cut.size.value, str(cut.move),
+                          ", ".join(ir.written_camera(cut)) or "—",
+                          f"{cut.duration:g}s" if cut.duration is not None else "—")
+        console.print(shots)
+
     spoken: dict[str, list[ir.Line]] = {}
     for shot in film.shots:
         for line in shot.lines:

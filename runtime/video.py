@@ -82,6 +82,14 @@ def window(move: str, speed: str, t: float, key_size: tuple[int, int],
         cx += room_x * 0.25 * (math.sin(phase * 2.1) * 0.6 + math.sin(phase * 3.7 + 1.3) * 0.4)
         cy += room_y * 0.25 * (math.sin(phase * 1.7 + 0.5) * 0.6 + math.sin(phase * 4.3 + 2.1) * 0.4)
         scale = 0.94
+    elif move in ("whip pan left", "whip pan right"):
+        # the whole pan in the middle fifth of the shot: a blur of a turn between two holds
+        whip = _ease(min(max((t - 0.4) / 0.2, 0.0), 1.0))
+        cx += (1 if move == "whip pan left" else -1) * room_x * (1 - 2 * whip) * 0.95
+    elif move == "drone":
+        # flying forward while rising: the view closes in and the ground slides down
+        scale = 1.0 + (widest - 1.0) * 0.6 * (1 - e) - 0.12 * amount * e
+        cy += room_y * 0.6 * amount * (1 - 2 * e)
     elif move == "orbit":
         cx += room_x * 0.8 * amount * (1 - 2 * e)
         scale = 1.0 - 0.08 * amount * math.sin(math.pi * t)

@@ -1,6 +1,7 @@
 """The CLI as a user runs it: exit codes, formats, help, no tracebacks."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,6 +110,21 @@ def test_outline_shows_runtime_and_cast():
     assert result.returncode == 0, result.stderr
     assert "estimated runtime" in result.stdout
     assert "ANNA" in result.stdout and "LOCK" in result.stdout and "WATER" in result.stdout
+
+
+def test_outline_lists_the_shot_directives_with_their_camera_language(tmp_path):
+    script = tmp_path / "film.fountain"
+    script.write_text("EXT. FIELD - DAY\n\n[[shot: wide, low angle, 35mm, shallow focus, low-key, "
+                      "steadicam, 5s]]\nMARIE crosses.\n\n[[shot: close-up, dutch angle]]\nShe stops.\n",
+                      encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "moviola", "outline", str(script)],
+                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"})
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│ 1.")]
+    assert len(rows) == 2
+    for words in ("wide", "track right", "low angle, 35mm lens, shallow focus, low-key", "5s"):
+        assert words in rows[0]
+    assert "close-up" in rows[1] and "dutch angle" in rows[1]
 
 
 def test_help_teaches():

@@ -149,3 +149,119 @@ def test_layers_and_overlay():
     assert alpha[H // 3: 2 * H // 3].max() == 0  # the middle of the picture stays clear
     bare = render_overlay(spec(caption="", label=None, place=None, setting=None, time=None), W, H)
     assert np.asarray(bare)[H // 3:, :, 3].max() == 0  # no caption: no bar
+
+
+# ---------------------------------------------------------------------------------------------
+# camera language: angle, focus, lighting (what `[[shot: low angle, …]]` does to the draft)
+
+
+def field(**over) -> dict:
+    """An open field by day: blue sky over green ground, so the horizon can be measured."""
+    return spec(**{"place": "FIELD", "location": "", "caption": "", "characters": [],
+                   "speaker": None, **over})
+
+
+def horizon_rows(img: Image.Image) -> np.ndarray:
+    """Per column, the row below the lowest sky pixel (blue over green: the sun and clouds are
+    above it, so the lowest one is the horizon)."""
+    a = np.asarray(img, dtype=np.int16)
+    sky = a[..., 2] - a[..., 1] > 8
+    rows = np.arange(a.shape[0])[:, None]
+    return np.where(sky, rows, -1).max(axis=0) + 1
+
+
+def figure_rows(img: Image.Image, name: str) -> tuple[int, int]:
+    """The first and last rows holding the character's colour (the torso and the head)."""
+    a = np.asarray(img, dtype=np.int16)
+    near = np.abs(a - np.array(character_colour(name))).sum(axis=2) <= 6
+    rows = np.flatnonzero(near.sum(axis=1) >= 3)
+    return int(rows[0]), int(rows[-1])
+
+
+@pytest.mark.parametrize("size", ["wide", "full", "extreme wide"])
+def test_a_low_angle_puts_the_horizon_lower_and_a_high_angle_higher(size):
+    eye = np.median(horizon_rows(render_layers(field(size=size), W, H)[0]))
+    low = np.median(horizon_rows(render_layers(field(size=size, angle="low angle"), W, H)[0]))
+    high = np.median(horizon_rows(render_layers(field(size=size, angle="high angle"), W, H)[0]))
+    worm = np.median(horizon_rows(render_layers(field(size=size, angle="worm's-eye"), W, H)[0]))
+    assert low - eye > 0.15 * H        # looks up: more sky, the ground low in the frame
+    assert eye - high > 0.2 * H        # looks down: the ground fills the frame
+    assert worm > low
+
+
+def test_eye_level_written_draws_what_no_angle_draws():
+    assert (render_layers(field(), W, H)[0].tobytes()
+            == render_layers(field(angle="eye level"), W, H)[0].tobytes())
+
+
+def test_a_low_angle_figure_looms_and_a_high_angle_one_shrinks():
+    one = dict(characters=["MARIE"], speaker="MARIE")
+    top, bottom = figure_rows(render_layers(field(**one), W, H)[0], "MARIE")
+    low_top, low_bottom = figure_rows(render_layers(field(angle="low angle", **one), W, H)[0], "MARIE")
+    high_top, high_bottom = figure_rows(render_layers(field(angle="high angle", **one), W, H)[0], "MARIE")
+    assert low_top < top - 5 and low_bottom - low_top > (bottom - top) * 1.1   # taller, head higher
+    assert high_bottom - high_top < (bottom - top) * 0.95
+    # the horizon falls behind the looming figure: its head is in the sky
+    low_pic = render_layers(field(angle="low angle", **one), W, H)[0]
+    assert low_top < np.median(horizon_rows(low_pic)) - 0.2 * H
+
+
+def test_a_dutch_angle_tilts_the_horizon():
+    def slope(img):
+        rows = horizon_rows(img)
+        columns = np.arange(rows.size)
+        inside = (rows > 0) & (rows < img.height)
+        return np.polyfit(columns[inside], rows[inside], 1)[0]
+
+    level = slope(render_layers(field(), W, H)[0])
+    dutch_pic = render_layers(field(angle="dutch angle"), W, H)[0]
+    tilt = np.degrees(np.arctan(abs(slope(dutch_pic))))
+    assert abs(level) < 0.03
+    assert 9 < tilt < 15                      # the frame turned by the dutch angle (12°)
+    assert dutch_pic.size == render_layers(field(), W, H)[0].size
+
+
+def test_overhead_looks_down_with_no_horizon():
+    picture = render_layers(field(size="medium", angle="overhead", characters=["MARIE"],
+                                  speaker="MARIE"), W, H)[0]
+    a = np.asarray(picture, dtype=np.int16)
+    assert ((a[..., 2] - a[..., 1]) > 8).mean() < 0.02          # no sky at all
+    assert colour_area(picture, character_colour("MARIE")) > 0  # seen from above, still there
+
+
+def background_detail(img: Image.Image) -> float:
+    """Mean difference between neighbouring pixels beside the figure, around the horizon (the
+    set's buildings, trees and water)."""
+    y = luminance(img)
+    band = slice(img.height * 3 // 10, img.height * 7 // 10)
+    corner = np.concatenate([y[band, : img.width // 4], y[band, -img.width // 4:]], axis=1)
+    return float(np.abs(np.diff(corner, axis=1)).mean() + np.abs(np.diff(corner, axis=0)).mean())
+
+
+def test_shallow_focus_blurs_the_background_and_deep_focus_sharpens_it():
+    def detail(**over):
+        return background_detail(render_layers(spec(characters=[], speaker=None, **over), W, H)[0])
+
+    sharp, shallow = detail(size="medium"), detail(size="medium", focus="shallow focus")
+    assert shallow < sharp * 0.8
+    assert detail(size="close-up", focus="deep focus") > detail(size="close-up") * 1.2
+    assert detail(size="medium", lens="telephoto") < sharp * 0.85   # a long lens: shallow field
+
+
+def test_low_key_darkens_high_key_lightens_and_a_silhouette_is_black():
+    plain = luminance(render_layers(spec(size="medium"), W, H)[0]).mean()
+    low = luminance(render_layers(spec(size="medium", lighting="low-key"), W, H)[0]).mean()
+    high = luminance(render_layers(spec(size="medium", lighting="high-key"), W, H)[0]).mean()
+    assert low < plain * 0.6 and high > plain * 1.15
+    silhouette = render_layers(spec(size="medium", lighting="silhouette"), W, H)[0]
+    assert colour_area(silhouette, character_colour("MARIE")) == 0
+    lit = render_layers(spec(size="medium"), W, H)[0]
+    assert colour_area(lit, character_colour("MARIE")) > 1000
+
+
+def test_the_label_names_the_angle():
+    plain = render_overlay(spec(), W, H)
+    low = render_overlay(spec(angle="low angle"), W, H)
+    box = (0, 0, W // 2, H // 8)
+    assert np.asarray(low.crop(box))[..., 3].astype(bool).sum() > \
+        np.asarray(plain.crop(box))[..., 3].astype(bool).sum()

@@ -426,6 +426,24 @@ def test_completion_of_shot_sizes_moves_and_themes(client, scratch):
     assert {"RIVER", "stop"} <= set(complete(client, scratch, line, 9))
 
 
+def test_completion_offers_the_camera_language(client, scratch):
+    line = type_line(client, scratch, "[[shot: wide, ")
+    terms = set(complete(client, scratch, line, 14))
+    assert {"low angle", "dutch angle", "overhead", "35mm", "telephoto lens", "rack focus",
+            "shallow focus", "low-key", "silhouette"} <= terms
+    line = type_line(client, scratch, "[[shot: wide, ste")
+    assert "steadicam" in complete(client, scratch, line, 17)
+    line = type_line(client, scratch, "[[shot: wide, bird")
+    assert "bird's eye" in complete(client, scratch, line, 18)
+
+
+def test_hover_on_a_shot_shows_its_camera_language(client, scratch):
+    line = type_line(client, scratch, "[[shot: medium, low angle, 85mm, rack focus, backlit]]")
+    text = hover(client, scratch, line, 10)
+    assert "camera: low angle, 85mm lens, rack focus, backlit" in text
+    assert "low angle shot" in text and "85mm lens" in text     # and the prompt says them
+
+
 def test_completion_of_project_files(client, scratch):
     line = type_line(client, scratch, "[[location ATTIC: dusty; refs: ")
     assert complete(client, scratch, line, 31) == ["more/", "refs/", "voices/"]

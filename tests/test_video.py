@@ -18,7 +18,7 @@ FPS = 24
 
 MOVES = ["static", "push in", "pull out", "pan left", "pan right", "tilt up", "tilt down",
          "track left", "track right", "crane up", "crane down", "zoom in", "zoom out",
-         "handheld", "orbit"]
+         "handheld", "orbit", "whip pan left", "whip pan right", "drone"]
 SPEEDS = ["slow", "normal", "fast"]
 
 # Saturated blocks on a grey background, placed where every move's window keeps them in view.
@@ -485,3 +485,16 @@ def test_returned_planes_match_decoded_last_frame(tmp_path, keyframe, move, extr
     du = np.abs(chroma[:quarter].reshape(H // 2, W // 2).astype(np.int32) - u)
     dv = np.abs(chroma[quarter:].reshape(H // 2, W // 2).astype(np.int32) - v)
     assert du.mean() < 1.5 and dv.mean() < 1.5
+
+
+def test_a_whip_pan_turns_in_the_middle_and_a_drone_flies_in_and_up():
+    def at(move, t):
+        return window(move, "normal", t, (KW, KH), (W, H))
+    xs = [at("whip pan right", t)[0] for t in np.linspace(0, 1, 21)]
+    assert xs[0] == xs[6] and xs[14] == xs[20]             # held before and after the whip
+    assert xs[20] - xs[0] > 40 and at("whip pan left", 1)[0] < at("whip pan left", 0)[0] - 40
+    # a pan of the same length spreads its turn over the whole shot
+    pan = [at("pan right", t)[0] for t in np.linspace(0, 1, 21)]
+    assert max(np.diff(xs)) > 2 * max(np.diff(pan))
+    start, end = at("drone", 0), at("drone", 1)
+    assert end[2] < start[2] and end[1] < start[1]           # closer in, and looking from higher

@@ -244,6 +244,16 @@ def _terms(kind: str, typed: str, names: Names, start: int, edit) -> list:
         for alias, move in vocabulary.MOVES.items():
             if typed and alias.startswith(typed) and alias not in canonical:
                 items.append(edit(start, alias, types.CompletionItemKind.Event, f"= {move.value}", sort="3"))
+        for facet, terms in vocabulary.camera_terms().items():
+            spelled = {term.replace("-", " ") for term in terms}
+            for term in terms:
+                if term.startswith(typed):
+                    items.append(edit(start, term, types.CompletionItemKind.Property, f"camera {facet}",
+                                      sort="2"))
+            for alias, value in vocabulary.CAMERA_TABLES[facet].items():
+                if typed and alias.startswith(typed) and alias not in spelled:
+                    items.append(edit(start, alias, types.CompletionItemKind.Property,
+                                      f"= {value.value}", sort="3"))
     elif kind == "music":
         for name in names.themes:
             if name.casefold().startswith(typed):

@@ -150,6 +150,7 @@ def rename(document: Document, index: Index, line: int, col: int, new_name: str)
 def _shot_name(shot: ir.Shot) -> str:
     parts = [p for p in (shot.size.value if shot.size else None,
                          str(shot.move) if shot.move else None,
+                         *ir.written_camera(shot),
                          f"{shot.duration:g}s" if shot.duration is not None else None) if p]
     return "shot: " + ", ".join(parts) if parts else "shot"
 
@@ -392,6 +393,9 @@ def shot_markdown(cuts, states: dict | None, rendered_note: str = "") -> str:
         duration = (f"{cut.duration:g}s" if cut.duration is not None
                     else f"about {cut.estimated_seconds:.1f}s (from its dialogue and action)")
         out = [f"**shot {cut.label}** · {cut.size.value}, {cut.move}, {duration}"]
+        camera = ir.written_camera(cut)
+        if camera:
+            out.append("camera: " + ", ".join(camera))
         if cut.characters:
             out.append("on screen: " + ", ".join(cut.characters)
                        + (f"; speaking: {cut.speaker}" if cut.speaker else ""))

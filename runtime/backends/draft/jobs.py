@@ -112,6 +112,9 @@ class StoryboardBackend(BaseBackend):
             "caption": params.caption, "label": params.label, "card": params.card,
             "seed": task.job.seed,
             "source_image": None,
+            # the written camera language: angle, lens kind, focus and lighting key
+            "angle": params.angle, "lens": params.lens, "focus": params.focus,
+            "lighting": params.lighting,
         }
         if source:
             path = task.source(source).resolve()

@@ -287,6 +287,31 @@ class _Scene:
     layout: random.Random   # the place's layout: stable across every shot of one location
     rng: random.Random      # this shot's seed: small variation only
     lamp_x: float = 0.78
+    angle: str = ""         # the written camera language ("" when not written)
+    focus: str = ""
+    lens: str = ""
+    lighting: str = ""
+
+    @property
+    def horizon(self) -> float:
+        """The horizon (EXT) or eye line (INT), in film-frame heights: the size's eye level,
+        lower when the camera looks up, higher when it looks down."""
+        return _HORIZON[self.size] + _ANGLE_SHIFT.get(self.angle, (0.0, 0.0))[0]
+
+    @property
+    def floor(self) -> float:
+        return _FLOOR[self.size] + _ANGLE_SHIFT.get(self.angle, (0.0, 0.0))[1]
+
+    @property
+    def overhead(self) -> bool:
+        """Drawn from above: the aerial size, or the overhead angle at any size."""
+        return self.size == "aerial" or self.angle == "overhead"
+
+    def figure_colour(self, name: str) -> Colour:
+        """A character's colour under the shot's light: black against a silhouette's bright
+        ground, darker when backlit."""
+        colour = character_colour(name)
+        return _shade(colour, _FIGURE_LIGHT.get(self.lighting, 1.0))
 
 
 def _term(value: object) -> str:
@@ -315,6 +340,8 @@ def _scene(spec: dict) -> _Scene:
                 bool(_FOG.search(text)), bool(_RAIN.search(text)), bool(_SNOW.search(text)),
                 layout, rng)
     sc.lamp_x = layout.choice((0.2, 0.26, 0.74, 0.8))
+    sc.angle, sc.focus, sc.lens, sc.lighting = (_term(spec.get(k)).lower()
+                                                for k in ("angle", "focus", "lens", "lighting"))
     return sc
 
 
@@ -325,6 +352,22 @@ _HORIZON = {"extreme wide": 0.56, "wide": 0.46, "full": 0.40, "medium wide": 0.4
 _FLOOR = {"extreme wide": 0.7, "wide": 0.72, "full": 0.78, "medium wide": 0.86, "medium": 0.96,
           "medium close-up": 1.05, "close-up": 1.15, "extreme close-up": 1.2, "insert": 0.30,
           "over the shoulder": 0.98, "pov": 0.8, "two shot": 0.92, "aerial": 0.5}
+# The camera angle's shift of (horizon, floor line), in film-frame heights: looking up puts the
+# horizon low in the frame (sky above the figures), looking down puts it high (ground behind them).
+_ANGLE_SHIFT = {"low angle": (0.24, 0.1), "worm's-eye": (0.5, 0.24),
+                "high angle": (-0.3, -0.12)}
+# How much the frame's bottom (looking up) or top (looking down) is magnified: verticals converge
+# away from the camera, figures widen towards their feet seen from below, their heads from above.
+_KEYSTONE = {"low angle": ("up", 0.09), "worm's-eye": ("up", 0.16), "high angle": ("down", 0.09)}
+_FIGURE_GROWTH = {"low angle": 1.18, "worm's-eye": 1.35, "high angle": 0.86}  # looming, or small
+_DUTCH_DEGREES = 12.0
+_FIGURE_LIGHT = {"silhouette": 0.06, "backlit": 0.55}
+# Focus written in the script (or implied by the lens) overrides the size's depth of field.
+_FOCUS_SCALE = {"shallow focus": 0.2, "rack focus": 0.2, "deep focus": 1.0}
+_LENS_SCALE = {"telephoto": 0.25, "macro": 1 / 6, "wide-angle": 1.0, "fisheye": 1.0}
+# Overhead figures: seen from above, their size follows the shot size.
+_OVERHEAD_SCALE = {"extreme wide": 0.5, "wide": 1.0, "full": 1.6, "medium wide": 2.0, "medium": 2.6,
+                   "medium close-up": 3.4, "close-up": 4.5, "two shot": 2.6, "over the shoulder": 2.6}
 # Background drawing scale: small canvases, upscaled, give close shots a shallow depth of field.
 _BG_SCALE = {"medium": 0.5, "medium close-up": 1 / 3, "close-up": 0.25,
              "extreme close-up": 1 / 6, "over the shoulder": 1 / 3, "insert": 0.25,
@@ -337,7 +380,7 @@ _BG_SCALE = {"medium": 0.5, "medium close-up": 1 / 3, "close-up": 0.25,
 
 def _exterior(sc: _Scene, fr: _Frame) -> Image.Image:
     p = sc.palette
-    hy = _HORIZON[sc.size]
+    hy = sc.horizon
     hz = (fr.y(hy)) / fr.ch  # horizon in canvas fractions
     img = _vgradient(fr.cw, fr.ch, [(0.0, p.sky_top), (max(0.01, hz), p.sky_low),
                                     (min(0.999, hz + 0.001), p.far), (1.0, p.near)])
@@ -488,7 +531,7 @@ def _lamp_post(img: Image.Image, d: ImageDraw.ImageDraw, sc: _Scene, fr: _Frame,
 
 def _interior(sc: _Scene, fr: _Frame) -> Image.Image:
     p, L = sc.palette, sc.layout
-    fy = _FLOOR[sc.size]
+    fy = sc.floor
     fz = fr.y(fy) / fr.ch
     wall_hi = _mix(p.wall, (255, 255, 255), 0.08) if not p.night else _shade(p.wall, 1.1)
     img = _vgradient(fr.cw, fr.ch, [(0.0, _shade(p.wall, 0.8)), (0.35, wall_hi),
@@ -516,7 +559,7 @@ def _interior(sc: _Scene, fr: _Frame) -> Image.Image:
 
     # Furniture is sized by perspective: a person standing at the back wall would have their
     # eyes on the horizon, so their height there is (floor line − horizon) / 0.93.
-    hp = max(0.1, (fy - _HORIZON[sc.size]) / 0.93)
+    hp = max(0.1, (fy - sc.horizon) / 0.93)
     aspect = fr.fh / fr.fw  # widths below are in frame heights, x positions in frame widths
     n_win = 1 + (L.random() < 0.5)
     for i in range(n_win):
@@ -587,7 +630,7 @@ def _weather(img: Image.Image, sc: _Scene, fr: _Frame) -> None:
     """Fog, rain and snow on top of the set, under the figures' faces but over the distance."""
     p, rng = sc.palette, sc.rng
     if sc.fog and not sc.interior:
-        hy = _HORIZON[sc.size]
+        hy = sc.horizon
         y0, y1 = int(fr.y(hy - 0.2)), int(fr.y(hy + 0.25))
         if y1 > y0:
             col = np.interp(np.arange(y1 - y0), [0, (y1 - y0) * 0.45, y1 - y0], [0, 150, 40])
@@ -806,9 +849,15 @@ def _compose_figures(img: Image.Image, sc: _Scene, fr: _Frame, name_floor: float
         # so shot/reverse-shot cuts keep the 180° rule.
         return -1 if chars.index(name) % 2 == 0 else 1
 
+    growth = _FIGURE_GROWTH.get(sc.angle, 1.0)
+
     def put(name: str, x: float, top: float, h: float, face: bool = False, row: int = 0) -> None:
+        if growth != 1.0:  # grown or shrunk about the feet (or the frame's bottom edge)
+            pivot = min(top + h, 1.0)
+            top = pivot - (pivot - top) * growth
+            h *= growth
         px, ptop, ph = fr.x(x), fr.y(top), fr.s(h)
-        _figure(d, px, ptop, ph, character_colour(name), face=face)
+        _figure(d, px, ptop, ph, sc.figure_colour(name), face=face)
         labels.append((px, min(ptop + ph + fr.s(0.012 + 0.03 * row), name_floor), name))
 
     if size == "insert" or not chars:
@@ -816,23 +865,24 @@ def _compose_figures(img: Image.Image, sc: _Scene, fr: _Frame, name_floor: float
     lead = speaker or chars[0]
     others = [c for c in chars if c != lead]
 
-    if size == "aerial":
+    if sc.overhead:
+        scale = 1.0 if size == "aerial" else _OVERHEAD_SCALE.get(size, 1.0)
         for i, name in enumerate(chars[:8]):
-            x = 0.5 + (i - (min(len(chars), 8) - 1) / 2) * 0.07
-            y = 0.68 + (0.03 if i % 2 else 0.0)
-            cx, cy, r = fr.x(x), fr.y(y), fr.s(0.018)
-            c = character_colour(name)
+            x = 0.5 + (i - (min(len(chars), 8) - 1) / 2) * 0.07 * scale
+            y = 0.68 + (0.03 if i % 2 else 0.0) if size == "aerial" else 0.5 + (0.03 if i % 2 else 0.0)
+            cx, cy, r = fr.x(x), fr.y(y), fr.s(0.018 * scale)
+            c = sc.figure_colour(name)
             d.ellipse((cx - r * 1.8, cy - r * 0.9, cx + r * 1.8, cy + r * 0.9), fill=_shade(c, 0.74))
             d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=c)
             labels.append((cx, cy + r * 1.6, name))
     elif size == "extreme close-up":
-        _eyes(img, fr, character_colour(lead))
+        _eyes(img, fr, sc.figure_colour(lead))
         labels.append((fr.x(0.5), name_floor, lead))
     elif size == "over the shoulder":
         s = side_of(lead)
         put(lead, 0.5 + s * 0.16, 0.12, 2.4, face=True)
         back = others[0] if others else None
-        colour = character_colour(back) if back else (40, 40, 44)
+        colour = sc.figure_colour(back) if back else (40, 40, 44)
         _back_figure(img, fr.x(0.5 - s * 0.3), fr.y(0.28), fr.s(1.9), colour)
         labels = labels[:1]
     elif size in ("close-up", "medium close-up"):
@@ -854,8 +904,8 @@ def _compose_figures(img: Image.Image, sc: _Scene, fr: _Frame, name_floor: float
         h, feet = {"extreme wide": (0.11, 0.74), "wide": (0.42, 0.88), "full": (0.78, 0.92),
                    "medium wide": (1.25, 1.37), "medium": (1.75, 1.87), "pov": (0.9, 1.02),
                    "two shot": (1.55, 1.7)}.get(size, (0.42, 0.88))
-        if sc.water and not sc.interior and feet < _HORIZON[size] + 0.24:
-            feet = _HORIZON[size] + 0.24  # on the near bank, not in the river
+        if sc.water and not sc.interior and feet < sc.horizon + 0.24:
+            feet = sc.horizon + 0.24  # on the near bank, not in the river
         group = [c for c in chars if not (size == "pov" and c == speaker)][:7]
         n = len(group)
         spread = {"extreme wide": 0.06, "wide": 0.14, "full": 0.2, "pov": 0.22}.get(size, 0.26)
@@ -924,7 +974,10 @@ def render_overlay(spec: dict, width: int, height: int) -> Image.Image | None:
             y += lh
     small = _font("bold", max(10, round(fh * 0.022)))
     pad = fh * 0.012
+    angle = _term(spec.get("angle"))
     label = f"{_term(spec.get('label'))}  {_size(spec).upper()}".strip()
+    if angle and angle != "eye level":
+        label = f"{label} · {angle.upper()}"
     if label:
         w = _text_w(small, label)
         d.rectangle((fh * 0.02, fh * 0.02, fh * 0.02 + w + 2 * pad,
@@ -1000,22 +1053,46 @@ def render_layers(spec: dict, width: int, height: int) -> tuple[Image.Image, Ima
     if spec.get("card"):
         return _card(spec["card"], W, H, fw, fh), None
     sc = _scene(spec)
-    fr = _Frame(W, H, fw, fh)
-    img = None
     if spec.get("source_image"):
         img = _source_background(str(spec["source_image"]), W, H)
         if img is not None:
             return img, render_overlay(spec, width, height)
-    k = _BG_SCALE.get(sc.size, 1.0)
+    fr = _Frame(*_canvas_size(sc, W, H), fw, fh)
+    img = _through_the_camera(_drawn(sc, fr), sc, fr, (W, H))
+    return img, render_overlay(spec, width, height)
+
+
+def _canvas_size(sc: _Scene, W: int, H: int) -> tuple[int, int]:
+    """The keyframe's size, or for a dutch angle the box that still covers it once tilted."""
+    if sc.angle != "dutch angle":
+        return W, H
+    c, s = math.cos(math.radians(_DUTCH_DEGREES)), math.sin(math.radians(_DUTCH_DEGREES))
+    return 2 * math.ceil((W * c + H * s) / 2), 2 * math.ceil((W * s + H * c) / 2)
+
+
+def _depth_scale(sc: _Scene) -> float:
+    """The background's drawing scale (below 1: drawn small and upscaled, out of focus): the
+    size's depth of field, unless the script wrote a focus or a lens that says otherwise."""
+    base = _BG_SCALE.get(sc.size, 1.0)
+    written = _FOCUS_SCALE.get(sc.focus, _LENS_SCALE.get(sc.lens))
+    if written is None:
+        return base
+    return 1.0 if written == 1.0 else min(base, written)
+
+
+def _drawn(sc: _Scene, fr: _Frame) -> Image.Image:
+    """The set and the figures, composed by shot size and angle, on ``fr``'s canvas."""
+    spec = sc.spec
+    W, H, fw, fh = fr.W, fr.H, fr.fw, fr.fh
     chars = [c for c in (spec.get("characters") or []) if c]
     if sc.size == "extreme close-up" and (spec.get("speaker") or chars):
-        k = 1.0  # the face fills the frame: no set to draw behind it
-        img = Image.new("RGB", (W, H))
+        img = Image.new("RGB", (W, H))  # the face fills the frame: no set to draw behind it
         bar = _bar_height(spec, fw, fh)
         _compose_figures(img, sc, fr, fr.y(1.0) - bar - fh * 0.045)
-        return img, render_overlay(spec, width, height)
+        return img
+    k = _depth_scale(sc)
     bf = fr.scaled(k)
-    if sc.size == "aerial":
+    if sc.overhead:
         img = _aerial(sc, bf)
     elif sc.interior:
         img = _interior(sc, bf)
@@ -1025,16 +1102,54 @@ def render_layers(spec: dict, width: int, height: int) -> tuple[Image.Image, Ima
         _insert_object(img, sc, bf)
     _weather(img, sc, bf)
     if k != 1.0:
+        if k < _BG_SCALE.get(sc.size, 1.0) or sc.focus in _FOCUS_SCALE:
+            # a written shallow field: soften the small canvas too, so edges melt, not step
+            img = img.filter(ImageFilter.GaussianBlur(1.5))
         # a light falloff on the small canvas costs nothing; at full size it would cost a
         # full-frame paste, so wide shots rely on their darker sky top and near ground instead
         _vignette(img, 0.3)
         img = img.resize((W, H), Image.BILINEAR)
+    if sc.lighting in ("silhouette", "backlit"):  # the light behind the figures
+        strength = 1.0 if sc.lighting == "silhouette" else 0.7
+        _glow(img, fr.x(0.5), fr.y(min(sc.horizon, 0.6)), fr.s(1.1), fr.s(0.7),
+              _mix(sc.palette.light, (255, 255, 255), 0.4), strength, power=1.2)
     bar = _bar_height(spec, fw, fh)
     name_floor = fr.y(1.0) - bar - fh * 0.045
     _compose_figures(img, sc, fr, name_floor)
     if sc.size == "pov":
         _vignette(img, 0.85)
-    return img, render_overlay(spec, width, height)
+    return img
+
+
+def _through_the_camera(img: Image.Image, sc: _Scene, fr: _Frame, size: tuple[int, int]) -> Image.Image:
+    """What the written camera language does to the drawn picture: the lighting key's tones,
+    soft focus, the perspective of an angle looking up or down, the tilt of a dutch angle."""
+    if sc.lighting == "low-key":
+        img = ImageEnhance.Brightness(ImageEnhance.Contrast(img).enhance(1.25)).enhance(0.5)
+        _vignette(img, 0.7)
+    elif sc.lighting == "high-key":
+        img = Image.blend(ImageEnhance.Contrast(img).enhance(0.8), Image.new("RGB", img.size,
+                                                                            (255, 255, 255)), 0.3)
+    elif sc.lighting == "hard light":
+        img = ImageEnhance.Contrast(img).enhance(1.3)
+    elif sc.lighting == "soft light":
+        img = ImageEnhance.Contrast(img).enhance(0.8)
+    if sc.focus == "soft focus":
+        img = img.filter(ImageFilter.GaussianBlur(max(1.0, fr.s(0.004))))
+    if sc.angle in _KEYSTONE:
+        direction, amount = _KEYSTONE[sc.angle]
+        w, h = img.size
+        inset = w * amount
+        # the quad of the picture that fills the frame: narrower at the magnified edge
+        quad = ((0, 0, inset, h, w - inset, h, w, 0) if direction == "up"
+                else (inset, 0, 0, h, w, h, w - inset, 0))
+        img = img.transform(img.size, Image.QUAD, quad, Image.BILINEAR)
+    if sc.angle == "dutch angle":
+        W, H = size
+        img = img.rotate(_DUTCH_DEGREES, resample=Image.BICUBIC)
+        left, top = (img.width - W) // 2, (img.height - H) // 2
+        img = img.crop((left, top, left + W, top + H))
+    return img
 
 
 def render_keyframe(spec: dict, width: int, height: int) -> Image.Image:
