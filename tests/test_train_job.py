@@ -230,6 +230,58 @@ def test_a_build_trains_the_location_and_its_keyframes_use_the_lora(built, tmp_p
     assert np.abs(with_lora[room] - without[room]).max() > 0
     assert np.array_equal(with_lora["0.1"], without["0.1"])       # the title card
     assert np.array_equal(with_lora[hall], without[hall])          # the hall is not trained
-    lora = Build(planned(built), built)
-    lora.run()
-    assert (lora.entry(TRAIN).path / "lora.safetensors").is_file()
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_the_keyframe_backend_applies_the_trained_lora(built, tmp_path):
+    """The same keyframe task (same prompt, seed) with and without its train input: the LoRA
+    is loaded into the model and changes the picture."""
+    from PIL import Image
+
+    from moviola.runtime.backends.protocol import Input, Task
+    from moviola.runtime.backends.registry import Backends
+    from moviola.runtime.build import Build
+
+    render_plan = planned(built)
+    build = Build(render_plan, built)
+    build.run()
+    train = render_plan.job(TRAIN)
+    assert (build.entry(TRAIN).path / "lora.safetensors").is_file()
+    assert build.entry(TRAIN).meta["pictures"] == 3
+    keyframe = render_plan.job(JobRef("keyframe", next(c for c in render_plan.cuts if c.card is None).id))
+    backends = Backends(render_plan.config, built)
+    backend = backends.get(keyframe.backend, "keyframe")
+    backend.validate()
+    pictures = []
+    try:
+        for name, inputs in (("with", [Input.of(train, build.entry(TRAIN))]), ("without", [])):
+            folder = tmp_path / name
+            folder.mkdir()
+            task = Task.of(keyframe, "k" * 64, folder, built, inputs)
+            assert len(backend.task_loras(task)) == len(inputs)
+            backend.run_batch([task])
+            pictures.append(np.asarray(Image.open(folder / "keyframe.png"), dtype=np.int16))
+    finally:
+        backends.close()
+    assert np.abs(pictures[0] - pictures[1]).max() > 0
+
+
+def test_completion_and_hover_cover_train(tmp_path):
+    from moviola.lsp.completion import Names, complete
+    from moviola.lsp.features import location_markdown
+
+    def labels(text: str) -> list[str]:
+        items = complete(lambda n: text, 0, len(text), Names(), tmp_path, lambda line, col: (line, col))
+        return [item.label for item in items]
+
+    assert "train: " in labels("[[location ROOM: a room; tr")
+    assert labels("[[location ROOM: a room; refs: refs/room/; train: l") == ["lora"]
+    options = labels("[[location ROOM: a room; train: lora, ")
+    assert {"rank 16", "1000 steps", "learning rate 0.0001", "seed 0"} <= set(options)
+    assert labels("[[location ROOM: a room; train: lora, st") == ["1000 steps"]
+    project = make_project(tmp_path)
+    film = compile_file(project / "film.fountain").film
+    hover = location_markdown(film, "ROOM")
+    assert "train: lora (rank 4, steps 4" in hover and "on 3 pictures" in hover
+    assert "`room place`" in hover
