@@ -6,8 +6,9 @@ when it runs the plan (``Executor.resolve_key``, runtime/executor.py): the bytes
 a job reads, and timing resolved from rendered speech (a clip's frame count). Keys are sha256 of canonical JSON, never
 mtimes.
 
-Job kinds: train (a LoRA per `train:` asset, under a profile with a keyframe model), speech (one per line of dialogue), keyframe and clip (one each per cut), music (one per
-cue), sfx, mix (all audio), subtitles, mux (the mp4), and the exports (otio, contact sheet).
+Job kinds: train (a LoRA per `train:` asset, under a profile with a keyframe model), speech (one
+per line of dialogue), keyframe and clip (one each per cut), music (one per cue), sfx, mix (all
+audio), subtitles, mux (the mp4), and the exports (otio, contact sheet).
 """
 
 from __future__ import annotations
@@ -334,6 +335,7 @@ class RenderPlan:
             "estimated_seconds": round(self.estimated_seconds, 3),
             "cuts": [_cut_json(cut) for cut in self.cuts],
             "jobs": [job.to_json() for job in self.jobs],
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 

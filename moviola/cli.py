@@ -742,6 +742,8 @@ def _build(args) -> int:
     except OutputError as error:
         raise _UsageError(str(error)) from None
     console = _console()
+    for note in render_plan.notes if not args.quiet else ():
+        console.print(f"[yellow]note:[/] {note}")
     progress = _BuildProgress(console, quiet=args.quiet)
     build = Build(render_plan, project, progress.event)
     try:

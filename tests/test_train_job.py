@@ -4,6 +4,7 @@ end-to-end build on a tiny CPU model whose keyframes the trained LoRA changes.""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -154,6 +155,8 @@ def test_the_draft_profile_trains_nothing_and_says_so(tmp_path, capsys):
     assert render_plan.notes and "ROOM" in render_plan.notes[0] and "draft" in render_plan.notes[0]
     assert main(["plan", str(project / "film.fountain")]) == 0
     assert "not trained under the draft profile" in " ".join(capsys.readouterr().out.split())
+    assert main(["plan", str(project / "film.fountain"), "--json"]) == 0
+    assert "ROOM" in json.loads(capsys.readouterr().out)["notes"][0]
     assert main(["plan", str(project / "film.fountain"), "--profile", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "train lora ROOM" in out and "0:32" in out      # 30 s to load + 4 steps × 0.5 s
