@@ -139,10 +139,10 @@ class PropertyChecks:
             name, kind = TRAIN_OPTIONS[word]
             number = match.group("n1") or match.group("n2")
             try:
-                value = kind(number) if kind is float else int(number)
+                value = kind(number)
             except ValueError:
                 value = None
-            if value is None or value <= 0 and name != "seed" or name == "resolution" and value < 8:
+            if value is None or (value <= 0 and name != "seed") or (name == "resolution" and value < 8):
                 self.error("E207", f"bad {word} {number!r}", span,
                            label="expected a whole number" if kind is int else "expected a number > 0")
                 continue
