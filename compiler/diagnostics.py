@@ -95,6 +95,22 @@ left…), a duration (`6s`) and properties. `music:` takes a theme name or `stop
 `seed:` takes a whole number, `volume:` a percentage (`80%`, 0% to 200%), `tempo:` beats per
 minute (`70 bpm`, 20 to 300).
 """),
+        _code("E208", "unknown-training-option", E, "`train:` names a method or option Moviola does not know",
+              """
+`train:` takes the method (`lora`), then options, each a name and a number:
+
+    [[location WASH-HOUSE: stone basins; refs: refs/lavoir/; train: lora, rank 16, 800 steps]]
+
+Options: `rank N`, `N steps`, `learning rate X` (or `lr X`), `resolution N`, `seed N`;
+what is not given takes the trainer's defaults (docs/training.md).
+"""),
+        _code("E209", "train-without-refs", E, "`train:` on a declaration that has no `refs:`",
+              """
+A trained asset learns from its pictures, the declaration's `refs:` (folders or files inside
+the project; a `photo.txt` beside `photo.jpg` is its caption).
+
+    [[character ANA: a woman in her seventies; refs: refs/ana/; train: lora]]
+"""),
         _code("E301", "bad-duration", E, "a duration is not a positive number of seconds",
               """
 Durations are written in seconds (`6s`, `2.5s`, `6 sec`) or as minutes and seconds (`1:30`).

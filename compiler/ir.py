@@ -139,6 +139,21 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class Training:
+    """A declaration's `train:`: a LoRA of the keyframe model, trained on its `refs:`.
+    None fields take the trainer's defaults (runtime/training, TrainSettings)."""
+
+    method: str                      # "lora"
+    rank: int | None
+    steps: int | None
+    learning_rate: float | None
+    resolution: int | None
+    seed: int | None
+    dataset: tuple[str, ...]         # every picture of the refs and its caption sidecar, sorted
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Location:
     name: str
     description: str
@@ -146,6 +161,7 @@ class Location:
     lora: ProjectPath | None
     span: Span
     name_span: Span
+    train: Training | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +173,7 @@ class Character:
     lora: ProjectPath | None
     span: Span
     name_span: Span
+    train: Training | None = None
 
 
 @dataclass(frozen=True, slots=True)

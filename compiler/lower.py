@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import annotations as ann
-from . import fountain, ir, references
+from . import fountain, ir, paths, references
 from .diagnostics import Diagnostic, Edit, Related, closest
 from .directives import DirectiveLowering
 from .fountain import Element, Script
@@ -182,15 +182,32 @@ class Lowering(PropertyChecks, DirectiveLowering):
         props = self.properties(element, kind, note)
         if kind == "location":
             return ir.Location(name, description, props.get("refs", ()), one(props.get("lora")),
-                               element.span, name_span)
+                               element.span, name_span, self.training_of(kind, name, props))
         if kind == "character":
             return ir.Character(name, description, one(props.get("voice")), props.get("refs", ()),
-                                one(props.get("lora")), element.span, name_span)
+                                one(props.get("lora")), element.span, name_span,
+                                self.training_of(kind, name, props))
         tempo = props.get("tempo")
         if tempo is None:
             match = _TEMPO.search(description)
             tempo = float(match.group(1)) if match else None
         return ir.Theme(name, description, tempo, one(props.get("from")), element.span, name_span)
+
+    def training_of(self, kind: str, name: str, props: dict) -> ir.Training | None:
+        """The declaration's ``train:`` with its dataset, or None (no ``train:``, or a bad one:
+        already a diagnostic). Training needs pictures: ``train:`` without ``refs:`` is E209."""
+        train = props.get("train")
+        if train is None:
+            return None
+        if "refs" not in props:
+            self.error("E209", f"`train:` needs pictures: {name} has no `refs:`", train["span"],
+                       label="nothing to train on",
+                       help=f"add the asset's pictures, e.g. `refs: refs/{name.lower()}/`")
+            return None
+        dataset = paths.dataset_files(self.project, [ref.path for ref in props["refs"]])
+        return ir.Training(train["method"], train.get("rank"), train.get("steps"),
+                           train.get("learning_rate"), train.get("resolution"), train.get("seed"),
+                           dataset, train["span"])
 
     # -- the body: scenes, shots, beats (compiler/scenes.py walks it) -------------------------
 

@@ -51,3 +51,27 @@ def list_files(project: Path, relative: str, extensions: tuple[str, ...]) -> lis
         if entry.is_file() and entry.suffix.lower() in extensions and root in real.parents:
             found.append(entry.relative_to(root).as_posix())
     return found
+
+
+# The pictures a LoRA trains on (runtime/training/dataset.py reads the same list).
+TRAINING_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def dataset_files(project: Path | None, refs: list[str]) -> tuple[str, ...]:
+    """Every training picture in ``refs`` (resolved project-relative files or folders) and the
+    caption sidecar beside each (``photo.jpg`` → ``photo.txt``) that exists: what a trained
+    LoRA's content key covers. Empty without a project folder."""
+    if project is None:
+        return ()
+    found: set[str] = set()
+    for ref in refs:
+        if (project / ref).is_dir():
+            pictures = list_files(project, ref, TRAINING_IMAGE_SUFFIXES)
+        else:
+            pictures = [ref] if ref.lower().endswith(TRAINING_IMAGE_SUFFIXES) else []
+        for picture in pictures:
+            found.add(picture)
+            sidecar = posixpath.splitext(picture)[0] + ".txt"
+            if (project / sidecar).is_file():
+                found.add(sidecar)
+    return tuple(sorted(found))

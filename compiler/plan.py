@@ -6,8 +6,9 @@ when it runs the plan (``Executor.resolve_key``, runtime/executor.py): the bytes
 a job reads, and timing resolved from rendered speech (a clip's frame count). Keys are sha256 of canonical JSON, never
 mtimes.
 
-Job kinds: speech (one per line of dialogue), keyframe and clip (one each per cut), music (one per
-cue), sfx, mix (all audio), subtitles, mux (the mp4), and the exports (otio, contact sheet).
+Job kinds: train (a LoRA per `train:` asset, under a profile with a keyframe model), speech (one
+per line of dialogue), keyframe and clip (one each per cut), music (one per cue), sfx, mix (all
+audio), subtitles, mux (the mp4), and the exports (otio, contact sheet).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from . import ir
 from .decoupage import Cut, decoupage, derive_seed
+from .prompts import trigger_phrase
+from .properties import TRAIN_DEFAULTS
 from .profiles import Profile, builtin_profiles, is_draft, pick_profile, resolve_profile
 from .source import Span
 from .vocabulary import VIDEO_EXTENSIONS
@@ -63,7 +66,13 @@ def backends_for(profile: Profile) -> dict[str, Backend]:
         # a draft backend may stand in for another kind (espeak speaking recorded lines)
         out[kind] = (drafts[config.backend] if is_draft(config.backend)
                      else Backend(config.backend, config.model or ""))
+    if not is_draft(out["keyframe"].name):
+        # `train:` assets: a LoRA of the keyframe model (the draft storyboard has none to train)
+        out["train"] = Backend(TRAIN_BACKEND, out["keyframe"].model)
     return out
+
+
+TRAIN_BACKEND = "training.lora"
 
 
 FILM = "film"                        # the identity of the jobs made once per film (mix, mux…)
@@ -108,6 +117,23 @@ class SpeechParams(JobParams):
     language: str
     voice_sample: str | None         # the character's `voice:` recording
     performance: str | None          # a recorded take of this line
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainParams(JobParams):
+    """A LoRA of the keyframe model (``model``: its settings; the runtime adds its revision)."""
+
+    asset: str                       # the location's or character's name
+    asset_kind: str                  # "location" | "character"
+    description: str                 # the caption of a picture without a sidecar
+    trigger: str                     # leads every caption; the asset's shots' prompts carry it
+    dataset: tuple[str, ...]         # the refs: as written (folders or files)
+    method: str
+    rank: int
+    steps: int
+    learning_rate: float
+    resolution: int | None           # None: the model's native side
+    seed: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,6 +318,7 @@ class RenderPlan:
     estimated_seconds: float
     by_id: dict = field(default_factory=dict, compare=False, hash=False)    # JobRef → Job
     config: Profile | None = field(default=None, compare=False, hash=False)
+    notes: tuple[str, ...] = ()      # what the plan leaves out and why (`moviola plan` says it)
 
     def job(self, ref: JobRef | str) -> Job:
         """The job of a ref (or of its text id, as a person or the plan JSON writes it)."""
@@ -304,7 +331,7 @@ class RenderPlan:
         wanted = set(refs)
         jobs = tuple(job for job in self.jobs if job.ref in wanted)
         return RenderPlan(self.film, self.cuts, jobs, self.profile, self.estimated_seconds,
-                          {job.ref: job for job in jobs}, self.config)
+                          {job.ref: job for job in jobs}, self.config, self.notes)
 
     def to_json(self) -> dict:
         settings = self.film.settings
@@ -317,6 +344,7 @@ class RenderPlan:
             "estimated_seconds": round(self.estimated_seconds, 3),
             "cuts": [_cut_json(cut) for cut in self.cuts],
             "jobs": [job.to_json() for job in self.jobs],
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
@@ -372,6 +400,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     backends = backends_for(profile)
     model_params = {kind: configs[kind].identity() for kind in configs
                     if not is_draft(configs[kind].backend)}
+    if "train" in backends:
+        model_params["train"] = model_params["keyframe"]    # it trains the keyframe model
     settings = film.settings
     width, height = settings.resolution
     cuts = decoupage(film)
@@ -410,6 +440,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             ids.append(job.ref)
         speech_of[cut.id] = ids
 
+    trained, notes = _train_jobs(build, film, profile)
     scenes = {scene.index: scene for scene in film.scenes}
     previous_clip: Job | None = None
     clips: list[JobRef] = []
@@ -421,6 +452,11 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
         refs = [r.path for r in location.refs] if location else []
         if cut.card is None and not is_draft(backends["keyframe"].name):
             files += refs          # a model looks at them; the draft storyboard does not
+        # the LoRAs of the trained place and people in the shot (their backend applies them)
+        lora_inputs = [] if cut.card is not None else \
+            [trained[asset] for asset in (("location", location.name if location else None),
+                                          *(("character", name) for name in cut.characters))
+             if asset in trained]
         keyframe = build.add(JobRef("keyframe", cut.id), KeyframeParams(
             width=width, height=height,
             size=cut.size.value, setting=scene.setting, time=scene.time,
@@ -431,8 +467,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             prompt=cut.prompt, style=settings.style,
             source=cut.source.path if cut.source is not None else None,
             **_camera_params(cut),
-        ), files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}", span=cut.span,
-            drawn=cut.card is not None)
+        ), inputs=lora_inputs, files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}",
+            span=cut.span, drawn=cut.card is not None)
         keyframes.append(keyframe.ref)
         inputs = [keyframe.ref]
         if cut.transition_in == "dissolve" and previous_clip is not None:
@@ -506,7 +542,35 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
 
     estimated = sum(cut.estimated_seconds for cut in cuts)
     return RenderPlan(film, cuts, tuple(build.jobs), profile.name, estimated, dict(build.by_id),
-                      profile)
+                      profile, notes)
+
+
+def _train_jobs(build: "_Builder", film: ir.Film, profile: Profile) -> tuple[dict, tuple[str, ...]]:
+    """A train job per `train:` asset, when the profile's keyframes come from a model:
+    {(kind, name) → its job}. Under a profile that draws keyframes (draft), no job, and a note that
+    says so (the shots still carry the trigger phrase, so their prompts do not change when a
+    model profile trains)."""
+    assets = [("location", a) for a in film.locations if a.train] + \
+             [("character", a) for a in film.characters if a.train]
+    if "train" not in build.backends:
+        names = ", ".join(asset.name for _, asset in assets)
+        return {}, ((f"not trained under the {profile.name} profile, which draws its keyframes "
+                     f"without a model: {names} (`train:`); build with a profile that has a "
+                     f"keyframe model (preview, final) to train and use them"),) if assets else ()
+    trained = {}
+    for kind, asset in assets:
+        train = asset.train
+        job = build.add(JobRef("train", f"{kind}/{asset.name}"), TrainParams(
+            asset=asset.name, asset_kind=kind, description=asset.description,
+            trigger=trigger_phrase(asset.name, kind), dataset=tuple(r.path for r in asset.refs),
+            method=train.method,
+            rank=train.rank or TRAIN_DEFAULTS["rank"], steps=train.steps or TRAIN_DEFAULTS["steps"],
+            learning_rate=train.learning_rate or TRAIN_DEFAULTS["learning_rate"],
+            resolution=train.resolution,
+            seed=train.seed if train.seed is not None else TRAIN_DEFAULTS["seed"],
+        ), files=train.dataset, label=f"train {train.method} {asset.name}", span=train.span)
+        trained[(kind, asset.name)] = job.ref
+    return trained, ()
 
 
 def cache_folder(project: Path) -> Path:

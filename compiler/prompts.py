@@ -34,6 +34,17 @@ _LIGHT = {
 }
 
 
+CLASS_WORDS = {"location": "place", "character": "person"}
+
+
+def trigger_phrase(name: str, kind: str = "location") -> str:
+    """The words that call a trained asset (``train:``) into a prompt, and lead its training
+    captions: its name in lower case and its class (``WASH-HOUSE`` → ``wash-house place``,
+    ``ANA`` → ``ana person``)."""
+    words = " ".join(name.split()).lower()
+    return f"{words} {CLASS_WORDS.get(kind, kind)}".strip()
+
+
 def count_tokens(text: str) -> int:
     """An estimate of a CLIP BPE token count: words and punctuation (BPE splits rare words
     further, so budgets keep a small margin)."""
@@ -105,11 +116,16 @@ def shot_prompt(film: ir.Film, scene: ir.Scene | None, cut: Cut, budget: int = D
     place = location.description if location and location.description else scene.place.lower()
     setting = {"INT": "interior", "EXT": "exterior"}.get(scene.setting or "", "")
     light = _LIGHT.get((scene.time or "").upper(), "")
+    # the trained assets' trigger phrases call their LoRA in: kept longest after the framing
+    trained = [trigger_phrase(location.name, "location")] if location and location.train else []
+    trained += [trigger_phrase(name, "character") for name in cut.characters
+                if (character := film.character(name)) is not None and character.train]
     action = " ".join(cut.description.split())
     if not action and cut.lines:
         action = f"{cut.lines[0].character.title()} speaking"
     return assemble([
         (0, framing),
+        (0, ", ".join(trained)),
         (3, "; ".join(people)),
         (1, action),
         (4, " ".join(p for p in (setting, place) if p)),

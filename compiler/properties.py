@@ -18,8 +18,8 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%|(\d*\.\d+|[01])")
 
 # Which properties each annotation takes, and what kind of file each path property names.
 PROPERTIES: dict[str, tuple[str, ...]] = {
-    "location": ("refs", "lora"),
-    "character": ("voice", "refs", "lora"),
+    "location": ("refs", "lora", "train"),
+    "character": ("voice", "refs", "lora", "train"),
     "theme": ("tempo", "from"),
     "shot": ("from", "seed"),
     "music": ("volume",),
@@ -43,6 +43,20 @@ KIND_WORDS = {"audio": "a sound recording (wav, flac, mp3, ogg)",
                "refs": "an image (png, jpg, webp) or a folder of images",
                "lora": "a .safetensors file or a folder holding one"}
 
+# `train: lora, rank 16, 800 steps, learning rate 1e-4, resolution 512, seed 7`: the method,
+# then options, each a name and a number in either order. Option → (TrainSettings field, type).
+TRAIN_METHODS = ("lora",)
+TRAIN_OPTIONS: dict[str, tuple[str, type]] = {
+    "rank": ("rank", int), "steps": ("steps", int), "step": ("steps", int),
+    "learning rate": ("learning_rate", float), "lr": ("learning_rate", float),
+    "resolution": ("resolution", int), "px": ("resolution", int), "seed": ("seed", int),
+}
+# What an option not written takes (runtime/training's TrainSettings defaults read these).
+TRAIN_DEFAULTS = {"rank": 16, "steps": 1000, "learning_rate": 1e-4, "seed": 0}
+_NUMBER = r"\d+(?:\.\d+)?(?:e-?\d+)?"
+_TRAIN_OPTION = re.compile(rf"(?P<n1>{_NUMBER})\s*(?P<w1>[a-z][a-z ]*)|(?P<w2>[a-z][a-z ]*?)\s*(?P<n2>{_NUMBER})",
+                           re.IGNORECASE)
+
 
 class PropertyChecks:
     """Validated properties of an annotation; paths resolved inside the project folder."""
@@ -63,6 +77,9 @@ class PropertyChecks:
                 continue
             if not prop.values:
                 self.error("E206", f"property `{key}` has no value", key_span)
+                continue
+            if key == "train":
+                out[key] = self.training(element, prop)
                 continue
             path_kind = PATH_KINDS.get((kind, key))
             if path_kind:
@@ -92,6 +109,44 @@ class PropertyChecks:
                                label="expected beats per minute, like 70 bpm (20 to 300)")
                 else:
                     out[key] = float(match.group(1))
+        return out
+
+    def training(self, element: Element, prop: ann.Property) -> dict | None:
+        """``train:``'s method and options ({"method": "lora", "rank": 16, …}), or None when
+        the method is unknown. Unknown or malformed options are diagnostics."""
+        method, *options = prop.values
+        method_span = self.term_span(element, method)
+        if method.text.lower() not in TRAIN_METHODS:
+            suggestion = closest(method.text.lower(), TRAIN_METHODS)
+            self.error("E208", f"unknown training method {method.text!r}", method_span,
+                       label=f"trains: {', '.join(TRAIN_METHODS)}",
+                       help=f"did you mean `{suggestion}`?" if suggestion else "",
+                       fix=Edit(method_span, suggestion) if suggestion else None)
+            return None
+        out: dict = {"method": method.text.lower(), "span": self.term_span(element, prop.key)}
+        for option in options:
+            span = self.term_span(element, option)
+            match = _TRAIN_OPTION.fullmatch(option.text.strip())
+            word = " ".join((match.group("w1") or match.group("w2")).split()).lower() if match else \
+                " ".join(re.sub(r"[\d.]+", " ", option.text).split()).lower()
+            if not match or word not in TRAIN_OPTIONS:
+                suggestion = closest(word, TRAIN_OPTIONS) if word else None
+                self.error("E208", f"unknown training option {option.text!r}", span,
+                           label="not a training option",
+                           help=f"did you mean `{suggestion}`?" if suggestion else
+                           "options: rank N, N steps, learning rate X, resolution N, seed N")
+                continue
+            name, kind = TRAIN_OPTIONS[word]
+            number = match.group("n1") or match.group("n2")
+            try:
+                value = kind(number)
+            except ValueError:
+                value = None
+            if value is None or (value <= 0 and name != "seed") or (name == "resolution" and value < 8):
+                self.error("E207", f"bad {word} {number!r}", span,
+                           label="expected a whole number" if kind is int else "expected a number > 0")
+                continue
+            out[name] = value
         return out
 
     def project_path(self, element: Element, term: ann.Term, kind: str) -> ir.ProjectPath | None:

@@ -722,14 +722,19 @@ def _plan(args) -> int:
         tally = counts.setdefault(job.kind, [0, 0])
         tally[0] += 1
         tally[1] += states[job.id] == "cached"
-    table = Table("job", "kind", "state", "key", "source", title="Render plan", title_justify="left",
-                  header_style="bold")
+    from moviola.compiler.estimate import job_seconds
+
+    table = Table("job", "kind", "state", "key", "est.", "source", title="Render plan",
+                  title_justify="left", header_style="bold")
     style = {"cached": "green", "render": "yellow", "after speech": "cyan"}
     for job in render_plan.jobs:
         state = states[job.id]
         table.add_row(job.label, job.kind, f"[{style[state]}]{state}[/]", job.key[:12],
+                      _clock(job_seconds(job, render_plan)),
                       f"line {job.span.line}" if job.span else "")
     console.print(table)
+    for note in render_plan.notes:
+        console.print(f"[yellow]note:[/] {note}")
     summary = ", ".join(f"{kind} {cached}/{total} cached" for kind, (total, cached) in counts.items())
     console.print(f"{len(render_plan.cuts)} shots, {len(render_plan.jobs)} jobs ({summary}); "
                   f"estimated runtime {_clock(render_plan.estimated_seconds)} "
@@ -770,6 +775,8 @@ def _build(args) -> int:
     except OutputError as error:
         raise _UsageError(str(error)) from None
     console = _console()
+    for note in render_plan.notes if not args.quiet else ():
+        console.print(f"[yellow]note:[/] {note}")
     progress = _BuildProgress(console, quiet=args.quiet)
     build = Build(render_plan, project, progress.event)
     try:
@@ -855,7 +862,12 @@ def _train(args) -> int:
     if not asset.refs:
         raise _UsageError(f"{asset.name} has no `refs:` to train on; add pictures, e.g. "
                           f"[[{kind} {asset.name}: …; refs: refs/{asset.name.lower()}/]]")
-    profile = _profile(args, film)
+    from moviola.compiler.profiles import ProfileError, resolve_profile
+
+    try:
+        profile = resolve_profile(_project(args.script), args.profile or film.settings.profile)
+    except ProfileError as error:
+        raise _UsageError(str(error)) from None
     config = profile.models["keyframe"]
     if not config.model:
         raise _UsageError(f"the {profile.name} profile draws keyframes with {config.backend}: "

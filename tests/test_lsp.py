@@ -413,7 +413,7 @@ def test_completion_of_directive_keywords_and_properties(client, scratch):
     line = type_line(client, scratch, "[[shot: wide; ")
     assert set(complete(client, scratch, line, 14)) == {"from: ", "seed: "}
     line = type_line(client, scratch, "[[character ROSE: a washerwoman; ")
-    assert set(complete(client, scratch, line, 33)) == {"voice: ", "refs: ", "lora: "}
+    assert set(complete(client, scratch, line, 33)) == {"voice: ", "refs: ", "lora: ", "train: "}
 
 
 def test_completion_of_shot_sizes_moves_and_themes(client, scratch):

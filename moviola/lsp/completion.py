@@ -23,7 +23,8 @@ from lsprotocol import types
 from moviola.compiler import annotations as ann
 from moviola.compiler import ir, vocabulary
 from moviola.compiler.lexer import SETTING_WORDS
-from moviola.compiler.properties import KIND_EXTENSIONS, PATH_KINDS, PROPERTIES
+from moviola.compiler.properties import (KIND_EXTENSIONS, PATH_KINDS, PROPERTIES, TRAIN_DEFAULTS,
+                                         TRAIN_METHODS)
 
 # A heading's setting, typed in full: a dot or a space after it (the words are the lexer's).
 _SETTING = re.compile(rf"(?i)({SETTING_WORDS})(\.\s*|\s+)")
@@ -200,6 +201,9 @@ def _in_note(body: str, body_col: int, col: int, names: Names, project, edit) ->
         typed = body[term_at:]
         term_at += len(typed) - len(typed.lstrip())
         typed = typed.strip()
+        if key.group(1) == "train" and "\n" not in body[term_at:]:
+            return _training_terms(typed.lower(), term_at == value_at + len(value) - len(value.lstrip()),
+                                   column(term_at), edit)
         path_kind = PATH_KINDS.get((kind, key.group(1)))
         if path_kind is None or "\n" in body[term_at:]:
             return []
@@ -268,6 +272,22 @@ def _terms(kind: str, typed: str, names: Names, start: int, edit) -> list:
     return items
 
 
+# `train:`'s options as templates with the trainer's defaults (docs/language.md)
+_TRAINING_TEMPLATES = (f"rank {TRAIN_DEFAULTS['rank']}", f"{TRAIN_DEFAULTS['steps']} steps",
+                       f"learning rate {TRAIN_DEFAULTS['learning_rate']:g}", "resolution 512",
+                       f"seed {TRAIN_DEFAULTS['seed']}")
+
+
+def _training_terms(typed: str, first: bool, start: int, edit) -> list:
+    """After `train:` the method, then its options."""
+    if first:
+        return [edit(start, method, types.CompletionItemKind.EnumMember, "training method", sort="0")
+                for method in TRAIN_METHODS if method.startswith(typed)]
+    return [edit(start, template, types.CompletionItemKind.Property, "training option", sort="1")
+            for template in _TRAINING_TEMPLATES
+            if template.startswith(typed) or template.split()[-1].startswith(typed)]
+
+
 def _files(project: Path | None, typed: str, kind: str, start: int, edit) -> list:
     """Entries of the project folder under the typed prefix: folders (to go on) and files of the
     kinds the property takes. Nothing outside the project folder is listed."""
@@ -316,7 +336,7 @@ _DIRECTIVE_DOCS = {
     "voice": "How one speech is delivered: `[[voice: whispering; from: take.wav]]`",
 }
 _DECLARATION_DOCS = {
-    "location": "Declare a place: `[[location NAME: what it looks like; refs: path]]`",
+    "location": "Declare a place: `[[location NAME: what it looks like; refs: path; train: lora]]`",
     "character": "Declare a person: `[[character NAME: who they are; voice: path]]`",
     "theme": "Declare a piece of score: `[[theme NAME: instruments, mood, 70 bpm]]`",
 }

@@ -16,6 +16,8 @@ from lsprotocol import types
 
 from moviola.compiler import fountain, ir
 from moviola.compiler.diagnostics import CODES, Diagnostic, Severity
+from moviola.compiler.prompts import trigger_phrase
+from moviola.compiler.properties import TRAIN_DEFAULTS
 from moviola.compiler.source import Span
 
 from .documents import Document
@@ -323,6 +325,17 @@ def _paths(items) -> str:
     return ", ".join(f"`{p.written}`" for p in items)
 
 
+def _training_markdown(train: ir.Training, name: str, kind: str) -> str:
+    """What `train:` makes: its settings, the pictures it learns from, the trigger phrase."""
+    settings = {key: getattr(train, key) for key in ("rank", "steps", "learning_rate", "resolution", "seed")}
+    shown = ", ".join(f"{key.replace('_', ' ')} {value if value is not None else TRAIN_DEFAULTS.get(key, 'native')}"
+                      for key, value in settings.items())
+    pictures = sum(1 for path in train.dataset if not path.endswith(".txt"))
+    return (f"train: {train.method} ({shown}) on {pictures} picture{'s' * (pictures != 1)}; "
+            f"its shots' prompts call it with `{trigger_phrase(name, kind)}` "
+            f"(trained under a profile with a keyframe model)")
+
+
 def character_markdown(film: ir.Film, name: str) -> str:
     character = film.character(name)
     lines = [line for shot in film.shots for line in shot.lines if line.character.casefold() == name.casefold()]
@@ -340,6 +353,8 @@ def character_markdown(film: ir.Film, name: str) -> str:
             out.append(f"refs: {_paths(character.refs)}")
         if character.lora:
             out.append(f"lora: `{character.lora.written}`")
+        if character.train:
+            out.append(_training_markdown(character.train, character.name, "character"))
     out.append(f"{len(lines)} line{'s' * (len(lines) != 1)}, {words} words")
     return "\n\n".join(out)
 
@@ -355,6 +370,8 @@ def location_markdown(film: ir.Film, name: str) -> str:
             out.append(f"refs: {_paths(location.refs)}")
         if location.lora:
             out.append(f"lora: `{location.lora.written}`")
+        if location.train:
+            out.append(_training_markdown(location.train, location.name, "location"))
     out.append(f"{len(scenes)} scene{'s' * (len(scenes) != 1)}")
     return "\n\n".join(out)
 

@@ -303,10 +303,13 @@ class DiffusersBackend(BaseBackend):
         return max(count, 1)
 
     def task_loras(self, task) -> tuple:
-        specs = list(_lora_specs(self.config.lora))
+        """The profile's `lora:` files, then the LoRAs of the task's trained assets (its train
+        inputs' artifacts, at full scale)."""
+        files = [(self._lora_file(spec), scale) for spec, scale in _lora_specs(self.config.lora)]
+        files += [((trained.folder, trained.artifact("lora").name), 1.0)
+                  for trained in task.inputs.of_kind("train")]
         out = []
-        for spec, scale in specs:
-            folder, weight = self._lora_file(spec)
+        for (folder, weight), scale in files:
             file = folder / weight
             name = "moviola_" + hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
             out.append((name, str(file), float(scale)))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class Artifact:
     name: str
     file: str            # its file in the job's cache entry
-    type: str            # audio | image | video | frames | timing | text | timeline
+    type: str            # audio | image | video | frames | timing | text | timeline | weights
     required: bool = True
     about: str = ""
 
@@ -46,9 +46,11 @@ class KindRule:
     edit: bool           # gets the whole resolved timeline in its task
 
 
-# Speech first (its lengths fix the timeline); pictures and effects need no timeline; the mix
+# Training first (a keyframe applies its asset's LoRA), beside speech (its lengths fix the
+# timeline); pictures and effects need no timeline; the mix
 # and subtitles go before the clips so that the long mix runs beside them; the mux last.
 KIND_RULES: dict[str, KindRule] = {
+    "train": KindRule(0, timed=False, edit=False),
     "speech": KindRule(0, timed=False, edit=False),
     "keyframe": KindRule(1, timed=False, edit=False),
     "sfx": KindRule(1, timed=False, edit=False),
@@ -67,6 +69,8 @@ KIND_RULES: dict[str, KindRule] = {
 PICTURE_MARGIN = 1.25
 
 ARTIFACTS: dict[str, dict[str, Artifact]] = {
+    "train": _artifacts(Artifact("lora", "lora.safetensors", "weights",
+                                 about="the asset's LoRA, diffusers format; keyframes apply it")),
     "speech": _artifacts(Artifact("speech", "speech.wav", "audio", about="the spoken line")),
     "keyframe": _artifacts(
         Artifact("picture", "picture.png", "image",

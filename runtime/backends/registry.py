@@ -36,7 +36,11 @@ BACKENDS = {
     "diffusers.stable_audio": "moviola.runtime.backends.transformers_audio:StableAudio",
     "coqui.xtts": "moviola.runtime.backends.coqui:XttsBackend",
     "coqui.freevc": "moviola.runtime.backends.coqui:FreeVcBackend",
+    "training.lora": "moviola.runtime.backends.training:LoraTraining",
 }
+
+# A backend that works on another kind's model: training.lora trains the keyframe model.
+MODEL_OF = {"training.lora": "keyframe"}
 
 
 def is_model_backend(name: str) -> bool:
@@ -57,6 +61,8 @@ class Backends:
 
     def config_for(self, name: str, kind: str | None = None):
         configs = self.profile.models if self.profile is not None else {}
+        if name in MODEL_OF and MODEL_OF[name] in configs:
+            return configs[MODEL_OF[name]]
         if kind in configs and configs[kind].backend == name:
             return configs[kind]
         for config in configs.values():

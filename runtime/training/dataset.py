@@ -4,8 +4,8 @@
   inside the project (``compiler.paths.list_files`` refuses links out of it).
 - A caption is the sidecar text file of the same stem (``photo.jpg`` → ``photo.txt``, the
   DreamBooth convention), else the declaration's description. Either way it starts with the
-  asset's *trigger phrase* (its name, lower case, and a class word: ``wash-house place``,
-  ``ana person``), unless the sidecar already contains it: the phrase is what binds the
+  asset's *trigger phrase* (``compiler.prompts.trigger_phrase``: its name, lower case, and a
+  class word: ``wash-house place``, ``ana person``), unless the sidecar already contains it: the phrase is what binds the
   trained weights to the asset in prompts.
 - Aspect-ratio buckets: sizes of about ``resolution²`` pixels, multiples of the model's size
   step, from 1:2 to 2:1; each image goes to the bucket closest to its aspect ratio and is
@@ -22,8 +22,9 @@ from pathlib import Path
 
 from moviola.compiler import paths
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-CLASS_WORDS = {"location": "place", "character": "person"}
+from moviola.compiler.prompts import trigger_phrase  # noqa: F401  (its owner; re-exported)
+
+IMAGE_SUFFIXES = paths.TRAINING_IMAGE_SUFFIXES
 
 
 class DatasetError(Exception):
@@ -35,13 +36,6 @@ class Example:
     path: str            # POSIX, relative to the project
     caption: str         # what the text encoder sees, trigger phrase included
     size: tuple[int, int]   # the image's own size (after EXIF rotation)
-
-
-def trigger_phrase(name: str, kind: str = "location") -> str:
-    """The words that call the trained asset into a prompt: its name in lower case and its
-    class (``WASH-HOUSE`` → ``wash-house place``, ``ANA`` → ``ana person``)."""
-    words = " ".join(name.split()).lower()
-    return f"{words} {CLASS_WORDS.get(kind, kind)}".strip()
 
 
 def load_examples(project: Path, refs: list[str], trigger: str, description: str = "") -> list[Example]:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from moviola.compiler.properties import TRAIN_DEFAULTS
 from moviola.runtime import models as store
 from moviola.runtime.training import checkpoint as checkpoints
 from moviola.runtime.training.dataset import (Example, bucket_for, buckets, fingerprint,
@@ -43,11 +44,11 @@ class TrainSettings:
     bfloat16 (else float16) for the frozen weights on CUDA, float32 on CPU; the LoRA weights
     always train in float32."""
 
-    rank: int = 16
-    steps: int = 1000
-    learning_rate: float = 1e-4
+    rank: int = TRAIN_DEFAULTS["rank"]
+    steps: int = TRAIN_DEFAULTS["steps"]
+    learning_rate: float = TRAIN_DEFAULTS["learning_rate"]
     resolution: int | None = None
-    seed: int = 0
+    seed: int = TRAIN_DEFAULTS["seed"]
     checkpoint_every: int = 100
     batch_size: int = 1
     gradient_checkpointing: bool | None = None
