@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -99,10 +99,18 @@ def check_dataset(kind: str, declaration: ir.Location | ir.Character, project: P
                   resolution: int = RESOLUTION, min_images: int = MIN_IMAGES,
                   progress: Callable[[str], None] | None = None) -> DatasetReport:
     """Read each image of one declaration's ``refs:`` and report what would spoil training."""
+    return check_refs(kind, declaration.name, declaration.refs, declaration.name_span, project,
+                      resolution=resolution, min_images=min_images, progress=progress)
+
+
+def check_refs(kind: str, name: str, refs: Sequence[ir.ProjectPath], name_span, project: Path, *,
+               resolution: int = RESOLUTION, min_images: int = MIN_IMAGES,
+               progress: Callable[[str], None] | None = None) -> DatasetReport:
+    """:func:`check_dataset` of the ``refs`` of the asset ``name`` (a train job's dataset)."""
     found: list[Diagnostic] = []
     images: list[ImageFacts] = []
     hashes: list[tuple[int, str]] = []
-    for ref in declaration.refs:
+    for ref in refs:
         for relative, problem in _files(project, ref):
             if progress is not None:
                 progress(relative)
@@ -126,15 +134,14 @@ def check_dataset(kind: str, declaration: ir.Location | ir.Character, project: P
                              "place or person"))
             found += diagnostics
             images.append(replace(facts, problems=_codes(diagnostics)))
-    report = DatasetReport(kind, declaration.name, tuple(r.path for r in declaration.refs),
-                           tuple(images))
+    report = DatasetReport(kind, name, tuple(r.path for r in refs), tuple(images))
     if report.usable < min_images:
-        span = declaration.refs[0].span if declaration.refs else declaration.name_span
+        span = refs[0].span if refs else name_span
         left_out = len(images) - report.usable
         detail = f" ({len(images)} files, {left_out} unreadable or repeated)" if left_out else ""
-        message = (f"{kind} {declaration.name} has no images: it declares no refs:"
-                   if not declaration.refs else
-                   f"{kind} {declaration.name} has {report.usable} usable image"
+        message = (f"{kind} {name} has no images: it declares no refs:"
+                   if not refs else
+                   f"{kind} {name} has {report.usable} usable image"
                    f"{'s' * (report.usable != 1)}{detail}; training needs at least {min_images}")
         found.append(Diagnostic.make(
             "E701", message, span, label="too few images",

@@ -57,10 +57,13 @@ def write_pictures(folder: Path) -> None:
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    for index, (width, height) in enumerate([(64, 64), (96, 64), (64, 96)]):
+    # five distinct photos (training needs five; near-duplicates would not count)
+    sizes = [(64, 64), (96, 64), (64, 96), (80, 64), (64, 80)]
+    for index, (width, height) in enumerate(sizes):
         pixels = np.full((height, width, 3), 40, np.uint8)
-        pixels[::8] = 230
-        pixels[:, ::16, 2] = 200
+        rows, columns = np.mgrid[0:height, 0:width]
+        pixels[(rows // (4 + 2 * index) + columns // (6 + 3 * index)) % 2 == 0] = 230
+        pixels[:, ::16, 2] = 200 - 30 * index
         Image.fromarray(pixels).save(folder / f"photo{index}.png")
     (folder / "photo0.txt").write_text("striped walls in morning light\n")
 
@@ -97,8 +100,8 @@ def test_a_trained_location_is_a_train_job_its_shots_depend_on(tmp_path):
     render_plan = planned(project)
     train = render_plan.job(TRAIN)
     assert train.backend == "training.lora" and train.model == "models/sd"
-    assert train.files == ("refs/room/photo0.png", "refs/room/photo0.txt",
-                           "refs/room/photo1.png", "refs/room/photo2.png")
+    assert train.files == ("refs/room/photo0.png", "refs/room/photo0.txt", "refs/room/photo1.png",
+                           "refs/room/photo2.png", "refs/room/photo3.png", "refs/room/photo4.png")
     params = train.params
     assert (params.rank, params.steps, params.learning_rate, params.resolution, params.seed) == \
         (4, 4, 0.03, 32, 0)
@@ -251,7 +254,7 @@ def test_the_keyframe_backend_applies_the_trained_lora(built, tmp_path):
     build.run()
     train = render_plan.job(TRAIN)
     assert (build.entry(TRAIN).path / "lora.safetensors").is_file()
-    assert build.entry(TRAIN).meta["pictures"] == 3
+    assert build.entry(TRAIN).meta["pictures"] == 5
     keyframe = render_plan.job(JobRef("keyframe", next(c for c in render_plan.cuts if c.card is None).id))
     backends = Backends(render_plan.config, built)
     backend = backends.get(keyframe.backend, "keyframe")
@@ -286,5 +289,22 @@ def test_completion_and_hover_cover_train(tmp_path):
     project = make_project(tmp_path)
     film = compile_file(project / "film.fountain").film
     hover = location_markdown(film, "ROOM")
-    assert "train: lora (rank 4, steps 4" in hover and "on 3 pictures" in hover
+    assert "train: lora (rank 4, steps 4" in hover and "on 5 pictures" in hover
     assert "`room place`" in hover
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_a_dataset_too_small_or_broken_stops_the_build_before_training(built, tmp_path, capsys):
+    from moviola.cli import main
+
+    project = tmp_path / "broken"
+    shutil.copytree(built / "models", project / "models")
+    make_project(project)
+    room = project / "refs" / "room"
+    (room / "photo3.png").unlink()
+    (room / "photo4.png").write_bytes((room / "photo4.png").read_bytes()[:60])   # truncated
+    assert main(["build", str(project / "film.fountain"), "--profile", "tiny", "--quiet"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "refs/room/photo4.png" in out and "location ROOM has 3 usable images" in out
+    assert "moviola dataset" in out
+    assert not (project / ".moviola" / "train").exists()            # no training started

@@ -26,6 +26,22 @@ class LoraTraining(BaseBackend):
                 "training needs the keyframe model: set `model` for keyframe in moviola.toml"))
         self.revision = store.identity(Path(store.locate(self.config.model, self.project)))
 
+    def check_jobs(self, jobs) -> list[str]:
+        """Each asset's pictures, read before any GPU time (runtime/dataset.py): a dataset too
+        small or broken stops the build, with what `moviola dataset` says of it."""
+        from moviola.compiler import ir
+        from moviola.runtime.dataset import RESOLUTION, check_refs
+
+        problems = []
+        for job in jobs:
+            params = job.params
+            refs = [ir.ProjectPath(path, path, job.span) for path in params.dataset]
+            report = check_refs(params.asset_kind, params.asset, refs, job.span, self.project,
+                                resolution=params.resolution or RESOLUTION)
+            problems += [f"{job.label} (line {job.span.line}): {d.message}; run `moviola dataset`"
+                         for d in report.errors]
+        return problems
+
     def run(self, task: Task) -> dict:
         from moviola.runtime.training import TrainSettings, train_lora
 
