@@ -87,10 +87,9 @@ def run_floor(model_folder: Path, settings, side: int) -> tuple[float, int]:
 
     device = settings.device
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    from moviola.runtime.backends.diffusers_visual import _dtype_keyword
 
     pipe = DiffusionPipeline.from_pretrained(str(model_folder), use_safetensors=True,
-                                             local_files_only=True, **{_dtype_keyword(): dtype})
+                                             local_files_only=True, dtype=dtype)
     family = family_for(pipe)
     with torch.no_grad():
         pixels = torch.zeros(1, 3, side, side, dtype=dtype)

@@ -9,6 +9,8 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from .vocabulary import IMAGE_EXTENSIONS
+
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
@@ -54,7 +56,6 @@ def list_files(project: Path, relative: str, extensions: tuple[str, ...]) -> lis
 
 
 # The pictures a LoRA trains on (runtime/training/dataset.py reads the same list).
-TRAINING_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def dataset_files(project: Path | None, refs: list[str]) -> tuple[str, ...]:
@@ -66,9 +67,9 @@ def dataset_files(project: Path | None, refs: list[str]) -> tuple[str, ...]:
     found: set[str] = set()
     for ref in refs:
         if (project / ref).is_dir():
-            pictures = list_files(project, ref, TRAINING_IMAGE_SUFFIXES)
+            pictures = list_files(project, ref, IMAGE_EXTENSIONS)
         else:
-            pictures = [ref] if ref.lower().endswith(TRAINING_IMAGE_SUFFIXES) else []
+            pictures = [ref] if ref.lower().endswith(IMAGE_EXTENSIONS) else []
         for picture in pictures:
             found.add(picture)
             sidecar = posixpath.splitext(picture)[0] + ".txt"

@@ -38,8 +38,8 @@ import numpy as np
 from moviola.runtime import models as store
 from moviola.runtime.backends.protocol import PICTURE_MARGIN, BaseBackend
 from moviola.runtime.video import cover as _cover, previous_planes, read_video
+from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_MAX_FRAMES = 49
 # Pipelines that restyle a video, for model families whose main pipeline does not take one.
 VIDEO_SIBLINGS = {
@@ -188,7 +188,7 @@ class DiffusersBackend(BaseBackend):
         # the manager moves it to the device (or sets up CPU offload)
         with _no_progress_bars():                # the CLI draws the build's progress
             pipe = store.load_safely(DiffusionPipeline.from_pretrained, self.path,
-                                     **{_dtype_keyword(): self.dtype})
+                                     dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -584,16 +584,6 @@ def _no_progress_bars():
             module.enable_progress_bar()
 
 
-def _dtype_keyword() -> str:
-    """Recent diffusers name the loading dtype ``dtype`` (``torch_dtype`` is deprecated);
-    earlier releases know only ``torch_dtype``."""
-    try:
-        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
-    except ImportError:
-        return "torch_dtype"
-    return "dtype"
-
-
 def _parameters(pipe) -> set[str]:
     return set(inspect.signature(pipe.__call__).parameters)
 
@@ -768,7 +758,7 @@ def _open_rgb(path):
 
 def _still(path: Path):
     """An image, or a video's middle frame."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
         return _open_rgb(path)
     import av
 
@@ -787,8 +777,8 @@ def _ref_images(task, refs) -> list[Path]:
         path = task.source(ref)
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+        elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
             found.append(path)
     return found
 

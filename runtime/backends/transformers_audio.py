@@ -795,14 +795,7 @@ class StableAudio(_MusicAndEffects):
     def load(self, path: Path):
         from diffusers import StableAudioPipeline
 
-        # recent diffusers name the loading dtype `dtype` (`torch_dtype` is deprecated)
-        try:
-            from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
-            keyword = "dtype"
-        except ImportError:
-            keyword = "torch_dtype"
-        pipe = store.load_safely(StableAudioPipeline.from_pretrained, path,
-                                 **{keyword: self.torch_dtype()})
+        pipe = store.load_safely(StableAudioPipeline.from_pretrained, path, dtype=self.torch_dtype())
         pipe.set_progress_bar_config(disable=True)
         return pipe
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from moviola.compiler import paths
 
 from moviola.compiler.prompts import trigger_phrase  # noqa: F401  (its owner; re-exported)
+from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES = paths.TRAINING_IMAGE_SUFFIXES
 
 
 class DatasetError(Exception):
@@ -49,11 +49,11 @@ def load_examples(project: Path, refs: list[str], trigger: str, description: str
         if resolution.problem == "missing" or resolution.path is None:
             raise DatasetError(f"{ref}: no such file or folder in the project")
         if resolution.is_dir:
-            files += paths.list_files(project, resolution.path, IMAGE_SUFFIXES)
-        elif Path(resolution.path).suffix.lower() in IMAGE_SUFFIXES:
+            files += paths.list_files(project, resolution.path, IMAGE_EXTENSIONS)
+        elif Path(resolution.path).suffix.lower() in IMAGE_EXTENSIONS:
             files.append(resolution.path)
         else:
-            raise DatasetError(f"{ref}: not an image ({', '.join(IMAGE_SUFFIXES)})")
+            raise DatasetError(f"{ref}: not an image ({', '.join(IMAGE_EXTENSIONS)})")
     if not files:
         raise DatasetError(f"no images in {', '.join(refs) or 'the dataset'}: a LoRA needs "
                            f"pictures of the asset (a few to a few dozen)")

@@ -151,9 +151,8 @@ def train_lora(model: str, project: Path, dataset: list[str] | str, output: Path
 
     from diffusers import DiffusionPipeline
 
-    from moviola.runtime.backends.diffusers_visual import _dtype_keyword
 
-    pipe = store.load_safely(DiffusionPipeline.from_pretrained, path, **{_dtype_keyword(): dtype})
+    pipe = store.load_safely(DiffusionPipeline.from_pretrained, path, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     try:
         family = family_for(pipe)

@@ -8,6 +8,7 @@ import numpy as np
 from moviola.runtime.audio_io import load_audio, video_still, write_wav
 from moviola.runtime.backends.protocol import BaseBackend
 from moviola.runtime.video import previous_planes, render_clip
+from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
 
 
 class SpeechBackend(BaseBackend):
@@ -255,4 +256,4 @@ def _check_image(path, written: str) -> None:
 
 
 def _is_image(path: str) -> bool:
-    return path.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
+    return path.lower().endswith(IMAGE_EXTENSIONS)
