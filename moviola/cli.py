@@ -121,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress display")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="render in N processes (default: one per CPU core)")
+    build.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="render on a Ray cluster (the `ray` extra): ADDRESS is HEAD:6379, "
+                            "ray://HEAD:10001 or auto; without it a local Ray starts. Cached jobs "
+                            "never leave this machine; the cache stays here (docs/cluster.md)")
     build.add_argument("--timeline", metavar="FORMATS",
                        help="editor timelines to write besides NAME.otio, comma-separated: xml "
                             "(FCP 7 XML), fcpxml (Final Cut Pro), edl (CMX 3600)")
@@ -741,7 +745,7 @@ def _print_why(render_plan, states: dict, reasons: dict) -> int:
 
 
 def _build(args) -> int:
-    from moviola.runtime.build import Build, BuildError, OutputError, output_path
+    from moviola.runtime.build import Build, BuildError, ClusterOptions, OutputError, output_path
     from moviola.runtime.nle import timeline_formats
 
     try:
@@ -764,8 +768,9 @@ def _build(args) -> int:
         with progress:
             import os
 
+            cluster = ClusterOptions(args.ray) if args.ray is not None else None
             report = build.run(output, workers=max(args.jobs or os.cpu_count() or 1, 1),
-                               timelines=timelines)
+                               timelines=timelines, cluster=cluster)
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")
         if build.finished:                   # a build stopped before its first job has none

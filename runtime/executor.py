@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moviola.compiler.plan import Job, JobRef, RenderPlan, content_key, film_ref
 
@@ -30,6 +31,9 @@ from .backends.protocol import ARTIFACTS, KIND_RULES, Input, Task, missing_outpu
 from .events import BuildFinished, BuildStarted, JobFinished, JobStarted, OnEvent
 from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
+
+if TYPE_CHECKING:
+    from .cluster import ClusterOptions
 
 
 def _slot(job: Job) -> tuple[str, str]:
@@ -121,6 +125,7 @@ class Executor:
         self.model_revisions: dict[tuple, str] = {}  # (backend, kind) → the model's revision
         self.made_of: dict[JobRef, dict] = {}        # what each resolved key was made of
         self.timeline: timeline_module.Timeline | None = None
+        self.pool = None                             # where the running build's jobs go
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -193,20 +198,29 @@ class Executor:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def run(self, workers: int = 1) -> BuildReport:
+    def run(self, workers: int = 1, cluster: "ClusterOptions | None" = None) -> BuildReport:
         """Render every job the cache lacks. ``workers`` > 1 renders in that many processes
         (the draft profile's CPU work); 1 renders here, in order, with backends and models kept
-        loaded for the whole build (what GPU profiles need)."""
+        loaded for the whole build (what GPU profiles need). With ``cluster``, jobs render on
+        a Ray cluster (runtime/cluster.py) as many at a time as it has CPUs."""
         start = time.perf_counter()
         report = BuildReport(self.plan.film.path, None, self.plan.profile)
         for job in self.plan.jobs:
             report.planned[job.kind] += 1
         model_backends = sorted({(j.backend, j.profile_kind) for j in self.plan.jobs
                                  if registry.is_model_backend(j.backend)})
-        if model_backends:
+        if cluster is not None:
+            from .cluster import RayPool
+
+            pool = RayPool(self.plan.config, self.project, cluster)
+            pool.plan_models(model_backends)
+            workers = pool.slots
+        elif model_backends:
             workers = 1            # models stay resident in one process
-        pool = (_ProcessPool(self.plan.config, workers, self.project) if workers > 1
-                else _InlinePool(self.plan.config, self.project))
+        if cluster is None:
+            pool = (_ProcessPool(self.plan.config, workers, self.project) if workers > 1
+                    else _InlinePool(self.plan.config, self.project))
+        self.pool = pool
         try:
             if model_backends:
                 self._validate(pool.backends, model_backends)
