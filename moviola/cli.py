@@ -745,7 +745,7 @@ def _print_why(render_plan, states: dict, reasons: dict) -> int:
 
 
 def _build(args) -> int:
-    from moviola.runtime.build import Build, BuildError, ClusterOptions, OutputError, output_path
+    from moviola.runtime.build import Build, BuildError, OutputError, output_path
     from moviola.runtime.nle import timeline_formats
 
     try:
@@ -761,6 +761,7 @@ def _build(args) -> int:
         output = output_path(args.script, args.output, render_plan, project)
     except OutputError as error:
         raise _UsageError(str(error)) from None
+    cluster = _cluster(args, project)
     console = _console()
     progress = _BuildProgress(console, quiet=args.quiet)
     build = Build(render_plan, project, progress.event)
@@ -768,7 +769,6 @@ def _build(args) -> int:
         with progress:
             import os
 
-            cluster = ClusterOptions(args.ray) if args.ray is not None else None
             report = build.run(output, workers=max(args.jobs or os.cpu_count() or 1, 1),
                                timelines=timelines, cluster=cluster)
     except BuildError as error:
@@ -790,6 +790,20 @@ def _build(args) -> int:
         if name != "film":
             console.print(f"  {name}: {path}")
     return EXIT_OK
+
+
+def _cluster(args, project: Path):
+    """Where the build's jobs render: --ray ADDRESS, else moviola.toml's [build] executor."""
+    from moviola.compiler.profiles import ProfileError, load_build_settings
+    from moviola.runtime.build import ClusterOptions
+
+    if args.ray is not None:
+        return ClusterOptions(args.ray)
+    try:
+        settings = load_build_settings(project)
+    except ProfileError as error:
+        raise _UsageError(str(error)) from None
+    return ClusterOptions(settings.ray_address) if settings.executor == "ray" else None
 
 
 class _BuildProgress:

@@ -60,11 +60,13 @@ class BuildReport:
     outputs: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)    # per model: loads, load/compute seconds, peak memory
     stale_temporaries: tuple[int, int] = (0, 0)   # (folders, bytes) killed builds left, removed
+    executor: str = "local"                       # where the jobs rendered: local or ray
 
     def to_json(self) -> dict:
         kinds = sorted(set(self.planned))
         return {
             "script": self.script, "output": self.output, "profile": self.profile,
+            "executor": self.executor,
             "wall_seconds": round(self.wall_seconds, 3), "film_seconds": round(self.film_seconds, 3),
             "jobs": {"planned": sum(self.planned.values()), "cached": sum(self.cached.values()),
                      "executed": sum(self.executed.values())},
@@ -215,6 +217,7 @@ class Executor:
             pool = RayPool(self.plan.config, self.project, cluster)
             pool.plan_models(model_backends)
             workers = pool.slots
+            report.executor = "ray"
         elif model_backends:
             workers = 1            # models stay resident in one process
         if cluster is None:

@@ -4,6 +4,7 @@ killed mid-build has its jobs retried and the film is the same."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,9 @@ ray = pytest.importorskip("ray")
 
 from test_build import decode  # noqa: E402
 
+from moviola.cli import main  # noqa: E402
 from moviola.compiler.api import compile_file  # noqa: E402
+from moviola.compiler.profiles import BuildSettings, ProfileError, load_build_settings  # noqa: E402
 from moviola.compiler.plan import plan_in_project  # noqa: E402
 from moviola.runtime.build import Build, ClusterError, ClusterOptions  # noqa: E402
 from moviola.runtime.events import JobFinished  # noqa: E402
@@ -99,6 +102,17 @@ def test_a_sample_built_on_ray_is_the_film_the_local_executor_builds(name, clust
     changed = build(project, name, cluster)
     assert 0 < changed.executor.pool.submissions < len(changed.plan.jobs)
 
+    # the project's moviola.toml can choose Ray for `moviola build` (a local one, without address)
+    with open(project / "moviola.toml", "a", encoding="utf-8") as config:
+        config.write('\n[build]\nexecutor = "ray"\n')
+    script.write_text(script.read_text("utf-8").replace(after, before, 1), "utf-8")
+    report = tmp_path / "report.json"
+    assert main(["build", str(script), "--quiet", "--report", str(report)]) == 0
+    data = json.loads(report.read_text("utf-8"))
+    assert data["executor"] == "ray"
+    assert data["jobs"] == {"planned": len(changed.plan.jobs), "cached": len(changed.plan.jobs),
+                            "executed": 0}                # the first film's entries are all kept
+
 
 def _running_ray_tasks() -> list[int]:
     """The pids of Ray workers running one of our CPU tasks now (Ray titles them so)."""
@@ -142,3 +156,29 @@ def test_without_ray_the_ray_executor_is_a_clear_error_naming_the_extra(monkeypa
     plan = plan_in_project(compile_file(project / "the-wash-house.fountain").film, project, "draft")
     with pytest.raises(ClusterError, match=r"moviola\[ray\]"):
         Build(plan, project).run(workers=1, cluster=ClusterOptions())
+
+
+@pytest.mark.parametrize("table, settings", [
+    ("", BuildSettings("local", None)),
+    ('[build]\nexecutor = "ray"\n', BuildSettings("ray", None)),
+    ('[build]\nexecutor = "ray"\nray_address = "head:6379"\n', BuildSettings("ray", "head:6379")),
+    ('[build]\nexecutor = "local"\n', BuildSettings("local", None)),
+])
+def test_moviola_toml_chooses_the_executor(table, settings, tmp_path):
+    (tmp_path / "moviola.toml").write_text(table, "utf-8")
+    assert load_build_settings(tmp_path) == settings
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[build]\nexecutor = "rayy"\n', "moviola.toml:2: unknown executor 'rayy'; did you mean 'ray'?"),
+    ('[build]\nworkers = 3\n', "moviola.toml:2: unknown key 'workers'"),
+    ('[build]\nray_address = 6379\n', "'ray_address' must be an address in quotes"),
+])
+def test_a_bad_build_table_is_an_error_for_every_command(table, message, tmp_path, capsys):
+    shutil.copy(SAMPLES / "the-night-ferry.fountain", tmp_path / "film.fountain")
+    (tmp_path / "moviola.toml").write_text(table, "utf-8")
+    with pytest.raises(ProfileError) as caught:
+        load_build_settings(tmp_path)
+    assert message in str(caught.value)
+    assert main(["plan", str(tmp_path / "film.fountain")]) == 2     # the profiles' reader too
+    assert message in capsys.readouterr().err
