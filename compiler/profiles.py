@@ -94,6 +94,10 @@ class Options(dict):
     clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
     __ior__ = _read_only  # type: ignore[assignment]
 
+    def __reduce__(self):
+        # pickled whole (a profile travels to Ray workers), never rebuilt item by item
+        return (Options, (dict(self),))
+
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:

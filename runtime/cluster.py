@@ -7,9 +7,11 @@ with the driver renders it. The remote side unpacks it into a temporary folder, 
 sends back the bytes of the files it wrote; the driver writes them into the entry's temporary
 folder and commits the entry as a local build does.
 
-CPU jobs (draft, edit) fan out as Ray tasks. Model jobs go to one long-lived actor per
-(backend, profile kind, model), so each model's weights load once; an actor asks for an equal
-share of the cluster's GPUs (at most one). Ray retries a task whose worker died, and restarts a
+CPU jobs (draft, edit) fan out as Ray tasks. Model jobs go to long-lived actors, routed by
+(backend, profile kind, model), so each actor loads its model's weights once: one actor per model
+with an equal share of the cluster's GPUs when it has fewer GPUs than the plan has models, else
+one GPU per actor and the spare GPUs given as replicas to the models with the most estimated
+work (:func:`model_replicas`). Ray retries a task whose worker died, and restarts a
 dead actor and retries its calls; the jobs are deterministic, so the film is the same. Ctrl-C
 cancels what is outstanding and kills the actors; what finished is already committed.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,9 +146,10 @@ class _Submitted:
     """A batch on the cluster, as the scheduler sees a future: ``result()`` writes the returned
     files into each task's entry folder and gives the metas."""
 
-    def __init__(self, ref, tasks: list[Task]):
+    def __init__(self, ref, tasks: list[Task], actor: tuple | None = None):
         self.ref = ref
         self.tasks = tasks
+        self.actor = actor          # (model, replica) for a model's batch, None for a CPU task
 
     def result(self) -> list[dict]:
         ray = import_ray()
@@ -180,37 +184,52 @@ class RayPool:
         self.backends = registry.Backends(profile, project)     # validation only, in the driver
         self.submissions = 0
         self.model_slots = 1
+        self.replicas: dict[tuple, int] = {}
         self._actors: dict[tuple, object] = {}
         self._outstanding: dict = {}
         self._remote_task = ray.remote(max_retries=RETRIES, retry_exceptions=False)(_render_task)
         self._actor_class = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(_Renderer)
 
-    def plan_models(self, slots: list[tuple]) -> None:
-        """The model slots the plan uses: each actor gets an equal share of the GPUs."""
-        self.model_slots = max(len(slots), 1)
+    def plan_models(self, work: dict[tuple, float]) -> None:
+        """The plan's models, (backend, profile kind, model) → estimated seconds of work: they
+        share out the cluster's GPUs."""
+        self.model_slots = max(len(work), 1)
+        self.replicas = model_replicas(work, self.gpus)
 
     def _actor(self, job):
-        key = (job.backend, job.profile_kind, job.model)
-        if key not in self._actors:
-            gpus = min(1.0, self.gpus / self.model_slots) if self.gpus else 0
-            self._actors[key] = self._actor_class.options(num_cpus=1, num_gpus=gpus).remote(
-                self.profile, self.project)
-        return self._actors[key]
+        """The replica of the job's model with the fewest batches outstanding."""
+        model = (job.backend, job.profile_kind, job.model)
+        replicas = self.replicas.get(model, 1)
+        for index in range(replicas):
+            if (model, index) not in self._actors:
+                gpus = min(1.0, self.gpus / self.model_slots) if self.gpus else 0
+                # no CPU reserved: a plan's actors live the whole build, and holding a CPU each
+                # they would starve the CPU tasks (or each other) on a small cluster
+                self._actors[(model, index)] = self._actor_class.options(
+                    num_cpus=0, num_gpus=gpus).remote(self.profile, self.project)
+        busy = defaultdict(int)
+        for submitted in self._outstanding.values():
+            if submitted.actor is not None:
+                busy[submitted.actor] += 1
+        return min(range(replicas), key=lambda i: busy[(model, i)]), model
 
     @property
     def actors(self) -> dict:
-        """The model actors started so far, by (backend, profile kind, model)."""
+        """The model actors this build started, by ((backend, profile kind, model), replica)."""
         return dict(self._actors)
 
     def submit(self, tasks: list[Task]) -> _Submitted:
         parcels = [Parcel.of(task) for task in tasks]
         job = tasks[0].job
+        actor = None
         if registry.is_model_backend(job.backend):
-            ref = self._actor(job).render.remote(parcels)
+            index, model = self._actor(job)
+            actor = (model, index)
+            ref = self._actors[actor].render.remote(parcels)
         else:
             ref = self._remote_task.remote(self.profile, self.project, parcels)
         self.submissions += 1
-        submitted = _Submitted(ref, tasks)
+        submitted = _Submitted(ref, tasks, actor)
         self._outstanding[ref] = submitted
         return submitted
 
@@ -227,9 +246,8 @@ class RayPool:
         return stats
 
     def close(self) -> None:
-        for actor in self._actors.values():
+        for actor in self._actors.values():        # kept in the dict: what the build used
             self.ray.kill(actor)
-        self._actors.clear()
         self.backends.close()
         if self.started_here:
             self.ray.shutdown()
@@ -246,6 +264,15 @@ class RayPool:
         self.close()
 
     def _is_actor_call(self, ref) -> bool:
-        job = self._outstanding[ref].tasks[0].job
-        return registry.is_model_backend(job.backend)
+        return self._outstanding[ref].actor is not None
+
+
+def model_replicas(work: dict[tuple, float], gpus: float) -> dict[tuple, int]:
+    """How many actors each model gets: one each, then each spare whole GPU to the model whose
+    work per actor is the largest (a film's clips outweigh its music many times)."""
+    replicas = {model: 1 for model in work}
+    for _ in range(int(gpus) - len(work)):
+        busiest = max(replicas, key=lambda m: (work[m] / replicas[m], m))
+        replicas[busiest] += 1
+    return replicas
 

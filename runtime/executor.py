@@ -215,7 +215,7 @@ class Executor:
             from .cluster import RayPool
 
             pool = RayPool(self.plan.config, self.project, cluster)
-            pool.plan_models(model_backends)
+            pool.plan_models(self._model_work())
             workers = pool.slots
             report.executor = "ray"
         elif model_backends:
@@ -283,6 +283,16 @@ class Executor:
                 self.model_revisions[(name, kind)] = backend.revision
             except Exception:  # noqa: BLE001 - reported by `moviola build` and `moviola doctor`
                 continue
+
+    def _model_work(self) -> dict[tuple, float]:
+        """Estimated seconds of work per model, (backend, profile kind, model) → seconds."""
+        from moviola.compiler.estimate import job_seconds
+
+        work: dict[tuple, float] = defaultdict(float)
+        for job in self.plan.jobs:
+            if registry.is_model_backend(job.backend):
+                work[(job.backend, job.profile_kind, job.model)] += job_seconds(job, self.plan)
+        return dict(work)
 
     def _resolve_timeline(self) -> None:
         seconds = {ref: entry.meta["seconds"] for ref, entry in self.entries.items()
