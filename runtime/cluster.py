@@ -271,7 +271,7 @@ def model_replicas(work: dict[tuple, float], gpus: float) -> dict[tuple, int]:
     """How many actors each model gets: one each, then each spare whole GPU to the model whose
     work per actor is the largest (a film's clips outweigh its music many times)."""
     replicas = {model: 1 for model in work}
-    for _ in range(int(gpus) - len(work)):
+    for _ in range(int(gpus) - len(work) if work else 0):
         busiest = max(replicas, key=lambda m: (work[m] / replicas[m], m))
         replicas[busiest] += 1
     return replicas

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,39 @@ def test_a_bad_build_table_is_an_error_for_every_command(table, message, tmp_pat
     assert message in str(caught.value)
     assert main(["plan", str(tmp_path / "film.fountain")]) == 2     # the profiles' reader too
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds Ray workers in /proc")
+def test_ctrl_c_cancels_the_clusters_work_and_keeps_what_finished(cluster, tmp_path):
+    name = "the-night-ferry"
+    finished = []
+
+    def interrupt(event) -> None:
+        if isinstance(event, JobFinished) and not event.cached:
+            finished.append(event.job.ref)
+            if len(finished) == 5:
+                raise KeyboardInterrupt
+
+    project = project_copy(tmp_path, name)
+    with pytest.raises(KeyboardInterrupt):
+        build(project, name, cluster, interrupt)
+    deadline = time.monotonic() + 30
+    while _running_ray_tasks() and time.monotonic() < deadline:    # cancelled: nothing runs on
+        time.sleep(0.2)
+    assert not _running_ray_tasks()
+    resumed = build(project, name, cluster)
+    # the five finished jobs came from the cache: only the rest went to the cluster
+    assert resumed.executor.pool.submissions == len(resumed.plan.jobs) - len(finished)
+    assert resumed.finished == len(resumed.plan.jobs)
+
+
+def test_spare_gpus_go_to_the_models_with_the_most_work():
+    from moviola.runtime.cluster import model_replicas
+
+    assert model_replicas({}, 1) == {}                                # draft: no model, no actor
+    assert model_replicas({"clip": 3.0, "music": 1.0}, 0) == {"clip": 1, "music": 1}
+    assert model_replicas({"clip": 3.0, "music": 1.0}, 1) == {"clip": 1, "music": 1}
+    assert model_replicas({"clip": 3.0, "music": 1.0}, 4) == {"clip": 3, "music": 1}
+    # each spare GPU to the largest work per actor: clip 9 → 4.5 → 3 → 2.25 → 1.8 < speech 2
+    assert model_replicas({"clip": 9.0, "music": 1.0, "speech": 2.0}, 8) == {
+        "clip": 5, "music": 1, "speech": 2}
