@@ -67,6 +67,8 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
+EXECUTORS = ("local", "ray")              # [build] executor: where jobs render
+BUILD_KEYS = ("executor", "ray_address")
 MODEL_KEYS = ("backend", "model", "dtype", "steps", "guidance", "resolution", "batch_size",
               "frames", "lora", "options")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -91,6 +93,10 @@ class Options(dict):
     __setitem__ = __delitem__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
     __ior__ = _read_only  # type: ignore[assignment]
+
+    def __reduce__(self):
+        # pickled whole (a profile travels to Ray workers), never rebuilt item by item
+        return (Options, (dict(self),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,11 +279,14 @@ def load_profiles(project: Path | None) -> dict[str, Profile]:
     path = config_path(project)
     if path is None:
         return builtin_profiles()
+    return _reader(_config_text(path), path).profiles()
+
+
+def _config_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ProfileError(f"cannot read the file: {error}", path) from None
-    return parse_profiles(text, path)
 
 
 def resolve_profile(project: Path | None, name: str | None) -> Profile:
@@ -300,14 +309,34 @@ def pick_profile(profiles: dict[str, Profile], name: str, path: Path | None = No
                        path)
 
 
+@dataclass(frozen=True)
+class BuildSettings:
+    """The project's ``[build]`` table: where its jobs render (``moviola build --ray`` wins)."""
+    executor: str = "local"                 # one of EXECUTORS
+    ray_address: str | None = None          # auto, HOST:PORT, ray://HOST:PORT; None: a local Ray
+
+
+def load_build_settings(project: Path | None) -> BuildSettings:
+    """The ``[build]`` table of the project's moviola.toml (defaults without one). Raises
+    :class:`ProfileError` as :func:`load_profiles` does, and for an unknown key or executor."""
+    path = config_path(project)
+    if path is None:
+        return BuildSettings()
+    return _reader(_config_text(path), path).build()
+
+
 def parse_profiles(text: str, path: Path | None = None) -> dict[str, Profile]:
     """The built-in profiles merged with the text of a moviola.toml (``path`` names it in errors)."""
+    return _reader(text, path).profiles()
+
+
+def _reader(text: str, path: Path | None) -> "_Reader":
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         message, line, column = _decode_error(error, text)
         raise ProfileError(f"not valid TOML: {message}", path, line, column) from None
-    return _Reader(data, _KeyLines(text), path).profiles()
+    return _Reader(data, _KeyLines(text), path)
 
 
 def _decode_error(error: tomllib.TOMLDecodeError, text: str) -> tuple[str, int | None, int | None]:
@@ -342,10 +371,27 @@ class _Reader:
             f"; expected one of: {', '.join(candidates)}"
         return self.error(f"unknown {what} {name!r}{hint}", keys)
 
+    def build(self) -> BuildSettings:
+        table = self.data.get("build", {})
+        if not isinstance(table, dict):
+            raise self.error("'build' must be a table: [build]", ("build",))
+        for key in table:
+            if key not in BUILD_KEYS:
+                raise self.unknown("key", key, BUILD_KEYS, ("build", key))
+        executor = table.get("executor", "local")
+        if executor not in EXECUTORS:
+            raise self.unknown("executor", str(executor), EXECUTORS, ("build", "executor"))
+        address = table.get("ray_address")
+        if address is not None and not isinstance(address, str):
+            raise self.error("'ray_address' must be an address in quotes, like \"auto\" or "
+                             "\"head:6379\"", ("build", "ray_address"))
+        return BuildSettings(executor, address or None)
+
     def profiles(self) -> dict[str, Profile]:
         for key in self.data:
-            if key != "profiles":
-                raise self.unknown("section", key, ("profiles",), (key,))
+            if key not in ("profiles", "build"):
+                raise self.unknown("section", key, ("profiles", "build"), (key,))
+        self.build()                       # a broken [build] table fails every command alike
         tables = self.data.get("profiles", {})
         if not isinstance(tables, dict):
             raise self.error("'profiles' must be a table: [profiles.NAME]", ("profiles",))

@@ -121,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--quiet", action="store_true", help="no progress display")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
                        help="render in N processes (default: one per CPU core)")
+    build.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="render on a Ray cluster (the `ray` extra): ADDRESS is HEAD:6379, "
+                            "ray://HEAD:10001 or auto; without it a local Ray starts. Cached jobs "
+                            "never leave this machine; the cache stays here (docs/cluster.md)")
     build.add_argument("--timeline", metavar="FORMATS",
                        help="editor timelines to write besides NAME.otio, comma-separated: xml "
                             "(FCP 7 XML), fcpxml (Final Cut Pro), edl (CMX 3600)")
@@ -774,6 +778,7 @@ def _build(args) -> int:
         output = output_path(args.script, args.output, render_plan, project)
     except OutputError as error:
         raise _UsageError(str(error)) from None
+    cluster = _cluster(args, project)
     console = _console()
     for note in render_plan.notes if not args.quiet else ():
         console.print(f"[yellow]note:[/] {note}")
@@ -784,7 +789,7 @@ def _build(args) -> int:
             import os
 
             report = build.run(output, workers=max(args.jobs or os.cpu_count() or 1, 1),
-                               timelines=timelines)
+                               timelines=timelines, cluster=cluster)
     except BuildError as error:
         console.print(f"[red]moviola: build failed: {error}[/]")
         if build.finished:                   # a build stopped before its first job has none
@@ -804,6 +809,20 @@ def _build(args) -> int:
         if name != "film":
             console.print(f"  {name}: {path}")
     return EXIT_OK
+
+
+def _cluster(args, project: Path):
+    """Where the build's jobs render: --ray ADDRESS, else moviola.toml's [build] executor."""
+    from moviola.compiler.profiles import ProfileError, load_build_settings
+    from moviola.runtime.build import ClusterOptions
+
+    if args.ray is not None:
+        return ClusterOptions(args.ray)
+    try:
+        settings = load_build_settings(project)
+    except ProfileError as error:
+        raise _UsageError(str(error)) from None
+    return ClusterOptions(settings.ray_address) if settings.executor == "ray" else None
 
 
 class _BuildProgress:

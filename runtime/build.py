@@ -20,10 +20,12 @@ from moviola.compiler.plan import RenderPlan, cache_folder, plan_in_project as m
 from moviola.compiler.profiles import config_path
 
 from .cache import Cache
+from .cluster import ClusterError, ClusterOptions
 from .events import OnEvent
 from .executor import BuildError, BuildReport, Executor, FileDigests
 
-__all__ = ["Build", "BuildError", "OutputError", "make_plan", "output_path", "cache_folder",
+__all__ = ["Build", "BuildError", "ClusterError", "ClusterOptions", "OutputError", "make_plan",
+           "output_path", "cache_folder",
            "companions", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".mp4", ".m4v")     # the mux writes MP4 (H.264, AAC, mov_text)
@@ -126,9 +128,10 @@ class Build:
         return self.executor.entries.get(ref)
 
     def run(self, output: Path | None = None, workers: int = 1,
-            timelines: tuple[str, ...] = ("otio",)) -> BuildReport:
+            timelines: tuple[str, ...] = ("otio",), cluster: ClusterOptions | None = None) -> BuildReport:
         """Render what the cache lacks; with ``output``, install the film there, with the
-        editor's timeline in each of ``timelines`` (runtime/nle.py's formats)."""
+        editor's timeline in each of ``timelines`` (runtime/nle.py's formats). With
+        ``cluster``, the jobs render on a Ray cluster (runtime/cluster.py)."""
         if output is not None:
             check_output(Path(output), self.plan, self.project)
         with _building_lock:
@@ -137,7 +140,7 @@ class Build:
             _building.add(self.project)
         try:
             removed, freed = self.cache.remove_stale_temporaries()
-            report = self.executor.run(workers=max(workers, 1))
+            report = self.executor.run(workers=max(workers, 1), cluster=cluster)
             report.stale_temporaries = (removed, freed)
             if output is not None:
                 self.executor.install(Path(output), report, timelines)

@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moviola.compiler.plan import Job, JobRef, RenderPlan, content_key, film_ref
 
@@ -30,6 +31,9 @@ from .backends.protocol import ARTIFACTS, KIND_RULES, Input, Task, missing_outpu
 from .events import BuildFinished, BuildStarted, JobFinished, JobStarted, OnEvent
 from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
+
+if TYPE_CHECKING:
+    from .cluster import ClusterOptions
 
 
 def _slot(job: Job) -> tuple[str, str]:
@@ -56,11 +60,13 @@ class BuildReport:
     outputs: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)    # per model: loads, load/compute seconds, peak memory
     stale_temporaries: tuple[int, int] = (0, 0)   # (folders, bytes) killed builds left, removed
+    executor: str = "local"                       # where the jobs rendered: local or ray
 
     def to_json(self) -> dict:
         kinds = sorted(set(self.planned))
         return {
             "script": self.script, "output": self.output, "profile": self.profile,
+            "executor": self.executor,
             "wall_seconds": round(self.wall_seconds, 3), "film_seconds": round(self.film_seconds, 3),
             "jobs": {"planned": sum(self.planned.values()), "cached": sum(self.cached.values()),
                      "executed": sum(self.executed.values())},
@@ -121,6 +127,7 @@ class Executor:
         self.model_revisions: dict[tuple, str] = {}  # (backend, kind) → the model's revision
         self.made_of: dict[JobRef, dict] = {}        # what each resolved key was made of
         self.timeline: timeline_module.Timeline | None = None
+        self.pool = None                             # where the running build's jobs go
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -193,20 +200,30 @@ class Executor:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def run(self, workers: int = 1) -> BuildReport:
+    def run(self, workers: int = 1, cluster: "ClusterOptions | None" = None) -> BuildReport:
         """Render every job the cache lacks. ``workers`` > 1 renders in that many processes
         (the draft profile's CPU work); 1 renders here, in order, with backends and models kept
-        loaded for the whole build (what GPU profiles need)."""
+        loaded for the whole build (what GPU profiles need). With ``cluster``, jobs render on
+        a Ray cluster (runtime/cluster.py) as many at a time as it has CPUs."""
         start = time.perf_counter()
         report = BuildReport(self.plan.film.path, None, self.plan.profile)
         for job in self.plan.jobs:
             report.planned[job.kind] += 1
         model_backends = sorted({(j.backend, j.profile_kind) for j in self.plan.jobs
                                  if registry.is_model_backend(j.backend)})
-        if model_backends:
+        if cluster is not None:
+            from .cluster import RayPool
+
+            pool = RayPool(self.plan.config, self.project, cluster)
+            pool.plan_models(self._model_work())
+            workers = pool.slots
+            report.executor = "ray"
+        elif model_backends:
             workers = 1            # models stay resident in one process
-        pool = (_ProcessPool(self.plan.config, workers, self.project) if workers > 1
-                else _InlinePool(self.plan.config, self.project))
+        if cluster is None:
+            pool = (_ProcessPool(self.plan.config, workers, self.project) if workers > 1
+                    else _InlinePool(self.plan.config, self.project))
+        self.pool = pool
         try:
             if model_backends:
                 self._validate(pool.backends, model_backends)
@@ -266,6 +283,16 @@ class Executor:
                 self.model_revisions[(name, kind)] = backend.revision
             except Exception:  # noqa: BLE001 - reported by `moviola build` and `moviola doctor`
                 continue
+
+    def _model_work(self) -> dict[tuple, float]:
+        """Estimated seconds of work per model, (backend, profile kind, model) → seconds."""
+        from moviola.compiler.estimate import job_seconds
+
+        work: dict[tuple, float] = defaultdict(float)
+        for job in self.plan.jobs:
+            if registry.is_model_backend(job.backend):
+                work[(job.backend, job.profile_kind, job.model)] += job_seconds(job, self.plan)
+        return dict(work)
 
     def _resolve_timeline(self) -> None:
         seconds = {ref: entry.meta["seconds"] for ref, entry in self.entries.items()
