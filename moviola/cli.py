@@ -625,15 +625,12 @@ def _report(args) -> int:
 
 
 def _write_text(path: Path, text: str) -> None:
-    import os
+    from moviola.documents.files import write_file
 
-    temporary = path.with_name(f".{path.name}.tmp")
     try:
-        temporary.write_text(text, "utf-8")
-        os.replace(temporary, path)
+        write_file(path, text.encode("utf-8"), overwrite=True, parents=False)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise _UsageError(f"cannot write {path}: {error.strerror}") from None
+        raise _UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _storyboard(args) -> int:

@@ -7,20 +7,22 @@ import tempfile
 from pathlib import Path
 
 
-class OutputExists(Exception):
+class OutputExists(FileExistsError):
     """The output file exists and overwriting it was not asked for."""
 
 
-def write_file(path: str | Path, data: bytes, overwrite: bool = False) -> Path:
+def write_file(path: str | Path, data: bytes, overwrite: bool = False, parents: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (a temporary file beside it, then one rename), so an
     interrupted write or a full disk leaves the old file or none, never half of one. Without
-    ``overwrite`` an existing file is refused, including one that appears while writing."""
+    ``overwrite`` an existing file is refused, including one that appears while writing. Without
+    ``parents`` a missing folder is an error (FileNotFoundError) rather than made."""
     target = Path(path)
     if target.is_dir():
         raise OutputExists(f"{target} is a folder")
     if not overwrite and target.exists():
         raise OutputExists(f"{target} exists (pass --force to overwrite it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                              dir=target.parent)
     try:

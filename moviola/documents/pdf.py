@@ -15,11 +15,12 @@ never dropped. Right-to-left text is not reordered or shaped.
 
 from __future__ import annotations
 
-import os
+import io
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from .files import write_file
 from .pagination import CELL_WIDTH, LEFT_MARGIN, LINE_HEIGHT, TOP_MARGIN, Document, Placed, cells
 
 FONT_SIZE = 12.0
@@ -164,26 +165,23 @@ def write_pdf(document: Document, path: str | Path, *, title: str = "", author: 
     """Draw ``document`` into the PDF at ``path`` (written beside it, then moved into place)."""
     from reportlab.pdfgen.canvas import Canvas
 
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
     paper = document.paper
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=(paper.width, paper.height), pageCompression=1,
+                    invariant=1)
+    canvas.setTitle(title)
+    canvas.setAuthor(author)
+    canvas.setCreator("Moviola")
+    pages = ([document.title_page] if document.title_page is not None else []) + list(document.pages)
+    for page in pages:
+        for line in page.lines:
+            _draw(canvas, line, paper.height)
+        canvas.showPage()
+    canvas.save()
     try:
-        canvas = Canvas(str(temporary), pagesize=(paper.width, paper.height), pageCompression=1,
-                        invariant=1)
-        canvas.setTitle(title)
-        canvas.setAuthor(author)
-        canvas.setCreator("Moviola")
-        pages = ([document.title_page] if document.title_page is not None else []) + list(document.pages)
-        for page in pages:
-            for line in page.lines:
-                _draw(canvas, line, paper.height)
-            canvas.showPage()
-        canvas.save()
-        os.replace(temporary, target)
+        return write_file(path, buffer.getvalue(), overwrite=True, parents=False)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise PdfError(f"cannot write {target}: {error.strerror or error}") from None
-    return target
+        raise PdfError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _draw(canvas, line: Placed, page_height: float) -> None:

@@ -8,7 +8,7 @@ sheet of stale or missing frames.
 
 from __future__ import annotations
 
-import os
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from moviola.compiler.inline import Run
 from moviola.compiler.plan import JobRef, RenderPlan
 from moviola.runtime.backends.protocol import artifact_of
 
+from .files import write_file
 from .pagination import wrap
 from .pdf import PdfError, draw_runs
 
@@ -59,16 +60,15 @@ def write_storyboard(plan: RenderPlan, frames: list[Frame], path: str | Path, pa
 
     paper = paper or PAPERS["letter"]
     width, height = paper.height, paper.width            # landscape
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
     scenes = {scene.index: scene for scene in plan.film.scenes}
     by_scene: dict[int, list[Frame]] = {}
     for frame in frames:
         by_scene.setdefault(frame.cut.scene_index, []).append(frame)
     cell_w = (width - 2 * _MARGIN) / _COLUMNS
     cell_h = (height - 2 * _MARGIN - 30) / _ROWS
+    buffer = io.BytesIO()
     try:
-        canvas = Canvas(str(temporary), pagesize=(width, height), pageCompression=1, invariant=1)
+        canvas = Canvas(buffer, pagesize=(width, height), pageCompression=1, invariant=1)
         canvas.setTitle(f"{plan.film.settings.title or Path(plan.film.path).stem}: storyboard")
         canvas.setCreator("Moviola")
         for index, scene_frames in by_scene.items():
@@ -86,11 +86,12 @@ def write_storyboard(plan: RenderPlan, frames: list[Frame], path: str | Path, pa
                     _draw_frame(canvas, ImageReader, frame, x, top, cell_w - 12, cell_h - 8)
                 canvas.showPage()
         canvas.save()
-        os.replace(temporary, target)
+    except OSError as error:                 # a keyframe the cache lost since the dry run
+        raise PdfError(f"cannot read a keyframe of the build: {error.strerror or error}") from None
+    try:
+        return write_file(path, buffer.getvalue(), overwrite=True, parents=False)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise PdfError(f"cannot write {target}: {error.strerror or error}") from None
-    return target
+        raise PdfError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _draw_frame(canvas, image_reader, frame: Frame, x: float, top: float, w: float, h: float) -> None:
