@@ -241,6 +241,7 @@ class OtioParams(JobParams):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactSheetParams(JobParams):
     title: str
+    labels: tuple[str, ...]          # each cut's number, under its frame
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -450,8 +451,13 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
         location = film.location(scene.location) if scene.location else None
         files = [cut.source.path] if cut.source is not None else []
         refs = [r.path for r in location.refs] if location else []
-        if cut.card is None and not is_draft(backends["keyframe"].name):
+        model_frame = cut.card is None and not is_draft(backends["keyframe"].name)
+        if model_frame:
             files += refs          # a model looks at them; the draft storyboard does not
+        # the draft storyboard writes the caption and the shot number on a shot's frame; a model
+        # and a title card write neither, so neither joins their key (renumbering the shots
+        # after an inserted scene renders none of their pictures again)
+        writes_text = cut.card is None and not model_frame
         # the LoRAs of the trained place and people in the shot (their backend applies them)
         lora_inputs = [] if cut.card is not None else \
             [trained[asset] for asset in (("location", location.name if location else None),
@@ -463,7 +469,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             place=scene.place, location=location.description if location else "",
             refs=tuple(refs),
             characters=tuple(cut.characters), speaker=cut.speaker,
-            caption=_caption(cut), label=cut.label, card=cut.card,
+            caption=_caption(cut) if writes_text else "", label=cut.label if writes_text else "",
+            card=cut.card,
             prompt=cut.prompt, style=settings.style,
             source=cut.source.path if cut.source is not None else None,
             **_camera_params(cut),
@@ -537,7 +544,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     build.add(film_ref("otio"), OtioParams(fps=settings.fps, title=settings.title, shots=tuple(shots),
                                            scenes=tuple(first_cuts.values())),
               inputs=tuple(clips) + (mix.ref,), timing=all_speech, label="OpenTimelineIO timeline")
-    build.add(film_ref("contact_sheet"), ContactSheetParams(title=settings.title),
+    build.add(film_ref("contact_sheet"), ContactSheetParams(title=settings.title,
+                                                         labels=tuple(cut.label for cut in cuts)),
               inputs=tuple(keyframes), timing=all_speech, label="storyboard contact sheet")
 
     estimated = sum(cut.estimated_seconds for cut in cuts)

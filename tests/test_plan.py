@@ -156,3 +156,26 @@ def test_title_cards_are_typeset_by_the_storyboard_under_every_profile():
         assert preview.job(f"clip:{cut_id}").backend == "draft.motion"
     shots = [cut.id for cut in preview.cuts if not cut.card]
     assert preview.job(f"keyframe:{shots[0]}").backend == "diffusers.text_to_image"
+
+
+def test_an_inserted_scene_renders_no_other_model_picture():
+    """Under a model profile a keyframe's key holds what the model sees, not the shot numbers the
+    draft storyboard writes: a scene inserted before the others renumbers their shots, yet none
+    of their keyframes or clips render again; under draft the frames show the new numbers."""
+    text = (SAMPLES / "the-wash-house.fountain").read_text()
+    second_heading = [line for line in text.splitlines() if line.startswith(("EXT.", "INT."))][1]
+    inserted = text.replace(second_heading, "INT. BAKERY - NIGHT\n\nFlour on every shelf.\n\n"
+                            + second_heading, 1)
+    for profile, renumbered_pictures_change in (("final", False), ("draft", True)):
+        before = plan(compile_text(text, "a.fountain", SAMPLES).film, profile)
+        after = plan(compile_text(inserted, "a.fountain", SAMPLES).film, profile)
+        assert [c.label for c in after.cuts if c.id in {b.id for b in before.cuts}] != \
+            [c.label for c in before.cuts]                          # the old shots are renumbered
+        pictures = [j for j in before.jobs if j.kind in ("keyframe", "clip")]
+        changed = {j.id for j in pictures if j.key != after.job(j.ref).key}
+        if renumbered_pictures_change:
+            assert changed
+        else:
+            assert changed == set()
+        new = {j.id for j in after.jobs} - {j.id for j in before.jobs}
+        assert new and all("int-bakery-night" in job for job in new)

@@ -73,8 +73,10 @@ class OtioBackend(BaseBackend):
 class ContactSheetBackend(BaseBackend):
     def run(self, task) -> dict:
         fps = task.timeline.fps
-        shots = [SheetShot(keyframe.artifact("keyframe"), keyframe.params.label,
-                           keyframe.params.size, cut_timing.start_frame / fps, cut_timing.frames / fps)
-                 for keyframe, cut_timing in zip(task.inputs.of_kind("keyframe"), task.timeline.cuts)]
-        contact_sheet(task.output("sheet"), task.job.params.title, shots)
+        params = task.job.params
+        shots = [SheetShot(keyframe.artifact("keyframe"), label, keyframe.params.size,
+                           cut_timing.start_frame / fps, cut_timing.frames / fps)
+                 for keyframe, label, cut_timing in zip(task.inputs.of_kind("keyframe"), params.labels,
+                                                        task.timeline.cuts)]
+        contact_sheet(task.output("sheet"), params.title, shots)
         return {"shots": len(shots)}
