@@ -74,17 +74,21 @@ class ScriptNotReadable(Exception):
     """The script file itself cannot be read (missing, a folder, no permission)."""
 
 
-def read_script(path) -> str:
-    """The text of a script file, for any bytes: invalid UTF-8 is replaced, never fatal."""
+def read_file_bytes(path, what: str = "a script") -> bytes:
+    """The bytes of a file the user named (``what`` it should be, for the message), or
+    ScriptNotReadable saying plainly why not (missing, a folder, no permission)."""
     from pathlib import Path
 
-    file = Path(path)
     try:
-        data = file.read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise ScriptNotReadable(f"no such file: {path}") from None
     except IsADirectoryError:
-        raise ScriptNotReadable(f"{path} is a folder, not a script") from None
+        raise ScriptNotReadable(f"{path} is a folder, not {what}") from None
     except OSError as error:
         raise ScriptNotReadable(f"cannot read {path}: {error.strerror}") from None
-    return data.decode("utf-8", errors="replace")
+
+
+def read_script(path) -> str:
+    """The text of a script file, for any bytes: invalid UTF-8 is replaced, never fatal."""
+    return read_file_bytes(path).decode("utf-8", errors="replace")

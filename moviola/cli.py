@@ -1076,15 +1076,13 @@ def _import(args) -> int:
     from moviola.documents import fdx
     from moviola.documents.fountain_writer import write
 
+    from moviola.compiler.source import ScriptNotReadable, read_file_bytes
+
     source = Path(args.fdx)
     try:
-        data = source.read_bytes()
-    except FileNotFoundError:
-        raise _UsageError(f"no such file: {source}") from None
-    except IsADirectoryError:
-        raise _UsageError(f"{source} is a folder, not an FDX file") from None
-    except OSError as error:
-        raise _UsageError(f"cannot read {source}: {error.strerror}") from None
+        data = read_file_bytes(source, "an FDX file")
+    except ScriptNotReadable as error:
+        raise _UsageError(str(error)) from None
     try:
         title_page, paragraphs = fdx.read_fdx(data, str(source))
     except fdx.FdxError as error:
