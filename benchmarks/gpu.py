@@ -113,7 +113,7 @@ def run_naive(model: Path, prompts, seeds, steps, size, device, dtype) -> float:
 
 
 def run_runtime(project: Path, config, width, height, device) -> tuple[float, dict]:
-    from moviola.runtime.backends.diffusers_visual import TextToImage
+    from moviola.runtime.backends.diffusers_image import TextToImage
     from moviola.runtime.models import ModelManager
 
     tasks = film_tasks(project, config, width, height)

@@ -161,10 +161,10 @@ def test_rotated_photo_is_measured_and_loaded_upright(project):
 
 
 def test_model_backends_read_reference_photos_upright(project):
-    from moviola.runtime.backends.diffusers_visual import _open_rgb
+    from moviola.runtime.backends.diffusers_base import open_rgb
 
     culprit = _rotated(project / "refs" / "lavoir")
-    assert _open_rgb(project / culprit).size == (520, 640)
+    assert open_rgb(project / culprit).size == (520, 640)
 
 
 def test_too_few_images_is_an_error_that_counts_only_usable_ones(project):

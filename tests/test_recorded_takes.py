@@ -248,7 +248,7 @@ def test_draft_build_plays_the_take_in_the_characters_register(project, tmp_path
 
 
 def test_conversion_problems_name_each_line_before_any_model_loads():
-    from moviola.runtime.backends.transformers_audio import conversion_problems
+    from moviola.runtime.backends.speech_models import conversion_problems
 
     film = compile_text(SCRIPT, "takes.fountain").film
     odette, rose, plain = speech_jobs(plan(film, "preview"))

@@ -10,7 +10,7 @@ Coqui ships its checkpoints as PyTorch pickles (``model.pth``), not safetensors.
 backends accept them, because coqui-tts loads them with ``torch.load(weights_only=True)``
 (tensors and plain containers only, no code) on torch ≥ 2.4; every other Moviola backend
 loads safetensors only. Everything else (offline lookup, residency, seeds) works as for the
-transformers backends (:mod:`.transformers_audio`).
+transformers backends (:mod:`.speech_models`).
 
 - ``coqui.xtts`` (``Xtts``): the line in the character's voice, cloned from its ``voice:``
   recording (conditioning latents computed once per recording and kept), in the film's
@@ -43,8 +43,9 @@ import numpy as np
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import write_wav
 from moviola.runtime.backends.protocol import BaseBackend
-from moviola.runtime.backends.transformers_audio import (SILENCE_SECONDS, Loaded,
-                                                         conversion_problems, delivery_of)
+from moviola.runtime.backends.audio_base import Loaded
+from moviola.runtime.backends.speech_models import (SILENCE_SECONDS, conversion_problems,
+                                                    delivery_of)
 
 __all__ = ["CoquiUnavailable", "XttsBackend", "FreeVcBackend"]
 

@@ -4,7 +4,7 @@
 The dataset is the job's declared files (every picture and caption sidecar, covered by its
 key); checkpoints go to ``.moviola/train/<job key>/`` in the project, so a build killed
 mid-training resumes it on the next build, and a changed dataset or setting never resumes
-another training's checkpoint. The keyframe backend applies the artifact (diffusers_visual).
+another training's checkpoint. The keyframe backend applies the artifact (diffusers_image).
 """
 
 from __future__ import annotations

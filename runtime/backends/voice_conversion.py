@@ -36,9 +36,8 @@ import numpy as np
 from moviola.runtime import models as store
 from moviola.runtime import speech_dsp
 from moviola.runtime.audio_io import load_audio, write_wav
-from moviola.runtime.backends.transformers_audio import (Loaded, TransformersBackend,
-                                                          _device_of, conversion_problems,
-                                                          delivery_of)
+from moviola.runtime.backends.audio_base import Loaded, TransformersBackend, device_of
+from moviola.runtime.backends.speech_models import conversion_problems, delivery_of
 
 __all__ = ["VoiceConversion", "length_bounds", "encoder_frames"]
 
@@ -216,7 +215,7 @@ class VoiceConversion(TransformersBackend):
             len(take) / in_rate, frames, low, high, frames_per_second=out_rate / hop,
             reduction_factor=int(model.config.reduction_factor),
             max_steps=int(model.config.max_speech_positions) - 1)
-        device = _device_of(model)
+        device = device_of(model)
         dtype = next(model.parameters()).dtype
         values = extractor(audio=take, sampling_rate=in_rate, return_tensors="pt")["input_values"]
         values = values.to(device=device, dtype=dtype)
@@ -253,7 +252,7 @@ class VoiceConversion(TransformersBackend):
             rate = int(extractor.sampling_rate)
             audio = _recording(task, voice, rate)
             values = extractor(audio, sampling_rate=rate, return_tensors="pt")["input_values"]
-            values = values.to(device=_device_of(encoder), dtype=next(encoder.parameters()).dtype)
+            values = values.to(device=device_of(encoder), dtype=next(encoder.parameters()).dtype)
             # one unpadded recording: no attention mask (WavLM's attention warns about its dtype)
             with self.models.compute(self.key(name)), torch.inference_mode():
                 embeddings = encoder(values).embeddings

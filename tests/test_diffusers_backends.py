@@ -33,7 +33,11 @@ from moviola.compiler.api import compile_text  # noqa: E402
 from moviola.compiler.plan import plan  # noqa: E402
 from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
 from moviola.runtime import models, timeline  # noqa: E402
-from moviola.runtime.backends import diffusers_visual as dv  # noqa: E402
+from moviola.runtime.backends.diffusers_base import DiffusersBackend  # noqa: E402
+from moviola.runtime.backends.diffusers_footage import VideoToVideo  # noqa: E402
+from moviola.runtime.backends.diffusers_image import TextToImage  # noqa: E402
+from moviola.runtime.backends.diffusers_video import (ImageToVideo, TextToVideo,  # noqa: E402
+                                                      retime)
 from moviola.runtime.cache import Cache, Entry  # noqa: E402
 from moviola.runtime.backends.protocol import Input, Task  # noqa: E402
 from moviola.runtime.executor import Executor  # noqa: E402
@@ -187,7 +191,7 @@ def clip_task(film: Film, shot: str, entries: dict, seed: int | None = None) -> 
 # -- keyframes ------------------------------------------------------------------------------------
 
 def test_keyframe_is_the_film_size(film, manager):
-    backend = dv.TextToImage(keyframe_config(), manager, film.project)
+    backend = TextToImage(keyframe_config(), manager, film.project)
     backend.validate()
     tasks = [film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_2}")]
     metas = backend.run_batch(tasks)
@@ -207,7 +211,7 @@ def test_keyframe_is_the_film_size(film, manager):
 
 
 def test_keyframe_deterministic_under_a_seed(film, manager):
-    backend = dv.TextToImage(keyframe_config(), manager, film.project)
+    backend = TextToImage(keyframe_config(), manager, film.project)
     first, again, other = (film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_1}"),
                            film.task(f"keyframe:{SHOT_1}", seed=12345))
     backend.run_batch([first])
@@ -218,16 +222,16 @@ def test_keyframe_deterministic_under_a_seed(film, manager):
 
 
 def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypatch):
-    batched = dv.TextToImage(keyframe_config(batch_size=2), manager, film.project)
-    single = dv.TextToImage(keyframe_config(batch_size=1), manager, film.project)
+    batched = TextToImage(keyframe_config(batch_size=2), manager, film.project)
+    single = TextToImage(keyframe_config(batch_size=1), manager, film.project)
     calls = []
-    original = dv.DiffusersBackend._call
+    original = DiffusersBackend._call
 
     def counting(self, pipe, shared, samples):
         calls.append(len(samples))
         return original(self, pipe, shared, samples)
 
-    monkeypatch.setattr(dv.DiffusersBackend, "_call", counting)
+    monkeypatch.setattr(DiffusersBackend, "_call", counting)
     together = [film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_2}")]
     batched.run_batch(together)
     assert calls == [2]                                  # one pipeline call for both jobs
@@ -244,7 +248,7 @@ def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypa
 
 
 def test_location_refs_condition_the_keyframe(film, manager):
-    backend = dv.TextToImage(keyframe_config(), manager, film.project)
+    backend = TextToImage(keyframe_config(), manager, film.project)
     with_refs = film.task(f"keyframe:{REFS_SHOT}")
     job = with_refs.job
     no_refs = film.task(job.id)
@@ -258,7 +262,7 @@ def test_location_refs_condition_the_keyframe(film, manager):
 
 
 def test_from_source_video_conditions_the_keyframe(film, manager):
-    backend = dv.TextToImage(keyframe_config(), manager, film.project)
+    backend = TextToImage(keyframe_config(), manager, film.project)
     task = film.task(f"keyframe:{SOURCE_SHOT}")
     assert backend.run_batch([task])[0]["conditioning"] == "source"
     with Image.open(task.output("keyframe")) as image:
@@ -268,18 +272,18 @@ def test_from_source_video_conditions_the_keyframe(film, manager):
 def test_image_to_image_model_makes_keyframes(film, manager):
     """A model saved as an image-to-image pipeline still renders text-only shots (through its
     text-to-image sibling) and `from:` shots (itself), with the same weights."""
-    backend = dv.TextToImage(keyframe_config(model="models/sd-img2img"), manager, film.project)
+    backend = TextToImage(keyframe_config(model="models/sd-img2img"), manager, film.project)
     text, source = film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SOURCE_SHOT}")
     assert [m["conditioning"] for m in backend.run_batch([text, source])] == ["text", "source"]
     plain = film.task(f"keyframe:{SHOT_1}")
-    dv.TextToImage(keyframe_config(), manager, film.project).run_batch([plain])
+    TextToImage(keyframe_config(), manager, film.project).run_batch([plain])
     assert np.abs(pixels(text.output("keyframe")) - pixels(plain.output("keyframe"))).max() <= 2
 
 
 def test_lora_changes_the_output(film, manager, project):
     pytest.importorskip("peft")
-    plain = dv.TextToImage(keyframe_config(), manager, film.project)
-    styled = dv.TextToImage(keyframe_config(lora="loras/style"), manager, film.project)
+    plain = TextToImage(keyframe_config(), manager, film.project)
+    styled = TextToImage(keyframe_config(lora="loras/style"), manager, film.project)
     styled.validate()
     assert "+" in styled.revision                      # the LoRA's identity is in the keys
     before, with_lora, after = (film.task(f"keyframe:{SHOT_1}") for _ in range(3))
@@ -294,7 +298,7 @@ def test_lora_changes_the_output(film, manager, project):
 
 def test_ip_adapter_takes_the_location_refs(film, manager):
     config = keyframe_config(options=Options({"ip_adapter": {"path": "adapters/ip", "scale": 1.0}}))
-    backend = dv.TextToImage(config, manager, film.project)
+    backend = TextToImage(config, manager, film.project)
     backend.validate()
     referenced, plain, source = (film.task(f"keyframe:{REFS_SHOT}"), film.task(f"keyframe:{SHOT_1}"),
                                  film.task(f"keyframe:{SOURCE_SHOT}"))
@@ -302,7 +306,7 @@ def test_ip_adapter_takes_the_location_refs(film, manager):
     assert [m["conditioning"] for m in metas] == ["ip_adapter", "text", "source"]
     # without the adapter's picture (scale 0) the text-only keyframe is the plain model's
     unconditioned = film.task(f"keyframe:{SHOT_1}")
-    dv.TextToImage(keyframe_config(), manager, film.project).run_batch([unconditioned])
+    TextToImage(keyframe_config(), manager, film.project).run_batch([unconditioned])
     assert np.abs(pixels(plain.output("keyframe"))
                   - pixels(unconditioned.output("keyframe"))).max() <= 2
     # and with it, the reference changes the picture
@@ -316,9 +320,9 @@ def test_ip_adapter_takes_the_location_refs(film, manager):
 # -- clips ----------------------------------------------------------------------------------------
 
 def test_image_to_video_clip_frames_and_size(film, manager):
-    keyframes = dv.TextToImage(keyframe_config(), manager, film.project)
+    keyframes = TextToImage(keyframe_config(), manager, film.project)
     entries = keyframe_entries(film, keyframes, [SHOT_1, SHOT_2, REFS_SHOT])
-    backend = dv.ImageToVideo(clip_config(), manager, film.project)
+    backend = ImageToVideo(clip_config(), manager, film.project)
     backend.validate()
     tasks = [clip_task(film, SHOT_1, entries), clip_task(film, SHOT_2, entries)]
     metas = backend.run_batch(tasks)
@@ -341,9 +345,9 @@ def test_image_to_video_clip_frames_and_size(film, manager):
 
 
 def test_image_to_video_deterministic_and_batch_invariant(film, manager):
-    keyframes = dv.TextToImage(keyframe_config(), manager, film.project)
+    keyframes = TextToImage(keyframe_config(), manager, film.project)
     entries = keyframe_entries(film, keyframes, [SHOT_1, SHOT_2])
-    batched = dv.ImageToVideo(clip_config(batch_size=2), manager, film.project)
+    batched = ImageToVideo(clip_config(batch_size=2), manager, film.project)
     together = [clip_task(film, SHOT_1, entries), clip_task(film, SHOT_2, entries)]
     batched.run_batch(together)
     apart = [clip_task(film, SHOT_1, entries), clip_task(film, SHOT_2, entries)]
@@ -364,7 +368,7 @@ def test_image_to_video_deterministic_and_batch_invariant(film, manager):
 def test_text_to_video(film, manager):
     config = clip_config(backend="diffusers.text_to_video", model="models/t2v", frames=None,
                          options=Options({"max_frames": 4}))
-    backend = dv.TextToVideo(config, manager, film.project)
+    backend = TextToVideo(config, manager, film.project)
     backend.validate()
     task = clip_task(film, SHOT_1, {})
     meta = backend.run_batch([task])[0]
@@ -375,7 +379,7 @@ def test_text_to_video(film, manager):
 
 def test_video_to_video_with_the_family_pipeline(film, manager):
     config = clip_config(backend="diffusers.video_to_video", model="models/t2v", frames=4)
-    backend = dv.VideoToVideo(config, manager, film.project)
+    backend = VideoToVideo(config, manager, film.project)
     task = clip_task(film, SOURCE_SHOT, {})
     meta = backend.run_batch([task])[0]
     assert type(backend.variant(backend.pipeline(), "video")).__name__ == "VideoToVideoSDPipeline"
@@ -387,7 +391,7 @@ def test_video_to_video_with_the_family_pipeline(film, manager):
 def test_video_to_video_frame_by_frame(film, manager):
     config = clip_config(backend="diffusers.video_to_video", model="models/sd", frames=None,
                          resolution=(32, 32), batch_size=6)
-    backend = dv.VideoToVideo(config, manager, film.project)
+    backend = VideoToVideo(config, manager, film.project)
     first, again = clip_task(film, SOURCE_SHOT, {}), clip_task(film, SOURCE_SHOT, {})
     meta = backend.run_batch([first])[0]
     backend.run_batch([again])
@@ -402,7 +406,7 @@ def test_video_to_video_frame_by_frame(film, manager):
 # -- errors ---------------------------------------------------------------------------------------
 
 def test_missing_model_named_at_validate(project, manager):
-    backend = dv.TextToImage(keyframe_config(model="models/nowhere"), manager, project)
+    backend = TextToImage(keyframe_config(model="models/nowhere"), manager, project)
     with pytest.raises(models.ModelNotFound) as caught:
         backend.validate()
     assert str(project.resolve() / "models" / "nowhere") in str(caught.value)
@@ -420,7 +424,7 @@ def test_broken_model_folder(project, manager, damage):
         broken.mkdir(parents=True)
         (broken / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel"}))
         (broken / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
-    backend = dv.TextToImage(keyframe_config(model=f"models/broken-{damage}"), manager, project)
+    backend = TextToImage(keyframe_config(model=f"models/broken-{damage}"), manager, project)
     with pytest.raises(models.ModelBroken) as caught:
         backend.validate()
     message = str(caught.value)
@@ -435,7 +439,7 @@ def test_unloadable_model_is_broken_not_a_traceback(project, manager, film):
     index = json.loads((odd / "model_index.json").read_text())
     index["unet"] = ["diffusers", "NoSuchModel"]
     (odd / "model_index.json").write_text(json.dumps(index))
-    backend = dv.TextToImage(keyframe_config(model="models/odd"), manager, project)
+    backend = TextToImage(keyframe_config(model="models/odd"), manager, project)
     backend.validate()                                 # the files look right ...
     with pytest.raises(models.ModelBroken) as caught:  # ... but the pipeline does not load
         backend.run_batch([film.task(f"keyframe:{SHOT_1}")])
@@ -444,30 +448,30 @@ def test_unloadable_model_is_broken_not_a_traceback(project, manager, film):
 
 def test_missing_or_pickled_lora(project, manager):
     with pytest.raises(models.ModelNotFound) as caught:
-        dv.TextToImage(keyframe_config(lora="loras/none"), manager, project).validate()
+        TextToImage(keyframe_config(lora="loras/none"), manager, project).validate()
     assert "loras/none" in str(caught.value) or "none" in str(caught.value)
     pickled = project / "loras" / "pickled"
     pickled.mkdir(parents=True, exist_ok=True)
     (pickled / "pytorch_lora_weights.bin").write_bytes(b"\x80\x04")
     with pytest.raises(models.ModelBroken) as caught:
-        dv.TextToImage(keyframe_config(lora="loras/pickled"), manager, project).validate()
+        TextToImage(keyframe_config(lora="loras/pickled"), manager, project).validate()
     assert "safetensors" in str(caught.value)
 
 
 # -- pieces ---------------------------------------------------------------------------------------
 
 def test_retime_spreads_frames_over_the_shot():
-    assert dv.retime([0, 1, 2], 8) == [0, 0, 1, 1, 1, 1, 2, 2]
-    assert dv.retime(list(range(10)), 4) == [0, 3, 6, 9]
-    assert dv.retime([5], 3) == [5, 5, 5]
-    assert dv.retime([1, 2], 1) == [1]
+    assert retime([0, 1, 2], 8) == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert retime(list(range(10)), 4) == [0, 3, 6, 9]
+    assert retime([5], 3) == [5, 5, 5]
+    assert retime([1, 2], 1) == [1]
 
 
 def test_generation_size(project, manager):
-    backend = dv.TextToImage(keyframe_config(resolution=(100, 60)), manager, project)
+    backend = TextToImage(keyframe_config(resolution=(100, 60)), manager, project)
     pipe = backend.pipeline()
     assert backend.generation_size(pipe, (W, H)) == (96, 64)       # multiples of 16
-    native = dv.TextToImage(keyframe_config(resolution=None), manager, project)
+    native = TextToImage(keyframe_config(resolution=None), manager, project)
     width, height = native.generation_size(pipe, (1280, 720))
     # the model's native area (64² for the tiny one) at the film's aspect ratio
     assert width % 16 == 0 and height % 16 == 0 and width > height
@@ -475,6 +479,6 @@ def test_generation_size(project, manager):
 
 
 def test_module_imports_no_torch():
-    code = ("import sys; import moviola.runtime.backends.diffusers_visual; "
+    code = ("import sys; import moviola.runtime.backends.diffusers_image, moviola.runtime.backends.diffusers_video, moviola.runtime.backends.diffusers_footage; "
             "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,7 +1,8 @@
-"""Visual backends on diffusers pipelines: keyframes (text → image) and clips (image → video,
-text → video, video → video).
+"""What every visual backend on diffusers pipelines shares: finding, loading, batching, calling.
 
-Every backend follows the same path (docs/backends.md has the details):
+The backends are in :mod:`.diffusers_image` (keyframes), :mod:`.diffusers_video` (clips from a
+keyframe or from text) and :mod:`.diffusers_footage` (a filmed video restyled). Every backend
+follows the same path (docs/backends.md has the details):
 
 - ``validate()`` finds the model (and its LoRA, IP-Adapter) on disk before any GPU work, and
   raises ``ModelNotFound`` / ``ModelBroken`` with a message a person can act on;
@@ -36,9 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from moviola.runtime import models as store
-from moviola.runtime.backends.protocol import PICTURE_MARGIN, BaseBackend
-from moviola.runtime.video import cover as _cover, previous_planes, read_video
-from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
+from moviola.runtime.backends.protocol import BaseBackend
 
 DEFAULT_MAX_FRAMES = 49
 # Pipelines that restyle a video, for model families whose main pipeline does not take one.
@@ -64,7 +63,7 @@ class _PipeState:
 
 
 @dataclass
-class _Work:
+class Work:
     """One task's share of a batch: the samples it adds, and what to do with their outputs."""
 
     group: tuple                     # tasks with equal groups run in the same calls
@@ -230,7 +229,7 @@ class DiffusersBackend(BaseBackend):
                         results[index] = works[index].finish(outputs.pop(index))
         return results
 
-    def plan_task(self, task, pipe) -> _Work:
+    def plan_task(self, task, pipe) -> Work:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -239,7 +238,7 @@ class DiffusersBackend(BaseBackend):
     def _call(self, pipe, shared: dict, samples: list[dict]) -> list[np.ndarray]:
         import torch
 
-        accepted = _parameters(pipe)
+        accepted = call_parameters(pipe)
         kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
         kwargs.update(shared)
         for name in samples[0]:
@@ -263,7 +262,7 @@ class DiffusersBackend(BaseBackend):
     # -- shared settings ------------------------------------------------------------------------
 
     def steps_and_guidance(self, pipe) -> dict:
-        accepted = _parameters(pipe)
+        accepted = call_parameters(pipe)
         out = {}
         if self.config.steps is not None:
             out["num_inference_steps"] = int(self.config.steps)
@@ -362,206 +361,6 @@ class DiffusersBackend(BaseBackend):
         return self.options.get("negative_prompt")
 
 
-class TextToImage(DiffusersBackend):
-    """Keyframes: the shot's prompt → an image of the film's size.
-
-    Conditioning, in order: a ``from:`` image (or a video's middle frame) → image-to-image from
-    it (``options.strength``, default 0.6); else the location's ``refs:`` → with an IP-Adapter
-    configured (``options.ip_adapter``) the first reference image guides the picture; without
-    one, and when the model has an image-to-image variant, the first reference image is the
-    initial image (``options.ref_strength``, default 0.75: the layout and palette survive, the
-    content follows the prompt); else text only."""
-
-    name = "diffusers.text_to_image"
-
-    def plan_task(self, task, pipe) -> _Work:
-        from PIL import Image
-
-        params = task.job.params
-        film = (int(params.width), int(params.height))
-        size = self.generation_size(pipe, film)
-        variant, init, strength, ip_scale, ip_image = "base", None, None, None, None
-        conditioning = "text"
-        source = params.source
-        refs = _ref_images(task, params.refs or ())
-        if _takes_init_image(pipe):
-            variant = "text"             # an image-to-image model: its text-to-image sibling
-        if source:
-            if self.variant(pipe, "image") is None:
-                raise ValueError(f"{type(pipe).__name__} has no image-to-image variant: it "
-                                 f"cannot start the keyframe from the shot's `from:` {source}")
-            variant, conditioning = "image", "source"
-            init = _cover(_still(task.source(source)), size)
-            strength = float(self.options.get("strength", 0.6))
-        elif refs and self._ip_adapter is not None:
-            conditioning = "ip_adapter"
-            ip_image = _open_rgb(refs[0])
-        elif refs and self.variant(pipe, "image") is not None:
-            variant, conditioning = "image", "refs"
-            init = _cover(_open_rgb(refs[0]), size)
-            strength = float(self.options.get("ref_strength", 0.75))
-        if self._ip_adapter is not None:
-            # once loaded, the IP-Adapter expects an image on every call: none → scale 0
-            ip_scale = self._ip_adapter["scale"] if ip_image is not None else 0.0
-            if ip_image is None:
-                ip_image = Image.new("RGB", (224, 224))
-        target = self.variant(pipe, variant)
-        shared = {**self.steps_and_guidance(target)}
-        if variant != "image":
-            shared.update(width=size[0], height=size[1])
-        else:
-            shared["strength"] = strength
-        sample = {"prompt": params.prompt or "", "negative_prompt": self.negative_prompt(),
-                  "image": init, "seed": task.job.seed}
-        if ip_image is not None:
-            # one image per loaded adapter, shared by the batch: group by the reference
-            shared["ip_adapter_image"] = ip_image
-        group = (size, strength, str(refs[0]) if conditioning == "ip_adapter" else None)
-
-        def finish(outputs: list) -> dict:
-            generated = Image.fromarray(outputs[0])
-            _cover(generated, film).save(task.output("keyframe"), format="PNG", compress_level=1)
-            # the same picture with room around the frame, for the draft camera moves
-            # (a profile may pair generated keyframes with draft.motion clips)
-            roomy = (int(round(film[0] * PICTURE_MARGIN / 2)) * 2,
-                     int(round(film[1] * PICTURE_MARGIN / 2)) * 2)
-            _cover(generated, roomy).save(task.output("picture"), format="PNG", compress_level=1)
-            return {"width": film[0], "height": film[1], "conditioning": conditioning,
-                    "overlay": False}
-
-        return _Work(group, variant, shared, [sample], finish, self.task_loras(task), ip_scale)
-
-
-class _VideoBackend(DiffusersBackend):
-    """What the clip backends share: frame counts, retiming, encoding with transitions."""
-
-    def clip_shared(self, pipe, task, size: tuple[int, int], count: int) -> dict:
-        shared = {**self.steps_and_guidance(pipe), "width": size[0], "height": size[1],
-                  "num_frames": count}
-        accepted = _parameters(pipe)
-        seconds = task.timing["frames"] / float(task.job.params.fps)
-        rate = max(1, int(round(count / max(seconds, 1e-6))))
-        for name in ("fps", "frame_rate"):          # SVD's micro-conditioning, LTX's rope scale
-            if name in accepted and name not in self.options:
-                shared[name] = rate
-        return shared
-
-    def finish_clip(self, task, frames: np.ndarray) -> dict:
-        """Spread the generated frames over the shot (nearest-frame retiming), cover-resize them
-        to the film's size, and encode the segment with its fades and dissolve."""
-        from moviola.runtime.video import encode_frames
-
-        params, timing = task.job.params, task.timing
-        width, height = int(params.width), int(params.height)
-        count = int(timing["frames"])
-        dissolve_from = previous_planes(task)
-        last = encode_frames(
-            task.output("clip"), _fitted(frames, retime(range(len(frames)), count),
-                                           (width, height)), count=count,
-            fps=params.fps, width=width, height=height, fade_in=timing.get("fade_in", 0),
-            fade_out=timing.get("fade_out", 0), dissolve_from=dissolve_from,
-            dissolve=timing.get("dissolve", 0) if dissolve_from is not None else 0)
-        y, u, v = last
-        np.savez(task.output("last_frame"), y=y, u=u, v=v)
-        return {"frames": count, "generated": int(len(frames))}
-
-
-class ImageToVideo(_VideoBackend):
-    """Clips from their keyframe: any diffusers image-to-video pipeline (Stable Video Diffusion,
-    LTX-Video, Wan). The keyframe is cover-resized to the generation size; the prompt (the
-    keyframe's, which names the shot size and camera move) goes along when the pipeline takes
-    one."""
-
-    name = "diffusers.image_to_video"
-
-    def plan_task(self, task, pipe) -> _Work:
-        keyframe = task.inputs.one("keyframe")
-        if keyframe is None:
-            raise ValueError(f"{self.name} needs the shot's keyframe as its first input")
-        params = task.job.params
-        size = self.generation_size(pipe, (int(params.width), int(params.height)))
-        count = self.frame_count(pipe, task.timing["frames"])
-        shared = self.clip_shared(pipe, task, size, count)
-        image = _cover(_open_rgb(keyframe.artifact("keyframe")), size)
-        sample = {"image": image, "prompt": _clip_prompt(task),
-                  "negative_prompt": self.negative_prompt(), "seed": task.job.seed}
-        group = (size, count, shared.get("fps"), shared.get("frame_rate"))
-        return _Work(group, "base", shared, [sample],
-                     lambda outputs: self.finish_clip(task, outputs[0]), self.task_loras(task))
-
-
-class TextToVideo(_VideoBackend):
-    """Clips from text alone (LTX-Video, Wan, ModelScope text-to-video): the shot's prompt."""
-
-    name = "diffusers.text_to_video"
-
-    def plan_task(self, task, pipe) -> _Work:
-        params = task.job.params
-        size = self.generation_size(pipe, (int(params.width), int(params.height)))
-        count = self.frame_count(pipe, task.timing["frames"])
-        shared = self.clip_shared(pipe, task, size, count)
-        sample = {"prompt": _clip_prompt(task), "negative_prompt": self.negative_prompt(),
-                  "seed": task.job.seed}
-        group = (size, count, shared.get("fps"), shared.get("frame_rate"))
-        return _Work(group, "base", shared, [sample],
-                     lambda outputs: self.finish_clip(task, outputs[0]), self.task_loras(task))
-
-
-class VideoToVideo(_VideoBackend):
-    """A ``from:`` video restyled by the shot's prompt.
-
-    With a video-to-video pipeline (the model's own, or its family's: ModelScope
-    ``VideoToVideoSDPipeline``, ``WanVideoToVideoPipeline``, ``LTXConditionPipeline``), the
-    source, sampled at the film's rate, goes in whole (``options.strength``, default 0.6).
-    Otherwise each frame goes through the model's image-to-image variant with the same seed
-    (a fixed noise keeps the restyling steady from frame to frame), in batches."""
-
-    name = "diffusers.video_to_video"
-
-    def run_batch(self, tasks: list) -> list[dict]:
-        # one shot at a time: its frames fill the batches, and only one source is in memory
-        metas = []
-        for task in tasks:
-            metas += super().run_batch([task])
-        return metas
-
-    def plan_task(self, task, pipe) -> _Work:
-        params = task.job.params
-        source = params.source
-        if not source:
-            raise ValueError(f"{self.name} needs a `from:` video on the shot")
-        film = (int(params.width), int(params.height))
-        size = self.generation_size(pipe, film)
-        shot_frames = int(task.timing["frames"])
-        frames = read_video(task.source(source), shot_frames, float(params.fps))
-        strength = float(self.options.get("strength", 0.6))
-        prompt, negative = _clip_prompt(task), self.negative_prompt()
-        loras = self.task_loras(task)
-        video_pipe = self.variant(pipe, "video")
-        if video_pipe is not None:
-            count = self.frame_count(video_pipe, shot_frames)
-            shared = self.clip_shared(video_pipe, task, size, count)
-            accepted = _parameters(video_pipe)
-            shared["denoise_strength" if "denoise_strength" in accepted else "strength"] = strength
-            video = [_cover(f, size) for f in retime(frames, count)]
-            sample = {"video": video, "prompt": prompt, "negative_prompt": negative,
-                      "seed": task.job.seed}
-            # a call takes one video: each task is its own group
-            return _Work((task.job.id,), "video", shared, [sample],
-                         lambda outputs: self.finish_clip(task, outputs[0]), loras)
-        if self.variant(pipe, "image") is None:
-            raise store.ModelBroken(self.path, f"{type(pipe).__name__} has neither a video-to-"
-                                    f"video nor an image-to-image variant: it cannot restyle a "
-                                    f"video")
-        shared = {**self.steps_and_guidance(self.variant(pipe, "image")), "strength": strength}
-        samples = [{"image": _cover(f, size), "prompt": prompt, "negative_prompt": negative,
-                    "seed": task.job.seed} for f in frames]
-        return _Work((size, strength), "image", shared, samples,
-                     lambda outputs: self.finish_clip(task, np.stack(outputs)), loras)
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
 _OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
                 "max_frames", "video_pipeline"}
 _SINGLE = {"video"}                 # one value for the whole call, not one per sample
@@ -584,19 +383,19 @@ def _no_progress_bars():
             module.enable_progress_bar()
 
 
-def _parameters(pipe) -> set[str]:
+def call_parameters(pipe) -> set[str]:
     return set(inspect.signature(pipe.__call__).parameters)
 
 
-def _takes_init_image(pipe) -> bool:
-    return {"image", "strength"} <= _parameters(pipe)
+def takes_init_image(pipe) -> bool:
+    return {"image", "strength"} <= call_parameters(pipe)
 
 
 def _make_variant(pipe, which: str, options: dict):
     import diffusers
 
     if which == "image":
-        if _takes_init_image(pipe):
+        if takes_init_image(pipe):
             return pipe
         try:
             variant = diffusers.AutoPipelineForImage2Image.from_pipe(pipe)
@@ -613,7 +412,7 @@ def _make_variant(pipe, which: str, options: dict):
         variant.set_progress_bar_config(disable=True)
         return variant
     if which == "video":
-        if "video" in _parameters(pipe):
+        if "video" in call_parameters(pipe):
             return pipe
         name = options.get("video_pipeline") or VIDEO_SIBLINGS.get(type(pipe).__name__)
         cls = getattr(diffusers, name, None) if name else None
@@ -723,69 +522,10 @@ def _to_uint8(item) -> np.ndarray:
     return array[..., :3]
 
 
-def retime(frames, count: int) -> list:
-    """``count`` frames from ``frames`` by nearest-frame resampling: the generated frames are
-    spread evenly over the shot (first to first, last to last); fewer frames are held, more are
-    dropped evenly."""
-    total = len(frames)
-    if total == 0:
-        raise ValueError("the model returned no frames")
-    if count == 1:
-        return [frames[0]]
-    return [frames[int(round(i * (total - 1) / (count - 1)))] for i in range(count)]
-
-
-def _fitted(frames, order: list[int], size: tuple[int, int]):
-    """``frames[i]`` for each i in ``order``, cover-resized to ``size`` (lazily: the encoder
-    takes one at a time; a held frame is resized once)."""
-    from PIL import Image
-
-    current, fitted = None, None
-    for index in order:
-        if index != current:
-            frame = frames[index]
-            picture = frame if isinstance(frame, Image.Image) else Image.fromarray(frame)
-            current, fitted = index, np.asarray(_cover(picture, size))
-        yield fitted
-
-
-def _open_rgb(path):
+def open_rgb(path):
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         return ImageOps.exif_transpose(image).convert("RGB")   # a phone's sideways photo, upright
-
-
-def _still(path: Path):
-    """An image, or a video's middle frame."""
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return _open_rgb(path)
-    import av
-
-    with av.open(str(path)) as container:
-        frames = [frame for frame in container.decode(container.streams.video[0])]
-    if not frames:
-        raise ValueError(f"{path.name} has no video frames")
-    return frames[len(frames) // 2].to_image().convert("RGB")
-
-
-def _ref_images(task, refs) -> list[Path]:
-    """The image files a location's ``refs:`` name (folders: their images, sorted); the
-    keyframe job declares them, so their bytes are in its key."""
-    found: list[Path] = []
-    for ref in refs:
-        path = task.source(ref)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
-        elif path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-            found.append(path)
-    return found
-
-
-def _clip_prompt(task) -> str:
-    """The clip's prompt: its keyframe's (which names the size and the move)."""
-    keyframe = task.inputs.one("keyframe")
-    return (keyframe.params.prompt if keyframe is not None else "") or ""
 
 

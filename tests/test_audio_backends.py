@@ -38,7 +38,11 @@ from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_pro
 from moviola.runtime import models  # noqa: E402
 from moviola.runtime.audio_io import read_wav  # noqa: E402
 from moviola.runtime.backends import coqui  # noqa: E402
-from moviola.runtime.backends import transformers_audio as ta  # noqa: E402
+from moviola.runtime.audio_io import resample  # noqa: E402
+from moviola.runtime.backends.music_models import (MusicGen, StableAudio, fit_length,  # noqa: E402
+                                                   segment_plan)
+from moviola.runtime.backends.speech_models import Delivery, Tts, TtsClone, delivery_of  # noqa: E402
+from moviola.runtime.backends.vits import vits_synthesize  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 
 # diffusers' Oobleck VAE (Stable Audio) still uses torch's old weight_norm
@@ -174,7 +178,7 @@ def audio(task: Task, name: str) -> tuple[np.ndarray, int]:
 # -- transformers.tts (VITS / MMS) ----------------------------------------------------------------
 
 def test_tts_writes_speech_at_the_model_rate(film, manager):
-    backend = ta.Tts(tts_config(), manager, film.project)
+    backend = Tts(tts_config(), manager, film.project)
     backend.validate()
     tasks = [film.task(job) for job in film.jobs("speech")]
     metas = backend.run_batch(tasks)
@@ -188,7 +192,7 @@ def test_tts_writes_speech_at_the_model_rate(film, manager):
 
 
 def test_tts_deterministic_and_batch_invariant(film, manager):
-    backend = ta.Tts(tts_config(), manager, film.project)
+    backend = Tts(tts_config(), manager, film.project)
     jobs = film.jobs("speech")
     batched = [film.task(job) for job in jobs]
     backend.run_batch(batched)
@@ -207,7 +211,7 @@ def test_tts_deterministic_and_batch_invariant(film, manager):
 
 
 def test_tts_loads_the_model_once(film, manager):
-    backend = ta.Tts(tts_config(batch_size=2), manager, film.project)
+    backend = Tts(tts_config(batch_size=2), manager, film.project)
     backend.run_batch([film.task(job) for job in film.jobs("speech")])    # two batches
     backend.run_batch([film.task(LONG)])                                   # a later phase
     stats = manager.stats()
@@ -217,7 +221,7 @@ def test_tts_loads_the_model_once(film, manager):
 
 
 def test_tts_delivery_shapes_rate_and_level(film, manager):
-    backend = ta.Tts(tts_config(), manager, film.project)
+    backend = Tts(tts_config(), manager, film.project)
     text = "every single monday all through the winter"
     plain, slow, fast, whisper = (film.task(LONG, seed=3, text=text, delivery=d)
                                   for d in ([], ["slowly"], ["quickly"], ["whispering"]))
@@ -240,7 +244,7 @@ def test_vits_synthesize_is_the_model_forward(project):
         encoded = tokenizer(["it was here every monday"], return_tensors="pt")
         with torch.no_grad():
             expected = model(**encoded, speaker_id=speaker, speaking_rate=1.3).waveform[0].numpy()
-            (ours,) = ta.vits_synthesize(
+            (ours,) = vits_synthesize(
                 model, encoded["input_ids"], encoded["attention_mask"],
                 generators=[torch.Generator().manual_seed(1)], speaking_rates=[1.3],
                 noise_scales=[0.0], noise_scale_durations=[0.0],
@@ -253,7 +257,7 @@ def test_tts_language_picks_the_model(project, manager):
     config = tts_config(options=Options(languages={"fr": "models/vits-fr"}))
     film = Film(project, french, speech=config)
     try:
-        backend = ta.Tts(config, manager, project)
+        backend = Tts(config, manager, project)
         backend.validate()                              # finds both models
         task = film.task(LONG)
         (meta,) = backend.run_batch([task])
@@ -269,7 +273,7 @@ def test_tts_language_picks_the_model(project, manager):
 def test_clone_speaks_in_the_recorded_voice(project, manager):
     film = Film(project, speech=clone_config())
     try:
-        backend = ta.TtsClone(clone_config(), manager, project)
+        backend = TtsClone(clone_config(), manager, project)
         backend.validate()
         tasks = [film.task(WHISPER), film.task(LONG)]           # MARIE has a voice, JULIE not
         metas = backend.run_batch(tasks)
@@ -292,7 +296,7 @@ def test_clone_speaks_in_the_recorded_voice(project, manager):
 # -- transformers.musicgen ------------------------------------------------------------------------
 
 def test_music_has_the_timeline_length_at_48k(film, manager):
-    backend = ta.MusicGen(music_config(), manager, film.project)
+    backend = MusicGen(music_config(), manager, film.project)
     backend.validate()
     river, storm = film.jobs("music")
     (effect,) = film.jobs("sfx")
@@ -307,7 +311,7 @@ def test_music_has_the_timeline_length_at_48k(film, manager):
 
 
 def test_music_deterministic_and_batch_invariant(film, manager):
-    backend = ta.MusicGen(music_config(), manager, film.project)
+    backend = MusicGen(music_config(), manager, film.project)
     river, storm = film.jobs("music")
     batched = [film.task(river, seconds=2.0), film.task(storm, seconds=1.0)]
     backend.run_batch(batched)
@@ -324,7 +328,7 @@ def test_music_deterministic_and_batch_invariant(film, manager):
 
 
 def test_stereo_model_gives_stereo_music(film, manager):
-    backend = ta.MusicGen(music_config(model="models/musicgen-stereo"), manager, film.project)
+    backend = MusicGen(music_config(model="models/musicgen-stereo"), manager, film.project)
     river, storm = film.jobs("music")
     tasks = [film.task(river, seconds=1.0), film.task(storm, seconds=0.5)]
     backend.run_batch(tasks)
@@ -338,25 +342,25 @@ def test_stereo_model_gives_stereo_music(film, manager):
 
 def test_long_music_is_built_from_crossfaded_segments(film, manager):
     config = music_config(options=Options(segment_seconds=2.0, crossfade_seconds=0.5))
-    backend = ta.MusicGen(config, manager, film.project)
+    backend = MusicGen(config, manager, film.project)
     river = film.jobs("music")[0]
     task = film.task(river, seconds=5.25)
     (meta,) = backend.run_batch([task])
     samples, rate = audio(task, "music")
     assert meta["seconds"] == 5.25 and rate == 48000 and len(samples) == 252000
-    assert ta.segment_plan(5.25, 2.0, 0.5) == [2.0, 2.0, 2.0, 0.75]
+    assert segment_plan(5.25, 2.0, 0.5) == [2.0, 2.0, 2.0, 0.75]
 
 
 def test_segment_plan():
-    assert ta.segment_plan(12.0, 30.0, 2.0) == [12.0]
-    plan_ = ta.segment_plan(70.0, 30.0, 2.0)
+    assert segment_plan(12.0, 30.0, 2.0) == [12.0]
+    plan_ = segment_plan(70.0, 30.0, 2.0)
     assert plan_ == [30.0, 30.0, 14.0] and sum(plan_) - 2.0 * (len(plan_) - 1) == 70.0
-    assert all(2.0 < length <= 30.0 for length in ta.segment_plan(58.5, 30.0, 2.0))
+    assert all(2.0 < length <= 30.0 for length in segment_plan(58.5, 30.0, 2.0))
 
 
 def test_music_from_a_recorded_source_is_looped_to_length(film, manager, project):
     _write_voice(project / "voices" / "theme.wav", rate=44100, seconds=0.8)
-    backend = ta.MusicGen(music_config(), manager, film.project)
+    backend = MusicGen(music_config(), manager, film.project)
     task = film.task(film.jobs("music")[0], seconds=2.5, source="voices/theme.wav")
     (meta,) = backend.run_batch([task])
     samples, rate = audio(task, "music")
@@ -374,7 +378,7 @@ def stable_audio_config(kind: str = "music", **over) -> ModelConfig:
 
 
 def test_stable_audio_lengths_batches_and_seeds(film, manager):
-    backend = ta.StableAudio(stable_audio_config(), manager, film.project)
+    backend = StableAudio(stable_audio_config(), manager, film.project)
     backend.validate()
     river, storm = film.jobs("music")
     (effect,) = film.jobs("sfx")
@@ -396,7 +400,7 @@ def test_stable_audio_lengths_batches_and_seeds(film, manager):
 
 
 def test_stable_audio_needs_a_stable_audio_pipeline(project, manager):
-    backend = ta.StableAudio(stable_audio_config(model="models/musicgen"), manager, project)
+    backend = StableAudio(stable_audio_config(model="models/musicgen"), manager, project)
     with pytest.raises(models.ModelBroken, match="model_index.json"):
         backend.validate()
 
@@ -407,34 +411,34 @@ def test_stable_audio_needs_a_stable_audio_pipeline(project, manager):
 def test_resample_keeps_a_tone(rate):
     seconds, tone = 0.5, 1000.0
     source = np.sin(2 * np.pi * tone * np.arange(int(rate * seconds)) / rate).astype(np.float32)
-    out = ta.resample(source, rate, 48000)
+    out = resample(source, rate, 48000)
     assert len(out) == int(np.ceil(len(source) * 48000 / rate))
     expected = np.sin(2 * np.pi * tone * np.arange(len(out)) / 48000)
     middle = slice(len(out) // 8, -len(out) // 8)           # away from the edges
     assert np.abs(out[middle] - expected[middle]).max() < 2e-3
-    stereo = ta.resample(np.stack([source, -source], axis=1), rate, 48000)
+    stereo = resample(np.stack([source, -source], axis=1), rate, 48000)
     assert stereo.shape == (len(out), 2) and np.allclose(stereo[:, 0], out, atol=1e-6)
 
 
 def test_fit_length_loops_and_cuts():
     ramp = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
-    assert len(ta.fit_length(ramp, 2500, 1000)) == 2500
-    assert np.array_equal(ta.fit_length(ramp, 400, 1000), ramp[:400])
-    assert ta.fit_length(np.zeros((0, 2), np.float32), 10, 1000).shape == (10, 2)
+    assert len(fit_length(ramp, 2500, 1000)) == 2500
+    assert np.array_equal(fit_length(ramp, 400, 1000), ramp[:400])
+    assert fit_length(np.zeros((0, 2), np.float32), 10, 1000).shape == (10, 2)
 
 
 def test_delivery_vocabulary():
-    assert ta.delivery_of(["whispering"]).gain < 1 and ta.delivery_of(["whispering"]).noise < 1
-    assert ta.delivery_of(["Slowly"]).rate < 1 < ta.delivery_of(["shouting"]).rate
-    assert ta.delivery_of([]) == ta.Delivery()
+    assert delivery_of(["whispering"]).gain < 1 and delivery_of(["whispering"]).noise < 1
+    assert delivery_of(["Slowly"]).rate < 1 < delivery_of(["shouting"]).rate
+    assert delivery_of([]) == Delivery()
 
 
 # -- errors ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend_class, config", [
-    (ta.Tts, tts_config(model="models/nowhere")),
-    (ta.TtsClone, clone_config(model="models/nowhere")),
-    (ta.MusicGen, music_config(model="models/nowhere")),
+    (Tts, tts_config(model="models/nowhere")),
+    (TtsClone, clone_config(model="models/nowhere")),
+    (MusicGen, music_config(model="models/nowhere")),
 ])
 def test_missing_model_named_at_validate(project, manager, backend_class, config):
     with pytest.raises(models.ModelNotFound) as caught:
@@ -455,7 +459,7 @@ def test_broken_model_folder(project, manager, damage):
         shutil.copytree(project / "models" / ("vits" if damage == "config" else "csm"), broken)
         if damage == "config":
             (broken / "config.json").write_text('{"model_type": "vi', "utf-8")
-    backend = ta.Tts(tts_config(model=f"models/broken-{damage}"), manager, project)
+    backend = Tts(tts_config(model=f"models/broken-{damage}"), manager, project)
     with pytest.raises(models.ModelBroken) as caught:
         backend.validate()
     message = str(caught.value)
@@ -469,7 +473,7 @@ def test_unloadable_model_is_broken_not_a_traceback(project, manager, film):
     shutil.rmtree(odd, ignore_errors=True)
     shutil.copytree(project / "models" / "vits", odd)
     (odd / "model.safetensors").write_bytes((odd / "model.safetensors").read_bytes()[:2000])
-    backend = ta.Tts(tts_config(model="models/odd"), manager, project)
+    backend = Tts(tts_config(model="models/odd"), manager, project)
     with pytest.raises(models.ModelBroken) as caught:
         backend.validate()                     # the safetensors header is checked first ...
         backend.run_batch([film.task(SHORT)])  # ... or loading fails: either way, one line
@@ -540,9 +544,9 @@ def test_coqui_checkpoint_folders(project):
 def test_registry_names_these_classes():
     from moviola.runtime.backends import registry
 
-    for name, cls in (("transformers.tts", ta.Tts), ("transformers.tts_clone", ta.TtsClone),
-                      ("transformers.musicgen", ta.MusicGen),
-                      ("diffusers.stable_audio", ta.StableAudio), ("coqui.xtts", coqui.XttsBackend),
+    for name, cls in (("transformers.tts", Tts), ("transformers.tts_clone", TtsClone),
+                      ("transformers.musicgen", MusicGen),
+                      ("diffusers.stable_audio", StableAudio), ("coqui.xtts", coqui.XttsBackend),
                       ("coqui.freevc", coqui.FreeVcBackend)):
         module, _, attribute = registry.BACKENDS[name].partition(":")
         assert getattr(sys.modules.get(module) or __import__(module, fromlist=[attribute]),
@@ -550,7 +554,7 @@ def test_registry_names_these_classes():
 
 
 def test_modules_import_no_torch():
-    code = ("import sys; import moviola.runtime.backends.transformers_audio, "
+    code = ("import sys; import moviola.runtime.backends.speech_models, moviola.runtime.backends.music_models, "
             "moviola.runtime.backends.coqui; "
             "assert not {'torch', 'transformers', 'diffusers'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
