@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 
 from . import inline
 from .lexer import SCENE_NUMBER, Line, lex, split_heading
+from .diagnostics import Diagnostic
 from .notes import Hidden, boneyards, hide
 from .source import Source, Span
 

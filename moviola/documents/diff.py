@@ -224,7 +224,6 @@ def compare(old: Side, new: Side, profile: str) -> FilmDiff:
         reason = _render_reason(old_jobs.get(job.id), job, old.files, new.files)
         if reason is not None:
             render.append(JobChange(job, reason, estimate.job_seconds(job, new.plan)))
-    rendered = {change.job.id for change in render}
     new_ids = {job.id for job in new.plan.jobs}
     removed_jobs = [job_id for job_id in old_jobs if job_id not in new_ids]
     rendered_refs = {change.job.ref for change in render}
