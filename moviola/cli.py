@@ -192,8 +192,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="training side in pixels; pictures go to aspect-ratio buckets of about "
                             "PX² (default: the model's native size)")
     train.add_argument("--seed", type=int, default=0, help="one seed, the same weights (default 0)")
-    train.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
-                       help="write a resumable checkpoint every N steps (default 100)")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                       help="write a resumable checkpoint every N steps (default: every tenth "
+                            "of the run, at most 100)")
     train.add_argument("--quiet", action="store_true", help="no progress display")
 
     doctor = commands.add_parser(
@@ -849,12 +850,15 @@ class _BuildProgress:
         return False
 
     def event(self, event) -> None:
-        from moviola.runtime.events import BuildStarted, JobFinished, JobStarted
+        from moviola.runtime.events import BuildStarted, JobFinished, JobProgress, JobStarted
 
         if isinstance(event, BuildStarted) and self.progress is not None:
             self.task = self.progress.add_task("planning", total=event.total)
         elif isinstance(event, JobStarted) and self.progress is not None:
             self.progress.update(self.task, description=event.job.label)
+        elif isinstance(event, JobProgress) and self.progress is not None:
+            self.progress.update(self.task, description=f"{event.job.label}: step {event.done}/"
+                                 f"{event.total}" + (f", {event.detail}" if event.detail else ""))
         elif isinstance(event, JobFinished):
             if self.progress is not None:
                 self.progress.advance(self.task)

@@ -27,6 +27,16 @@ class JobStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class JobProgress:
+    """A long job's own steps (a training's), when it runs in the build's process."""
+
+    job: "Job"
+    done: int
+    total: int
+    detail: str = ""             # e.g. "loss 0.1234"
+
+
+@dataclass(frozen=True, slots=True)
 class JobFinished:
     job: "Job"
     cached: bool                 # found in the cache: nothing rendered
@@ -38,5 +48,5 @@ class BuildFinished:
     report: "BuildReport"
 
 
-Event = Union[BuildStarted, JobStarted, JobFinished, BuildFinished]
+Event = Union[BuildStarted, JobStarted, JobProgress, JobFinished, BuildFinished]
 OnEvent = Callable[[Event], None]

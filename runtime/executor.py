@@ -28,7 +28,7 @@ from . import timeline as timeline_module
 from . import why
 from .backends import registry
 from .backends.protocol import ARTIFACTS, KIND_RULES, Input, Task, missing_outputs
-from .events import BuildFinished, BuildStarted, JobFinished, JobStarted, OnEvent
+from .events import BuildFinished, BuildStarted, JobFinished, JobProgress, JobStarted, OnEvent
 from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
 
@@ -245,8 +245,11 @@ class Executor:
         artifacts and project files, its timing (the edit jobs: the timeline) — nothing else
         of the plan, so it can run anywhere."""
         inputs = [Input.of(self.plan.job(ref), self.entries[ref]) for ref in job.inputs]
-        return Task.of(job, key, folder, self.project, inputs, timing,
+        task = Task.of(job, key, folder, self.project, inputs, timing,
                        self.timeline if KIND_RULES[job.kind].edit else None)
+        task.on_progress = lambda done, total, detail: self.on_event(
+            JobProgress(job, done, total, detail))
+        return task
 
     def _validate(self, backends: registry.Backends, names: list[tuple[str, str]]) -> None:
         """Find every model the plan needs before any GPU work, and let each backend check the

@@ -308,3 +308,76 @@ def test_a_dataset_too_small_or_broken_stops_the_build_before_training(built, tm
     assert "refs/room/photo4.png" in out and "location ROOM has 3 usable images" in out
     assert "moviola dataset" in out
     assert not (project / ".moviola" / "train").exists()            # no training started
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_a_build_killed_while_training_resumes_to_the_same_lora(built, tmp_path):
+    """SIGKILL a `moviola build` once its train job has written a checkpoint; the next build
+    resumes that training and ends with the LoRA of an uninterrupted build."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.numpy import load_file
+
+    from moviola.cli import main
+    from moviola.runtime.build import Build
+
+    longer = SCRIPT.replace("4 steps", "40 steps")          # a checkpoint every 4 steps
+
+    def project(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(built / "models", root / "models")
+        return make_project(root, longer)
+
+    killed, whole = project("killed"), project("whole")
+    command = [sys.executable, "-m", "moviola", "build", str(killed / "film.fountain"),
+               "--profile", "tiny", "-o", str(killed / "film.mp4"), "--quiet"]
+    child = subprocess.Popen(command, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE",
+                                           "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 600
+        while not list((killed / ".moviola" / "train").glob("*/checkpoint.safetensors")):
+            assert child.poll() is None, "the build ended before its training wrote a checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=120)
+    assert child.returncode == -signal.SIGKILL
+    assert not (killed / "film.mp4").exists()
+
+    for root in (killed, whole):
+        assert main(["build", str(root / "film.fountain"), "--profile", "tiny",
+                     "-o", str(root / "film.mp4"), "--quiet"]) == 0
+
+    def trained(root: Path):
+        build = Build(planned(root), root)
+        build.run()                                        # all cached: reads the entries back
+        entry = build.entry(TRAIN)
+        return entry.meta, load_file(str(entry.path / "lora.safetensors"))
+
+    (resumed_meta, resumed), (whole_meta, uninterrupted) = trained(killed), trained(whole)
+    assert 0 < resumed_meta["resumed_from"] < 40 and whole_meta["resumed_from"] == 0
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(np.array_equal(resumed[name], uninterrupted[name]) for name in resumed)
+    assert not list((killed / ".moviola" / "train").glob("*/checkpoint.safetensors"))
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_the_build_reports_each_training_step(built, tmp_path):
+    from moviola.runtime.build import Build
+    from moviola.runtime.events import JobProgress
+
+    root = tmp_path / "steps"
+    shutil.copytree(built / "models", root / "models")
+    make_project(root, SCRIPT.replace("4 steps", "6 steps"))
+    events = []
+    Build(planned(root), root, on_event=events.append).run()
+    steps = [event for event in events if isinstance(event, JobProgress)]
+    assert [(e.job.ref, e.done, e.total) for e in steps] == [(TRAIN, n, 6) for n in range(1, 7)]
+    assert all(e.detail.startswith("loss ") for e in steps)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from moviola.compiler.plan import Job, JobRef
@@ -184,6 +184,10 @@ class Task:
     folder: Path                      # where this job's artifacts are written
     sources: dict[str, Path] = field(default_factory=dict)   # declared project files
     timeline: "Timeline | None" = None                       # the edit jobs' resolved timeline
+    # the build's progress display, when the job runs in the build's process; a task sent to a
+    # worker process or a Ray actor travels without it (see __getstate__)
+    on_progress: "Callable[[int, int, str], None] | None" = field(
+        default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, job: "Job", key: str, folder: Path, project: Path, inputs: Sequence[Input] = (),
@@ -193,6 +197,14 @@ class Task:
         given = [item for item in inputs if item.ref in declared]
         return cls(job, key, Inputs(given), dict(timing or {}), Path(folder),
                    {relative: Path(project) / relative for relative in job.files}, timeline)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "on_progress": None}
+
+    def progress(self, done: int, total: int, detail: str = "") -> None:
+        """Report a step of a long job (``done`` of ``total``) to the build's display."""
+        if self.on_progress is not None:
+            self.on_progress(done, total, detail)
 
     def output(self, name: str) -> Path:
         """Where to write this job's artifact ``name`` (one its kind declares)."""

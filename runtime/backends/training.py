@@ -43,7 +43,11 @@ class LoraTraining(BaseBackend):
         return problems
 
     def run(self, task: Task) -> dict:
-        from moviola.runtime.training import TrainSettings, train_lora
+        from moviola.runtime.training import TrainSettings, TrainStep, train_lora
+
+        def show(event) -> None:
+            if isinstance(event, TrainStep):          # the build's display shows the steps
+                task.progress(event.step, event.steps, f"loss {event.loss:.4f}")
 
         params = task.job.params
         device = self.models.device if self.models is not None else "auto"
@@ -54,7 +58,8 @@ class LoraTraining(BaseBackend):
         result = train_lora(self.config.model, self.project, list(params.dataset),
                             task.output("lora"), trigger=params.trigger,
                             description=params.description, settings=settings,
-                            checkpoint_dir=self.project / ".moviola" / "train" / task.key[:16])
+                            checkpoint_dir=self.project / ".moviola" / "train" / task.key[:16],
+                            on_event=show)
         return {"trigger": result.trigger, "pictures": len(result.examples),
                 "resumed_from": result.resumed_from, "loss_before": result.loss_before,
                 "loss_after": result.loss_after}

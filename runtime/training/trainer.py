@@ -49,20 +49,27 @@ class TrainSettings:
     learning_rate: float = TRAIN_DEFAULTS["learning_rate"]
     resolution: int | None = None
     seed: int = TRAIN_DEFAULTS["seed"]
-    checkpoint_every: int = 100
+    checkpoint_every: int | None = None       # None: every tenth of the run, at most 100 steps
     batch_size: int = 1
     gradient_checkpointing: bool | None = None
     device: str = "auto"
     dtype: str = "auto"
 
     def check(self) -> None:
-        for name in ("rank", "steps", "checkpoint_every", "batch_size"):
+        for name in ("rank", "steps", "checkpoint_interval", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a whole number ≥ 1, not {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning rate must be > 0, not {self.learning_rate}")
         if self.resolution is not None and self.resolution < 8:
             raise ValueError(f"resolution must be at least 8 pixels, not {self.resolution}")
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Steps between checkpoints: a short training killed late still loses little."""
+        if self.checkpoint_every is not None:
+            return int(self.checkpoint_every)
+        return min(100, max(1, int(self.steps) // 10))
 
     def identity(self) -> dict:
         """What the trained weights depend on (how often checkpoints are written does not)."""
@@ -216,7 +223,7 @@ def train_lora(model: str, project: Path, dataset: list[str] | str, output: Path
         done = step + 1
         per_step = (time.perf_counter() - began) / (done - start)
         emit(TrainStep(done, settings.steps, losses[-1], per_step, per_step * (settings.steps - done)))
-        if done % settings.checkpoint_every == 0 and done < settings.steps:
+        if done % settings.checkpoint_interval == 0 and done < settings.steps:
             checkpoints.save(checkpoint_path, checkpoints.Checkpoint(
                 done, key, {name: p for name, p in named}, optimizer.state_dict(), noise.get_state()))
             emit(CheckpointSaved(done, checkpoint_path))
