@@ -226,8 +226,8 @@ class DiffusersBackend(BaseBackend):
             outputs: dict[int, list] = defaultdict(list)
             for start in range(0, len(flat), size):
                 chunk = flat[start:start + size]
-                pictures = self._call(target, first.shared, [s for _, s in chunk],
-                                      [tasks[i].job.label for i, _ in chunk])
+                pictures = self._call(target, first.shared,
+                                      [{**s, "label": tasks[i].job.label} for i, s in chunk])
                 for (index, _), picture in zip(chunk, pictures):
                     outputs[index].append(picture)
                     if len(outputs[index]) == len(works[index].samples):
@@ -240,15 +240,14 @@ class DiffusersBackend(BaseBackend):
     def close(self) -> None:
         """The manager owns the pipelines; nothing to free here."""
 
-    def _call(self, pipe, shared: dict, samples: list[dict],
-              labels: list[str] = ()) -> list[np.ndarray]:
+    def _call(self, pipe, shared: dict, samples: list[dict]) -> list[np.ndarray]:
         import torch
 
         accepted = call_parameters(pipe)
         kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
         kwargs.update(shared)
         for name in samples[0]:
-            if name == "seed":
+            if name in ("seed", "label"):        # ours: the sample's generator, its shot
                 continue
             values = [s[name] for s in samples]
             if all(v is None for v in values):
@@ -262,16 +261,17 @@ class DiffusersBackend(BaseBackend):
             kwargs["output_type"] = "np"
         kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
         result = self.models.call(self.key, lambda: pipe(**kwargs),
-                                  lambda: self._call_size(kwargs, len(samples), labels))
+                                  lambda: self._call_size(kwargs, samples))
         return _split_outputs(result, len(samples))
 
-    def _call_size(self, kwargs: dict, samples: int, labels) -> str:
+    def _call_size(self, kwargs: dict, samples: list[dict]) -> str:
         """What a call asked of the device, for an out-of-memory message: the shots, the
         generation size, frames and samples per call."""
         size = [f"{kwargs['width']}×{kwargs['height']}" if "width" in kwargs and "height" in kwargs
                 else None,
                 f"{kwargs['num_frames']} frames" if "num_frames" in kwargs else None,
-                f"{samples} sample(s) per call (batch_size {self.config.batch_size})"]
+                f"{len(samples)} sample(s) per call (batch_size {self.config.batch_size})"]
+        labels = [sample["label"] for sample in samples if sample.get("label")]
         where = f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
         return (f"{where}{self.config.kind} with {self.config.model} at "
                 + ", ".join(p for p in size if p))
