@@ -355,8 +355,9 @@ def wan22_ti2v_pipeline(real: bool = False):
                            in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
                            scale_factor_temporal=4, latents_mean=[0.0] * 48,
                            latents_std=[1.0] * 48, **vae_widths)
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-                                        flow_shift=5.0, num_train_timesteps=1000)
+    with torch.device("cpu"):          # the scheduler's tables live on the CPU
+        scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                            flow_shift=5.0, num_train_timesteps=1000)
     return WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
                        scheduler=scheduler, transformer=transformer, expand_timesteps=True)
 
