@@ -199,13 +199,11 @@ def keyframes(args, device, dtype, folder: Path) -> dict:
     seeds = [t.job.seed for t in tasks]
     print(f"keyframes: {len(prompts)} shots, {width}x{height}, {steps} steps, {device} {dtype}, "
           f"batch {args.batch}", flush=True)
-    reset_peak(device)
-    naive = run_naive(model, prompts, seeds, steps, (width, height), device, dtype)
-    reset_peak(device)
-    runtime, stats = run_runtime(project, TextToImage, tasks, config, device)
-    reset_peak(device)
-    floor = run_floor(model, prompts, steps, (width, height), device, dtype, args.batch)
-    return report("keyframes", naive, runtime, floor, stats)
+    return three_ways(
+        "keyframes", device,
+        lambda: run_naive(model, prompts, seeds, steps, (width, height), device, dtype),
+        lambda: run_runtime(project, TextToImage, tasks, config, device),
+        lambda: run_floor(model, prompts, steps, (width, height), device, dtype, args.batch))
 
 
 def build_video(folder: Path, tiny: bool, device: str, dtype) -> Path:
@@ -309,26 +307,34 @@ def video(args, device, dtype, folder: Path) -> dict:
             "height": height, "num_frames": frames}
     print(f"clips: {len(tasks)} shots, {width}x{height}, {frames} frames, {steps} steps, "
           f"{device} {dtype}", flush=True)
-    reset_peak(device)
-    naive = video_naive(model, prompts, seeds, call, device, dtype)
-    reset_peak(device)
-    runtime, stats = run_runtime(project, TextToVideo, tasks, config, device)
-    reset_peak(device)
-    floor = video_floor(model, prompts, call, device, dtype)
-    return report("clips", naive, runtime, floor, stats)
+    return three_ways(
+        "clips", device, lambda: video_naive(model, prompts, seeds, call, device, dtype),
+        lambda: run_runtime(project, TextToVideo, tasks, config, device),
+        lambda: video_floor(model, prompts, call, device, dtype))
 
 
-def report(what: str, naive: float, runtime: float, floor: float, stats: dict) -> dict:
-    print(f"{what}: naive per-shot script : {naive:8.2f} s")
-    print(f"{what}: moviola runtime       : {runtime:8.2f} s   ({naive / runtime:.1f}× faster than "
-          f"naive; target ≥ 5×)")
-    print(f"{what}: compute floor         : {floor:8.2f} s   (runtime = {runtime / floor:.2f}× the "
-          f"floor; target ≤ 1.2×)")
+def three_ways(what: str, device: str, naive, runtime, floor) -> dict:
+    """Run the naive script, the runtime and the floor in turn, each from an emptied device;
+    print their times, ratios and peak memory, and the runtime's figures per model."""
+    seconds, peaks = {}, {}
+    stats = {}
+    for name, run in (("naive", naive), ("runtime", runtime), ("floor", floor)):
+        reset_peak(device)
+        result = run()
+        if name == "runtime":
+            result, stats = result
+        seconds[name], peaks[name] = result, peak_gib(device)
+    naive_s, runtime_s, floor_s = seconds["naive"], seconds["runtime"], seconds["floor"]
+    print(f"{what}: naive per-shot script : {naive_s:8.2f} s   peak {peaks['naive']:.2f} GiB")
+    print(f"{what}: moviola runtime       : {runtime_s:8.2f} s   peak {peaks['runtime']:.2f} GiB   "
+          f"({naive_s / runtime_s:.1f}× faster than naive; target ≥ 5×)")
+    print(f"{what}: compute floor         : {floor_s:8.2f} s   peak {peaks['floor']:.2f} GiB   "
+          f"(runtime = {runtime_s / floor_s:.2f}× the floor; target ≤ 1.2×)")
     for key, value in stats.items():
         print(f"{what}: model {key}: peak memory {value['peak_memory_bytes'] / GIB:.2f} GiB, "
               f"weights {value['size_bytes'] / GIB:.2f} GiB, load {value['load_seconds']:.1f} s, "
               f"compute {value['compute_seconds']:.1f} s", flush=True)
-    return {"naive_s": naive, "runtime_s": runtime, "floor_s": floor, "models": stats}
+    return {"seconds": seconds, "peak_gib": peaks, "models": stats}
 
 
 def dtype_name(dtype) -> str:
