@@ -18,10 +18,10 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-out/device}
 mkdir -p "$OUT"
 LOG="$OUT/device.log"
-TESTS_S=${TESTS_S:-170}
+TESTS_S=${TESTS_S:-140}
 KEYFRAMES_S=${KEYFRAMES_S:-100}
-VIDEO_S=${VIDEO_S:-290}
-VIDEO_ARGS=${VIDEO_ARGS:---video-steps 8 --video-shots 2}
+VIDEO_S=${VIDEO_S:-320}
+VIDEO_ARGS=${VIDEO_ARGS:---video-steps 4 --video-shots 2}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 say() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
 
@@ -42,7 +42,8 @@ torch.version.cuda, torch.cuda.get_device_name(), '| diffusers', diffusers.__ver
 say "model tests on cuda, bfloat16 (limit ${TESTS_S} s)"
 mapfile -t MODEL_TESTS < <(grep -l "tiny_models\|tiny_audio_models" tests/test_*.py)
 MOVIOLA_TEST_DEVICE=cuda MOVIOLA_TEST_DTYPE=bfloat16 timeout "$TESTS_S" \
-    python3 -m pytest -q -p no:cacheprovider -rfE --junitxml "$OUT/tests.xml" "${MODEL_TESTS[@]}" \
+    python3 -m pytest -q -p no:cacheprovider -rfE --durations=10 --junitxml "$OUT/tests.xml" \
+    "${MODEL_TESTS[@]}" \
     2>&1 | tee -a "$LOG"
 say "model tests: exit ${PIPESTATUS[0]} (124: stopped at the limit)"
 

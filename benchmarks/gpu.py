@@ -190,7 +190,10 @@ def keyframes(args, device, dtype, folder: Path) -> dict:
 
     steps = args.steps or (2 if args.tiny else 20)
     width, height = (64, 64) if args.tiny else (512, 512)
-    model = build_pipeline(folder, args.tiny)
+    import torch
+
+    with torch.device(device):         # random init of a billion parameters: seconds on a GPU
+        model = build_pipeline(folder, args.tiny)
     project = folder / "project"
     config = ModelConfig("keyframe", "diffusers.text_to_image", "models/sd", dtype=dtype_name(dtype),
                          steps=steps, guidance=7.5, resolution=(width, height), batch_size=args.batch)
