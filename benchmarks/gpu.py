@@ -91,6 +91,8 @@ def film_tasks(project: Path, kind: str, config, width: int, height: int, shots:
 
     text = SCRIPT.format(w=width, h=height, fps=fps, seconds=seconds)
     compiled = compile_text(text, str(project / "bench.fountain"), project)
+    if not compiled.ok:
+        raise SystemExit(f"the benchmark film does not compile: {compiled.errors}")
     draft = builtin_profiles()["draft"]
     profile = Profile("bench", models={**draft.models, kind: config})
     render_plan = plan(compiled.film, profile)
@@ -294,7 +296,7 @@ def video(args, device, dtype, folder: Path) -> dict:
     from moviola.runtime.backends.diffusers_video import TextToVideo
 
     steps = args.video_steps or (2 if args.tiny else 8)
-    width, height = (64, 32) if args.tiny else args.video_size
+    width, height = (64, 64) if args.tiny else args.video_size
     frames = 5 if args.tiny else args.video_frames
     fps = 24
     model = build_video(folder, args.tiny, device, dtype)
