@@ -595,11 +595,9 @@ class ModelManager:
 
             torch.cuda.empty_cache()
 
-    def _evict_others(self, key: str) -> list[str]:
-        others = [k for k in self._resident if k != key]
-        for other in others:
+    def _evict_others(self, key: str) -> None:
+        for other in [k for k in self._resident if k != key]:
             self._evict(other)
-        return others
 
     # -- compute
     def call(self, key: str, run: Callable[[], Any], describe: Callable[[], str]) -> Any:
@@ -632,8 +630,7 @@ class ModelManager:
             return False, f"{type(error).__name__}: {_first_line(error)}"
 
     def _out_of_memory_message(self, what: str, failure: str) -> str:
-        lower = ["`resolution`", "`frames`", "`batch_size`"]
-        hint = (f"lower {', '.join(lower[:-1])} or {lower[-1]} for this kind in moviola.toml"
+        hint = ("lower `resolution`, `frames` or `batch_size` for this kind in moviola.toml"
                 + ("" if self.offload else ", or set `offload = true` in the profile (slower, "
                    "much smaller)"))
         return (f"out of memory on {self.device}: {what}, even with the other models "
