@@ -272,8 +272,8 @@ def video_floor(model: Path, prompts, call: dict, device, dtype) -> float:
     shape = (1, vae.config.z_dim, frames, call["height"] // spatial, call["width"] // spatial)
     patch = transformer.config.patch_size
     tokens = frames * (shape[3] // patch[1]) * (shape[4] // patch[2])
-    mean = torch.tensor(vae.config.latents_mean, device=device).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=device).view(1, -1, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean, device=device, dtype=vae.dtype).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std, device=device, dtype=vae.dtype).view(1, -1, 1, 1, 1)
     sync()
     began = time.perf_counter()
     with torch.inference_mode():
@@ -286,7 +286,7 @@ def video_floor(model: Path, prompts, call: dict, device, dtype) -> float:
                 for context in (positive, negative):
                     transformer(hidden_states=latents, timestep=timestep,
                                 encoder_hidden_states=context, return_dict=False)
-            vae.decode((latents.to(vae.dtype) / (1.0 / std) + mean), return_dict=False)
+            vae.decode(latents.to(vae.dtype) * std + mean, return_dict=False)
     sync()
     return time.perf_counter() - began
 
