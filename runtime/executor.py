@@ -29,6 +29,7 @@ from . import why
 from .backends import registry
 from .backends.protocol import ARTIFACTS, KIND_RULES, Input, Task, missing_outputs
 from .events import BuildFinished, BuildStarted, JobFinished, JobProgress, JobStarted, OnEvent
+from .models import OutOfMemory
 from .workers import _InlinePool, _ProcessPool
 from .cache import Cache, CacheError, Entry
 
@@ -381,6 +382,8 @@ class Executor:
             if isinstance(error, OSError) and error.errno == 28:        # ENOSPC
                 raise BuildError(f"disk full while rendering {job.label}: free some space "
                                  f"(`moviola cache --prune`) and build again; finished work is kept") from error
+            if isinstance(error, OutOfMemory):     # it names the shots it was rendering
+                raise BuildError(f"{error}; finished work is kept") from error
             raise BuildError(_blame(job, error)) from error
         for (task, writer), meta in zip(batch, metas):
             missing = missing_outputs(task.job.kind, writer.path)

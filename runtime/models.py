@@ -8,7 +8,9 @@
 - :func:`load_safely` calls a ``from_pretrained``-style loader with safetensors only, local files
   only and never remote code, and turns its failures into one-line errors.
 - :class:`ModelManager` keeps loaded models resident for a whole build, evicts the least
-  recently used when a memory budget would be exceeded, and records load and compute times.
+  recently used when their weights would take more than the budget less the activations'
+  headroom, retries a model call once after an out-of-memory (the other models evicted), and
+  records load and compute times and peak memory.
 
 torch is imported inside functions only, so importing this module costs nothing.
 """
@@ -89,6 +91,22 @@ class ModelBroken(Exception):
 
 class DeviceUnavailable(Exception):
     """A profile asks for a device this machine does not have."""
+
+
+class OutOfMemory(Exception):
+    """A model call ran out of device memory twice, the second time with the device to its
+    model alone; the message names what was asked (shots, size, frames) and what to lower."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """An allocation failure: torch.OutOfMemoryError (CUDA, a RuntimeError subclass), MPS's
+    and CPU's allocator RuntimeErrors (torch has no class of their own for them), MemoryError."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and (
+        "MPS backend out of memory" in text or "DefaultCPUAllocator: can't allocate memory" in text
+        or "CUDA out of memory" in text)
 
 
 # --------------------------------------------------------------------------- locating
@@ -342,7 +360,7 @@ def load_safely(loader: Callable[..., Any], path: Path, **kwargs) -> Any:
     except MemoryError:
         raise
     except Exception as error:  # noqa: BLE001 — every loader failure is reported the same way
-        if type(error).__name__ == "OutOfMemoryError":
+        if is_out_of_memory(error):
             raise
         raise ModelBroken(path, f"loading failed: {type(error).__name__}: "
                           f"{_first_line(error)}", "load") from error
@@ -415,7 +433,7 @@ def size_of(obj: Any, largest_only: bool = False) -> int:
     return max(sizes) if largest_only else sum(sizes)
 
 
-def _default_budget(device: str) -> int | None:
+def _usable_memory(device: str) -> int | None:
     """90 % of the GPU's memory, or 80 % of the machine's RAM on CPU (None if unknown)."""
     try:
         if device.startswith("cuda"):
@@ -428,18 +446,36 @@ def _default_budget(device: str) -> int | None:
         return None
 
 
+# Share of the device's usable memory kept free of weights, by default, for what a call
+# computes (latents, attention, the VAE's decode): a 720p clip of 121 frames takes gigabytes
+# of activations beside a 5 B video model.
+HEADROOM = 0.2
+
+
 class ModelManager:
     """Models resident for a build: each loads once, and the least recently used are evicted
-    when loading another would exceed the memory budget.
+    when loading another would take the weights over their budget.
+
+    The budget counts weights; what the device has beyond it is the headroom for activations.
+    ``budget_bytes`` (the profile's ``memory_budget_gb``) sets it; by default it is the usable
+    memory (90 % of the GPU's, 80 % of RAM) less ``headroom`` × that memory. Once a call has
+    been measured (on CUDA) to need more above the weights than the device leaves free, the
+    weights' budget shrinks to leave that much. A model call made through :meth:`call` that
+    runs out of memory is retried once with the other models evicted and the device's cache
+    emptied; a second failure raises :class:`OutOfMemory`.
 
     Callers fetch a model with :meth:`get` each time they use it (holding no reference of their
     own between batches), so an evicted model's memory is actually freed."""
 
     def __init__(self, device: str = "auto", budget_bytes: int | None = None,
-                 offload: bool = False):
+                 offload: bool = False, headroom: float = HEADROOM):
         self.device = pick_device(device)
-        self.budget_bytes = budget_bytes if budget_bytes is not None else _default_budget(self.device)
+        self.usable_bytes = _usable_memory(self.device)
+        if budget_bytes is None and self.usable_bytes is not None:
+            budget_bytes = int(self.usable_bytes * (1 - headroom))
+        self.budget_bytes = budget_bytes
         self.offload = offload
+        self._measured_activations = 0          # the most a call needed above the weights
         self._resident: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._stats: dict[str, dict] = {}
         self._lock = threading.RLock()
@@ -457,16 +493,35 @@ class ModelManager:
     def used_bytes(self) -> int:
         return sum(size for _, size in self._resident.values())
 
+    @property
+    def weights_budget_bytes(self) -> int | None:
+        """What the resident weights may take: the budget, less any activations measured
+        beyond what the device has free of it (None: no limit)."""
+        limits = [self.budget_bytes]
+        if self.usable_bytes is not None and self._measured_activations:
+            limits.append(max(self.usable_bytes - self._measured_activations, 0))
+        limits = [limit for limit in limits if limit is not None]
+        return min(limits) if limits else None
+
+    @property
+    def headroom_bytes(self) -> int:
+        """The usable device memory left free of weights for activations (0 when unknown)."""
+        weights = self.weights_budget_bytes
+        if self.usable_bytes is None or weights is None:
+            return 0
+        return max(self.usable_bytes - weights, 0)
+
     def stats(self) -> dict[str, dict]:
-        """Per key: loads, load_seconds, compute_seconds, peak_memory_bytes (plus size_bytes and
-        evictions)."""
+        """Per key: loads, load_seconds, compute_seconds, peak_memory_bytes (plus size_bytes,
+        evictions and out_of_memory_retries)."""
         with self._lock:
             return {key: dict(value) for key, value in self._stats.items()}
 
     def _entry(self, key: str) -> dict:
         return self._stats.setdefault(key, {"loads": 0, "load_seconds": 0.0,
                                             "compute_seconds": 0.0, "peak_memory_bytes": 0,
-                                            "size_bytes": 0, "evictions": 0})
+                                            "size_bytes": 0, "evictions": 0,
+                                            "out_of_memory_retries": 0})
 
     # -- residency
     def get(self, key: str, load: Callable[[], Any]) -> Any:
@@ -481,7 +536,7 @@ class ModelManager:
             try:
                 obj = load()
             except Exception as error:
-                if type(error).__name__ != "OutOfMemoryError" or not self._resident:
+                if not is_out_of_memory(error) or not self._resident:
                     raise
                 self._evict_all()          # one retry with the device to itself
                 obj = load()
@@ -498,9 +553,10 @@ class ModelManager:
             return obj
 
     def _make_room(self, size: int) -> None:
-        if self.budget_bytes is None:
+        limit = self.weights_budget_bytes
+        if limit is None:
             return
-        while self._resident and self.used_bytes + size > self.budget_bytes:
+        while self._resident and self.used_bytes + size > limit:
             self._evict(next(iter(self._resident)))
 
     def _place(self, obj: Any, offloaded: bool) -> Any:
@@ -539,7 +595,47 @@ class ModelManager:
 
             torch.cuda.empty_cache()
 
+    def _evict_others(self, key: str) -> None:
+        for other in [k for k in self._resident if k != key]:
+            self._evict(other)
+
     # -- compute
+    def call(self, key: str, run: Callable[[], Any], describe: Callable[[], str]) -> Any:
+        """``run()`` timed under :meth:`compute` for ``key``'s model. On out of memory: evict the
+        other resident models, empty the device's cache and run once more; a second out of
+        memory raises :class:`OutOfMemory` with ``describe()`` (the shots and the sizes asked
+        for) and what to lower."""
+        done, result = self._attempt(key, run)
+        if done:
+            return result
+        with self._lock:
+            self._evict_others(key)
+            self._free()
+            self._entry(key)["out_of_memory_retries"] += 1
+        done, result = self._attempt(key, run)
+        if done:
+            return result
+        self._free()
+        raise OutOfMemory(self._out_of_memory_message(describe(), result))
+
+    def _attempt(self, key: str, run: Callable[[], Any]) -> tuple[bool, Any]:
+        """(True, what ``run()`` returned), or (False, the out-of-memory error's line). The
+        error is not kept: its traceback holds the failed call's tensors, freed on return."""
+        try:
+            with self.compute(key):
+                return True, run()
+        except Exception as error:  # noqa: BLE001 - only allocation failures are caught
+            if not is_out_of_memory(error):
+                raise
+            return False, f"{type(error).__name__}: {_first_line(error)}"
+
+    def _out_of_memory_message(self, what: str, failure: str) -> str:
+        hint = ("lower `resolution`, `frames` or `batch_size` for this kind in moviola.toml"
+                + ("" if self.offload else ", or set `offload = true` in the profile (slower, "
+                   "much smaller)"))
+        return (f"out of memory on {self.device}: {what}, even with the other models "
+                f"evicted and the cache emptied ({failure}); {hint}")
+
     @contextmanager
     def compute(self, key: str) -> Iterator[None]:
         """Time a computation with ``key``'s model and record the peak memory it reached:
@@ -562,6 +658,9 @@ class ModelManager:
                 entry = self._entry(key)
                 entry["compute_seconds"] += elapsed
                 entry["peak_memory_bytes"] = max(entry["peak_memory_bytes"], peak)
+                if cuda:            # RSS counts far more than tensors: measured on CUDA only
+                    self._measured_activations = max(self._measured_activations,
+                                                     peak - self.used_bytes)
 
     def close(self) -> None:
         """Drop every model and give the device's cached memory back."""

@@ -4,6 +4,27 @@ import pytest
 
 # Golden files are rewritten, not compared, when this is set (review the diff before committing).
 UPDATE_GOLDENS = os.environ.get("MOVIOLA_UPDATE_GOLDENS") == "1"
+# The model tests on an accelerator (benchmarks/device.sh): MOVIOLA_TEST_DEVICE=cuda puts every
+# ModelManager there, MOVIOLA_TEST_DTYPE=bfloat16 every model in that dtype, whatever the tests'
+# configurations name (they name cpu and float32 so that CI runs them anywhere).
+TEST_DEVICE = os.environ.get("MOVIOLA_TEST_DEVICE")
+TEST_DTYPE = os.environ.get("MOVIOLA_TEST_DTYPE")
+
+
+@pytest.fixture(autouse=True)
+def model_device(monkeypatch):
+    if not (TEST_DEVICE or TEST_DTYPE):
+        yield
+        return
+    from moviola.runtime import models
+
+    pick_device, pick_dtype = models.pick_device, models.pick_dtype
+    if TEST_DEVICE:
+        monkeypatch.setattr(models, "pick_device", lambda preference="auto": pick_device(TEST_DEVICE))
+    if TEST_DTYPE:
+        monkeypatch.setattr(models, "pick_dtype",
+                            lambda preference, device: pick_dtype(TEST_DTYPE, device))
+    yield
 
 
 @pytest.fixture

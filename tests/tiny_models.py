@@ -314,3 +314,55 @@ def build_ip_adapter(model: Path, target: Path, image_dim: int = 16) -> Path:
         key_id += 2
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(target / "ip-adapter.safetensors"))
     return target
+
+
+def wan22_ti2v_pipeline(real: bool = False):
+    """A WanPipeline laid out as Wan 2.2 TI2V-5B (Wan-AI/Wan2.2-TI2V-5B-Diffusers): UMT5 text
+    encoder, the Wan 2.2 VAE (48 latent channels, 2×2 patchified input, 16× spatial and 4×
+    temporal compression, residual blocks), a WanTransformer3DModel with (1, 2, 2) patches over
+    48 channels, ``expand_timesteps`` (per-token timesteps: the first frame can stay clean),
+    UniPC flow-matching scheduler with shift 5. ``real``: the checkpoint's widths and depths
+    (5 B transformer, UMT5-XXL encoder; random weights, for benchmarks on a GPU); else toy ones.
+    Built on torch's current default device."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer = _t5_tokenizer()
+    torch.manual_seed(0)
+    if real:
+        text = UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24,
+                          num_heads=64, feed_forward_proj="gated-gelu",
+                          relative_attention_num_buckets=32, relative_attention_max_distance=128)
+        denoiser = dict(num_attention_heads=24, attention_head_dim=128, ffn_dim=14336,
+                        num_layers=30, text_dim=4096, rope_max_seq_len=1024)
+        vae_widths = dict(base_dim=160, decoder_base_dim=256, dim_mult=[1, 2, 4, 4],
+                          num_res_blocks=2)
+    else:
+        text = UMT5Config(vocab_size=len(tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=37,
+                          num_layers=2, num_heads=4, feed_forward_proj="gated-gelu",
+                          relative_attention_num_buckets=8)
+        denoiser = dict(num_attention_heads=2, attention_head_dim=12, ffn_dim=32, num_layers=2,
+                        text_dim=TEXT_DIM, rope_max_seq_len=32)
+        vae_widths = dict(base_dim=8, decoder_base_dim=8, dim_mult=[1, 1, 1, 1], num_res_blocks=1)
+    text_encoder = UMT5EncoderModel(text)
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=48, out_channels=48,
+                                        freq_dim=256, cross_attn_norm=True, eps=1e-6,
+                                        qk_norm="rms_norm_across_heads", **denoiser)
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(z_dim=48, temperal_downsample=[False, True, True], is_residual=True,
+                           in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+                           scale_factor_temporal=4, latents_mean=[0.0] * 48,
+                           latents_std=[1.0] * 48, **vae_widths)
+    with torch.device("cpu"):          # the scheduler's tables live on the CPU
+        scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                            flow_shift=5.0, num_train_timesteps=1000)
+    return WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae,
+                       scheduler=scheduler, transformer=transformer, expand_timesteps=True)
+
+
+def build_wan22_ti2v(folder: Path) -> Path:
+    """The toy :func:`wan22_ti2v_pipeline`, saved as safetensors."""
+    wan22_ti2v_pipeline().save_pretrained(Path(folder), safe_serialization=True)
+    return Path(folder)

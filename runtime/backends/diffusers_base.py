@@ -9,7 +9,9 @@ follows the same path (docs/backends.md has the details):
 - the pipeline is loaded once through the shared ``ModelManager`` (``DiffusionPipeline``, the
   class the model folder declares, safetensors only, offline), so every visual backend of a
   build that names the same model shares one resident copy; variants of it (image-to-image,
-  video-to-video) are made with ``from_pipe``, which shares the weights;
+  video-to-video) share its component objects and keep their dtypes (:func:`share_pipeline`);
+- a video pipeline's VAE decodes in tiles and slices (``options.vae_tiling``: false turns it
+  off, a table sets the tile sizes), so a long clip's decode does not outgrow the card;
 - ``run_batch(tasks)`` groups compatible jobs (same generation size, frame count, LoRA and
   conditioning) and renders each group in calls of up to ``config.batch_size`` samples, with
   one ``torch.Generator`` per sample seeded from its job: batched output equals unbatched;
@@ -189,6 +191,8 @@ class DiffusersBackend(BaseBackend):
             pipe = store.load_safely(DiffusionPipeline.from_pretrained, self.path,
                                      dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
+        if "num_frames" in call_parameters(pipe):
+            tile_vae(pipe, self.options.get("vae_tiling", True))
         return pipe
 
     def variant(self, pipe, which: str):
@@ -222,7 +226,8 @@ class DiffusersBackend(BaseBackend):
             outputs: dict[int, list] = defaultdict(list)
             for start in range(0, len(flat), size):
                 chunk = flat[start:start + size]
-                pictures = self._call(target, first.shared, [s for _, s in chunk])
+                pictures = self._call(target, first.shared,
+                                      [{**s, "label": tasks[i].job.label} for i, s in chunk])
                 for (index, _), picture in zip(chunk, pictures):
                     outputs[index].append(picture)
                     if len(outputs[index]) == len(works[index].samples):
@@ -242,7 +247,7 @@ class DiffusersBackend(BaseBackend):
         kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
         kwargs.update(shared)
         for name in samples[0]:
-            if name == "seed":
+            if name in ("seed", "label"):        # ours: the sample's generator, its shot
                 continue
             values = [s[name] for s in samples]
             if all(v is None for v in values):
@@ -255,9 +260,21 @@ class DiffusersBackend(BaseBackend):
         if "output_type" in accepted:
             kwargs["output_type"] = "np"
         kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
-        with self.models.compute(self.key):
-            result = pipe(**kwargs)
+        result = self.models.call(self.key, lambda: pipe(**kwargs),
+                                  lambda: self._call_size(kwargs, samples))
         return _split_outputs(result, len(samples))
+
+    def _call_size(self, kwargs: dict, samples: list[dict]) -> str:
+        """What a call asked of the device, for an out-of-memory message: the shots, the
+        generation size, frames and samples per call."""
+        size = [f"{kwargs['width']}×{kwargs['height']}" if "width" in kwargs and "height" in kwargs
+                else None,
+                f"{kwargs['num_frames']} frames" if "num_frames" in kwargs else None,
+                f"{len(samples)} sample(s) per call (batch_size {self.config.batch_size})"]
+        labels = [sample["label"] for sample in samples if sample.get("label")]
+        where = f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
+        return (f"{where}{self.config.kind} with {self.config.model} at "
+                + ", ".join(p for p in size if p))
 
     # -- shared settings ------------------------------------------------------------------------
 
@@ -362,7 +379,7 @@ class DiffusersBackend(BaseBackend):
 
 
 _OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
-                "max_frames", "video_pipeline"}
+                "max_frames", "video_pipeline", "vae_tiling"}
 _SINGLE = {"video"}                 # one value for the whole call, not one per sample
 
 
@@ -419,12 +436,58 @@ def _make_variant(pipe, which: str, options: dict):
         if cls is None:
             return None
         try:
-            variant = cls.from_pipe(pipe)
+            variant = share_pipeline(cls, pipe)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         variant.set_progress_bar_config(disable=True)
         return variant
     raise ValueError(which)
+
+
+def share_pipeline(cls, pipe):
+    """A ``cls`` pipeline built on ``pipe``'s own component objects (weights shared, nothing
+    copied), with its settings (``pipe.config``) where ``cls`` takes them.
+
+    Not ``cls.from_pipe(pipe)``: DiffusionPipeline.from_pipe ends with ``.to(dtype=...)``, its
+    ``dtype`` argument defaulting to float32, which casts the shared modules in place: the
+    resident pipeline doubles in size unseen by the budget, and even ``dtype=pipe.dtype``
+    casts the parts a model keeps in float32 (Wan's norms, T5's ``wo``). Raises ValueError when
+    ``pipe`` lacks a component ``cls`` needs."""
+    parameters = {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
+                  if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    components = pipe.components
+    kwargs = {name: components[name] for name in parameters if name in components}
+    kwargs.update({name: pipe.config[name] for name in parameters
+                   if name not in kwargs and name in pipe.config})
+    missing = [name for name, p in parameters.items()
+               if p.default is p.empty and kwargs.get(name) is None]
+    if missing:
+        raise ValueError(f"{cls.__name__} needs {', '.join(missing)}, which "
+                         f"{type(pipe).__name__} does not have")
+    return cls(**kwargs)
+
+
+def tile_vae(pipe, setting=True) -> list[str]:
+    """Decode (and encode) in spatial tiles and one sample at a time, through the VAE's public
+    ``enable_tiling`` / ``enable_slicing`` where its class has them: a 720p clip of 121 frames
+    decoded whole takes tens of gigabytes beside the model. ``setting``: True, False (both off,
+    exact but larger), or a table of ``enable_tiling`` arguments (tile sizes). Returns what was
+    turned on."""
+    vae = getattr(pipe, "vae", None)
+    if vae is None:
+        return []
+    turned_on = []
+    for name, enabled in (("tiling", setting), ("slicing", bool(setting))):
+        method = getattr(vae, f"enable_{name}" if enabled else f"disable_{name}", None)
+        if method is None:
+            continue
+        try:
+            method(**setting) if name == "tiling" and isinstance(setting, dict) else method()
+        except NotImplementedError:      # the mixin's method on a VAE that does not tile
+            continue
+        if enabled:
+            turned_on.append(name)
+    return turned_on
 
 
 def _lora_loader(pipe, name: str):
