@@ -46,8 +46,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable
 
+import numpy as np
+
 from moviola.runtime import models as store
+from moviola.runtime.audio_io import load_audio
 from moviola.runtime.backends.protocol import BaseBackend
+
+MIN_RECORDING_SECONDS = 0.1      # a take or voice recording shorter than this holds no speech
 
 
 @dataclass
@@ -178,3 +183,25 @@ def device_of(model):
     return next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
 
+
+
+def read_recording(task, relative: str, rate: int) -> np.ndarray:
+    """A recording the job declared (a take, a ``voice:`` sample), as mono float32 at ``rate``,
+    or an error naming the line."""
+    label = task.job.label
+    try:
+        samples = load_audio(task.source(relative), rate, channels=1)[:, 0]
+    except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{label}: {relative} is not a readable recording ({reason})") from None
+    if len(samples) < MIN_RECORDING_SECONDS * rate:
+        raise ValueError(f"{label}: {relative} holds no speech (shorter than "
+                         f"{MIN_RECORDING_SECONDS:g} s)")
+    return samples
+
+
+def exact_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """``samples`` cut or padded with silence to ``length``."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.pad(samples, (0, length - len(samples)))

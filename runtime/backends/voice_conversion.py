@@ -35,15 +35,15 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime import speech_dsp
-from moviola.runtime.audio_io import load_audio, write_wav
-from moviola.runtime.backends.audio_base import Loaded, TransformersBackend, device_of
+from moviola.runtime.audio_io import write_wav
+from moviola.runtime.backends.audio_base import (Loaded, TransformersBackend, device_of,
+                                                 exact_length, read_recording)
 from moviola.runtime.backends.speech_models import conversion_problems, delivery_of
 
 __all__ = ["VoiceConversion", "length_bounds", "encoder_frames"]
 
 DEFAULT_VOCODER = "microsoft/speecht5_hifigan"
 DEFAULT_SPEAKER_ENCODER = "microsoft/wavlm-base-plus-sv"
-MIN_SECONDS = 0.1          # a take or voice recording shorter than this holds no speech
 
 
 # What each folder must hold: (option naming it, accepted model_type values, the architecture
@@ -199,7 +199,7 @@ class VoiceConversion(TransformersBackend):
         vocoder = self.resident(roles["vocoder"]).model
         in_rate = int(extractor.sampling_rate)
         out_rate = int(vocoder.config.sampling_rate)
-        take = _recording(task, params.performance, in_rate)
+        take = read_recording(task, params.performance, in_rate)
         take = speech_dsp.trim_silence(take, in_rate)
         if embedding.shape[-1] != model.config.speaker_embedding_dim:
             raise store.ModelBroken(self.path(roles["speaker_encoder"]),
@@ -232,7 +232,7 @@ class VoiceConversion(TransformersBackend):
         converted = len(wave) / out_rate
         target = int(round(len(take) * out_rate / in_rate))
         if self.options.get("keep_timing", True) and len(wave) and target:
-            wave = _exact(speech_dsp.time_stretch(wave, out_rate, target / len(wave)), target)
+            wave = exact_length(speech_dsp.time_stretch(wave, out_rate, target / len(wave)), target)
         gain = delivery_of(params.delivery or ()).gain
         wave = np.clip(speech_dsp.match_level(wave, out_rate) * gain, -1.0, 1.0)
         write_wav(task.output("speech"), wave, out_rate)
@@ -250,7 +250,7 @@ class VoiceConversion(TransformersBackend):
             loaded = self.resident(name)
             encoder, extractor = loaded.model, loaded.processor
             rate = int(extractor.sampling_rate)
-            audio = _recording(task, voice, rate)
+            audio = read_recording(task, voice, rate)
             values = extractor(audio, sampling_rate=rate, return_tensors="pt")["input_values"]
             values = values.to(device=device_of(encoder), dtype=next(encoder.parameters()).dtype)
             # one unpadded recording: no attention mask (WavLM's attention warns about its dtype)
@@ -292,22 +292,3 @@ def length_bounds(take_seconds: float, frames: int, min_ratio: float, max_ratio:
 
 def _where(job) -> str:
     return f"{job.label} (line {job.span.line})" if job.span is not None else job.label
-
-
-def _recording(task, relative: str, rate: int) -> np.ndarray:
-    """A recording the job declared, as mono float32 at ``rate``, or an error naming the line."""
-    label = task.job.label
-    try:
-        samples = load_audio(task.source(relative), rate, channels=1)[:, 0]
-    except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{label}: {relative} is not a readable recording ({reason})") from None
-    if len(samples) < MIN_SECONDS * rate:
-        raise ValueError(f"{label}: {relative} holds no speech (shorter than {MIN_SECONDS:g} s)")
-    return samples
-
-
-def _exact(samples: np.ndarray, length: int) -> np.ndarray:
-    if len(samples) >= length:
-        return samples[:length]
-    return np.pad(samples, (0, length - len(samples)))
