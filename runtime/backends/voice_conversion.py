@@ -5,7 +5,7 @@ A line written ``[[voice: laughing; from: takes/line.wav]]`` is a "speech" job r
 the profile's ``performance`` entry. Its take (``performance``) is trimmed of silence and
 converted by ``SpeechT5ForSpeechToSpeech`` (e.g. microsoft/speecht5_vc), conditioned on the
 character's x-vector, into a mel spectrogram that ``SpeechT5HifiGan`` (microsoft/speecht5_hifigan)
-turns into audio. The x-vector comes from ``WavLMForXVector`` (microsoft/wavlm-base-plus-sv) on
+turns into audio. The x-vector comes from ``WavLMForXVector`` (microsoft/wavlm-base-sv) on
 the character's ``voice:`` recording, L2-normalised, once per recording per build.
 
 docs/audio-backends.md is the user documentation.
@@ -42,8 +42,11 @@ from moviola.runtime.backends.speech_models import conversion_problems, delivery
 
 __all__ = ["VoiceConversion", "length_bounds", "encoder_frames"]
 
-DEFAULT_VOCODER = "microsoft/speecht5_hifigan"
-DEFAULT_SPEAKER_ENCODER = "microsoft/wavlm-base-plus-sv"
+# The revisions that publish safetensors (the repos' main branches hold pickles only): the Hub's
+# safetensors conversion pull requests, refs/pr/1 of speecht5_hifigan and refs/pr/2 of
+# wavlm-base-sv (wavlm-base-plus-sv has no such revision that we could find).
+DEFAULT_VOCODER = "microsoft/speecht5_hifigan@refs/pr/1"
+DEFAULT_SPEAKER_ENCODER = "microsoft/wavlm-base-sv@refs/pr/2"
 
 
 # What each folder must hold: (option naming it, accepted model_type values, the architecture
@@ -58,7 +61,7 @@ _ROLES = {
     # a plain WavLMModel lacks the x-vector head, which would load with random weights
     "speaker_encoder": ("speaker_encoder", ("wavlm",), "WavLMForXVector",
                         "a WavLM speaker verification model with an x-vector head "
-                        "(e.g. microsoft/wavlm-base-plus-sv)"),
+                        "(e.g. microsoft/wavlm-base-sv)"),
 }
 
 
@@ -67,8 +70,8 @@ class VoiceConversion(TransformersBackend):
     character's voice with SpeechT5 (``SpeechT5ForSpeechToSpeech`` + ``SpeechT5HifiGan``, the
     target speaker's x-vector from ``WavLMForXVector``). See the module's docstring.
 
-    Options: ``vocoder`` (default microsoft/speecht5_hifigan), ``speaker_encoder`` (default
-    microsoft/wavlm-base-plus-sv), ``keep_timing`` (default true: the result is stretched to the
+    Options: ``vocoder`` (default microsoft/speecht5_hifigan@refs/pr/1), ``speaker_encoder``
+    (default microsoft/wavlm-base-sv@refs/pr/2), ``keep_timing`` (default true: the result is stretched to the
     trimmed take's length), ``min_ratio`` and ``max_ratio`` (default 0.5 and 1.5: how long the
     converted speech may be, relative to the trimmed take, before any stretching).
 
@@ -148,7 +151,7 @@ class VoiceConversion(TransformersBackend):
                 paths["speaker_encoder"], f"its x-vectors have {given} values, and the voice "
                 f"conversion model at {paths['model']} takes speaker embeddings of {wanted} "
                 f"(speaker_embedding_dim); use a speaker encoder whose xvector_output_dim is "
-                f"{wanted} (microsoft/wavlm-base-plus-sv gives 512, as speecht5_vc takes)")
+                f"{wanted} (microsoft/wavlm-base-sv gives 512, as speecht5_vc takes)")
         bins = int(settings["model"].get("num_mel_bins", 80))
         heard = int(settings["vocoder"].get("model_in_dim", 80))
         if bins != heard:
