@@ -1,5 +1,7 @@
-"""``transformers.pocket_tts`` on a tiny Pocket TTS (tests/tiny_speech_models.py), loaded through
-the backend from a temporary project with a real ModelManager, on tasks from a planned script.
+"""The cloning speech backends on tiny faithful models: ``transformers.pocket_tts`` (a tiny Pocket
+TTS, tests/tiny_speech_models.py) and ``transformers.tts_clone`` (the tiny CSM of
+tests/tiny_audio_models.py), loaded through the backends from a temporary project with a real
+ModelManager, on tasks from a planned script.
 
 What a listener would notice: the character's `voice:` recording decides the voice (another
 recording, another voice; the same recording and seed, the same audio), two characters of a
@@ -26,6 +28,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import tiny_audio_models  # noqa: E402
 import tiny_speech_models  # noqa: E402
 
 from moviola.compiler.api import compile_text  # noqa: E402
@@ -35,7 +38,7 @@ from moviola.runtime import models, speech_dsp  # noqa: E402
 from moviola.runtime.audio_io import load_audio, read_wav  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 from moviola.runtime.backends.registry import backend_class  # noqa: E402
-from moviola.runtime.backends.speech_models import PocketTts, frame_budget  # noqa: E402
+from moviola.runtime.backends.speech_models import PocketTts, TtsClone, frame_budget  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -72,6 +75,7 @@ def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("voices")
     tiny_speech_models.build_pocket_tts(root / "models" / "pocket-tts",
                                         root / "models" / "pocket-tts-codec")
+    tiny_audio_models.build_csm(root / "models" / "csm")
     (root / "voices").mkdir()
     (root / "takes").mkdir()
     # two voices far apart: a high bright one, a low dull one
@@ -246,3 +250,21 @@ def test_registry_and_profiles_know_the_backend():
 
     assert backend_class("transformers.pocket_tts") is PocketTts
     assert BACKENDS["transformers.pocket_tts"] == ("speech", "performance")
+
+
+# -- transformers.tts_clone (CSM): the same promises ------------------------------------------
+
+def test_csm_clones_the_recording_of_each_character(film, project, manager):
+    config = ModelConfig("speech", "transformers.tts_clone", "models/csm", dtype="float32",
+                         options=Options(max_seconds=2.0))
+    csm = TtsClone(config, manager, project)
+    csm.validate()
+    odette, again = film.task(FIRST, seed=3), film.task(FIRST, seed=3)
+    other_voice = film.task(FIRST, seed=3, voice_sample="voices/lucien.wav")
+    lucien = film.task(SECOND, seed=3)
+    metas = csm.run_batch([odette, other_voice, lucien])
+    csm.run_batch([again])
+    assert all(meta["sample_rate"] == RATE for meta in metas)
+    assert odette.output("speech").read_bytes() == again.output("speech").read_bytes()
+    assert distance(speech(odette), speech(other_voice)) > 0.25
+    assert distance(speech(odette), speech(lucien)) > 0.25
