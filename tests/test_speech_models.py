@@ -241,8 +241,13 @@ def test_the_codec_is_found_and_checked_at_validate(project, manager):
     unnamed = PocketTts(dataclasses.replace(pocket_config(), options=Options()), manager, project)
     with pytest.raises(models.ModelBroken, match="names no audio tokenizer"):
         unnamed.validate()
+    # another kind of model given as the Pocket TTS model
+    csm = PocketTts(dataclasses.replace(pocket_config(), model="models/csm"), manager, project)
+    with pytest.raises(models.ModelBroken, match="'csm'"):
+        csm.validate()
     settings = json.loads((project / "models" / "pocket-tts" / "config.json").read_text())
     assert settings["model_type"] == "pocket_tts"
+    assert manager.stats() == {}                    # nothing loaded to find all this out
 
 
 def test_registry_and_profiles_know_the_backend():
