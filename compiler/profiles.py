@@ -60,6 +60,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "transformers.tts": ("speech", "performance"),
     "transformers.tts_clone": ("speech", "performance"),
     "transformers.pocket_tts": ("speech", "performance"),
+    "transformers.vibevoice": ("speech", "performance"),
     "transformers.voice_conversion": ("performance",),
     "coqui.xtts": ("speech", "performance"),
     "coqui.freevc": ("performance",),

@@ -1,6 +1,6 @@
-"""The cloning speech backends on tiny faithful models: ``transformers.pocket_tts`` (a tiny Pocket
-TTS, tests/tiny_speech_models.py) and ``transformers.tts_clone`` (the tiny CSM of
-tests/tiny_audio_models.py), loaded through the backends from a temporary project with a real
+"""The cloning speech backends on tiny faithful models: ``transformers.pocket_tts`` and
+``transformers.vibevoice`` (a tiny Pocket TTS and VibeVoice, tests/tiny_speech_models.py) and
+``transformers.tts_clone`` (the tiny CSM of tests/tiny_audio_models.py), loaded through the backends from a temporary project with a real
 ModelManager, on tasks from a planned script.
 
 What a listener would notice: the character's `voice:` recording decides the voice (another
@@ -38,7 +38,8 @@ from moviola.runtime import models, speech_dsp  # noqa: E402
 from moviola.runtime.audio_io import load_audio, read_wav  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 from moviola.runtime.backends.registry import backend_class  # noqa: E402
-from moviola.runtime.backends.speech_models import PocketTts, TtsClone, frame_budget  # noqa: E402
+from moviola.runtime.backends.speech_models import (PocketTts, TtsClone, VibeVoice,  # noqa: E402
+                                                   frame_budget)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -76,6 +77,7 @@ def project(tmp_path_factory) -> Path:
     tiny_speech_models.build_pocket_tts(root / "models" / "pocket-tts",
                                         root / "models" / "pocket-tts-codec")
     tiny_audio_models.build_csm(root / "models" / "csm")
+    tiny_speech_models.build_vibevoice(root / "models" / "vibevoice")
     (root / "voices").mkdir()
     (root / "takes").mkdir()
     # two voices far apart: a high bright one, a low dull one
@@ -254,7 +256,9 @@ def test_registry_and_profiles_know_the_backend():
     from moviola.compiler.profiles import BACKENDS
 
     assert backend_class("transformers.pocket_tts") is PocketTts
-    assert BACKENDS["transformers.pocket_tts"] == ("speech", "performance")
+    assert backend_class("transformers.vibevoice") is VibeVoice
+    assert BACKENDS["transformers.pocket_tts"] == BACKENDS["transformers.vibevoice"] == (
+        "speech", "performance")
 
 
 # -- transformers.tts_clone (CSM): the same promises ------------------------------------------
@@ -273,3 +277,44 @@ def test_csm_clones_the_recording_of_each_character(film, project, manager):
     assert odette.output("speech").read_bytes() == again.output("speech").read_bytes()
     assert distance(speech(odette), speech(other_voice)) > 0.25
     assert distance(speech(odette), speech(lucien)) > 0.25
+
+
+# -- transformers.vibevoice -------------------------------------------------------------------
+
+def vibevoice_config(**over) -> ModelConfig:
+    values = dict(kind="speech", backend="transformers.vibevoice", model="models/vibevoice",
+                  dtype="float32", steps=2, options=Options(max_seconds=1.0))
+    values.update(over)
+    return ModelConfig(**values)
+
+
+def test_vibevoice_speaks_each_line_in_its_characters_voice(film, project, manager):
+    vibevoice = VibeVoice(vibevoice_config(), manager, project)
+    vibevoice.validate()
+    odette, again = film.task(FIRST, seed=3), film.task(FIRST, seed=3)
+    other_voice = film.task(FIRST, seed=3, voice_sample="voices/lucien.wav")
+    lucien = film.task(SECOND, seed=3)
+    metas = vibevoice.run_batch([odette, other_voice, lucien])
+    vibevoice.run_batch([again])
+    assert odette.output("speech").read_bytes() == again.output("speech").read_bytes()
+    assert distance(speech(odette), speech(other_voice)) > 0.25
+    assert distance(speech(odette), speech(lucien)) > 0.25
+    # 24 kHz, within the line's budget of 7.5 frames a second (3200 samples a frame)
+    most = frame_budget(LINE, 7.5, 1.0) * 3200
+    for task, meta in zip((odette, other_voice, lucien), metas):
+        assert meta["sample_rate"] == RATE and 3200 <= len(speech(task)) <= most
+    assert [entry["loads"] for entry in manager.stats().values()] == [1]
+
+
+def test_vibevoice_speaks_a_character_without_a_recording(film, project, manager):
+    vibevoice = VibeVoice(vibevoice_config(), manager, project)
+    assert vibevoice.check_jobs([film.job("MARCEL", NOBODY)]) == []
+    marcel = film.task("MARCEL", NOBODY, seed=3)
+    voiced = film.task("MARCEL", NOBODY, seed=3, voice_sample="voices/odette.wav")
+    vibevoice.run_batch([marcel, voiced])
+    assert distance(speech(marcel), speech(voiced)) > 0.25       # the recording is heard
+    # the profile's steps reach the diffusion: another count, another sound
+    fewer = VibeVoice(vibevoice_config(steps=1), manager, project)
+    once = film.task("MARCEL", NOBODY, seed=3)
+    fewer.run_batch([once])
+    assert once.output("speech").read_bytes() != marcel.output("speech").read_bytes()

@@ -107,3 +107,81 @@ def write_voice(path: Path, seconds: float, start: float, end: float, *, pad: fl
     silence = np.zeros(int(pad * rate))
     write_wav(path, np.concatenate([silence, voice, silence]).astype(np.float32), rate)
     return Path(path)
+
+
+# VibeVoice's prompt layout (the converted checkpoints' chat template, in our words): a system
+# line, the voice of each speaker that has one, the turns' text, then the first audio position.
+VIBEVOICE_TEMPLATE = (
+    "{%- set ns = namespace(voiced=[]) -%}"
+    "{%- for message in messages -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'audio' and message['role'] not in ns.voiced -%}"
+    "{%- set ns.voiced = ns.voiced + [message['role']] -%}{%- endif -%}"
+    "{%- endfor -%}{%- endfor -%}"
+    " Transform the text provided by various speakers into speech output, utilizing the "
+    "distinct voice of each respective speaker.\n"
+    "{%- if ns.voiced %} Voice input:\n"
+    "{%- for speaker in ns.voiced %} Speaker {{ speaker }}:<|vision_start|><|vision_pad|>"
+    "<|vision_end|>\n{%- endfor -%}{%- endif %} Text input:\n"
+    "{%- for message in messages -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'text' %} Speaker {{ message['role'] }}: {{ item['text'] }}\n"
+    "{%- endif -%}{%- endfor -%}{%- endfor %} Speech output:\n<|vision_start|>")
+
+
+def build_vibevoice(folder: Path) -> Path:
+    """A VibeVoice model (~4 M parameters, most in the codecs' last stages) and its processor:
+    the acoustic and semantic codecs at the real strides (24 kHz, ratios 2·2·4·5·5·8 = 3200
+    samples a frame, 7.5 frames a second) and latent sizes (64 and 128), one ConvNeXt block a
+    stage instead of 3 (8 last); a one-layer Qwen2 of width 32 and a one-layer diffusion head;
+    greedy tokens and guidance 1.3 as the converted checkpoints, and transformers' default
+    scheduler (DPM-Solver, v-prediction, squared-cosine betas). A character-level tokenizer with
+    Qwen2's vision tokens as the audio markers.
+
+    The language model only chooses among end-of-text, audio start/end and "next audio frame";
+    its head is zeroed, so that the tie goes to the lowest id, "next audio frame": the tiny
+    model speaks until its frame budget (random weights would stop anywhere)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (PreTrainedTokenizerFast, VibeVoiceConfig,
+                              VibeVoiceForConditionalGeneration, VibeVoiceProcessor)
+    from transformers.models.vibevoice_acoustic_tokenizer.feature_extraction_vibevoice_acoustic_tokenizer import \
+        VibeVoiceAcousticTokenizerFeatureExtractor
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<|vision_pad|>", "<|endoftext|>", "<|vision_start|>", "<|vision_end|>", "<unk>"]
+    vocab = {token: index for index, token in enumerate(specials)}
+    for char in LETTERS + "\n":
+        vocab[char] = len(vocab)
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        additional_special_tokens=["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>"])
+    # weights drawn wide (and the codec blocks' layer scale at 1) so that the voice shows
+    codec = dict(num_filters=4, downsampling_ratios=[2, 2, 4, 5, 5, 8],
+                 depths=[1, 1, 1, 1, 1, 1, 1], layer_scale_init_value=1.0, initializer_range=0.2)
+    config = VibeVoiceConfig(
+        text_config=dict(model_type="qwen2", vocab_size=len(vocab), hidden_size=32,
+                         intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=1, max_position_embeddings=2048,
+                         tie_word_embeddings=True, initializer_range=0.5),
+        audio_config=dict(model_type="vibevoice_acoustic_tokenizer", hidden_size=64, **codec),
+        semantic_model_config=dict(model_type="vibevoice_acoustic_tokenizer_encoder",
+                                   hidden_size=128, **codec),
+        diffusion_head_config=dict(num_hidden_layers=1, intermediate_size=64,
+                                   frequency_embedding_size=16),
+        initializer_range=0.5, pad_token_id=vocab["<|endoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"], audio_bos_token_id=vocab["<|vision_start|>"],
+        audio_eos_token_id=vocab["<|vision_end|>"], audio_token_id=vocab["<|vision_pad|>"])
+    torch.manual_seed(0)
+    model = VibeVoiceForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.zero_()
+    model.generation_config.do_sample = False
+    model.generation_config.guidance_scale = 1.3
+    model.save_pretrained(folder, safe_serialization=True)
+    VibeVoiceProcessor(VibeVoiceAcousticTokenizerFeatureExtractor(sampling_rate=24000), tokenizer,
+                       chat_template=VIBEVOICE_TEMPLATE).save_pretrained(folder)
+    return folder

@@ -386,16 +386,7 @@ class PocketTts(TransformersBackend):
             latents = output[0] if isinstance(output, list) else \
                 output.audio_latents[0][output.audio_latents_mask[0].bool()]
             wave = processor.decode(latents).float().numpy().reshape(-1)
-        if not len(wave):
-            wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
-        elif params.performance and self.options.get("keep_timing", True):
-            take = speech_dsp.trim_silence(read_recording(task, params.performance, rate), rate)
-            wave = exact_length(speech_dsp.time_stretch(wave, rate, len(take) / len(wave)),
-                                len(take))
-        gain = delivery_of(params.delivery or ()).gain
-        wave = np.clip(speech_dsp.match_level(wave, rate) * gain, -1.0, 1.0)
-        write_wav(task.output("speech"), wave, rate)
-        return {"seconds": round(len(wave) / rate, 4), "sample_rate": rate}
+        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
 
     def _voice(self, task, processor):
         """The voice-prompt latents of the character's recording, once per recording."""
@@ -414,6 +405,91 @@ class PocketTts(TransformersBackend):
             mask = encoded["audio_prompt_latents_mask"][0].bool()
             self._voices[recording] = encoded["audio_prompt_latents"][0][mask]
         return self._voices[recording]
+
+
+class VibeVoice(TransformersBackend):
+    """``transformers.vibevoice``: Microsoft's VibeVoice (``VibeVoiceForConditionalGeneration``:
+    a Qwen2.5 language model, a diffusion head and a σ-VAE acoustic codec at 7.5 frames a
+    second, 24 kHz), each line in its character's recorded voice.
+
+    A line is one turn of the checkpoint's chat template: the speaker is the character's index
+    (``speakers`` maps characters to ids otherwise), the text is the line, and the character's
+    ``voice:`` recording (24 kHz mono, cut at ``max_context_seconds``, default 10) is that
+    speaker's voice input; a character without a recording speaks without one (an unconditioned
+    voice). The folder is self-contained (codecs inside the model, tokenizer and template beside).
+
+    Settings: the profile's ``guidance`` is the classifier-free guidance scale (default the
+    checkpoint's, 1.3) and ``steps`` the diffusion steps a frame (default the checkpoint's);
+    ``max_seconds`` (default 20) bounds a line. Generation stops at the model's end of speech.
+    The diffusion noise comes from torch's global generator: lines render one at a time, each
+    under ``torch.random.fork_rng`` seeded with its seed. No rate control: delivery hints change
+    the level only. Under ``performance`` the take gives the timing (``keep_timing``, default
+    true), as for Pocket TTS."""
+
+    model_types = ("vibevoice",)
+    what = "a VibeVoice model"
+
+    def load(self, path: Path) -> Loaded:
+        from transformers import AutoProcessor, VibeVoiceForConditionalGeneration
+
+        model = store.load_safely(VibeVoiceForConditionalGeneration.from_pretrained, path,
+                                  dtype=self.torch_dtype())
+        processor = store.load_safely(AutoProcessor.from_pretrained, path)
+        return Loaded(model.eval(), processor)
+
+    def render(self, tasks: list, name: str) -> list[dict]:
+        return [self._speak(task, name) for task in tasks]
+
+    def _speak(self, task, name: str) -> dict:
+        params = task.job.params
+        loaded = self.resident(name)
+        model, processor = loaded.model, loaded.processor
+        rate = int(processor.feature_extractor.sampling_rate)
+        text = clean_text(params.text)
+        wave = np.zeros(0, np.float32)
+        if any(char.isalnum() for char in text):
+            speakers = self.options.get("speakers") or {}
+            speaker = str(int(speakers.get(params.character, params.character_index)))
+            content = [{"type": "text", "text": text}]
+            audio = None
+            if params.voice_sample:
+                limit = float(self.options.get("max_context_seconds", 10.0))
+                audio = [read_recording(task, params.voice_sample, rate)[: int(limit * rate)]]
+                content.append({"type": "audio", "audio": audio[0]})
+            prompt = processor.apply_chat_template([{"role": speaker, "content": content}],
+                                                   tokenize=False)
+            inputs = processor(text=prompt, audio=audio, return_tensors="pt")
+            inputs = inputs.to(device_of(model))
+            frame_rate = rate / float(model.config.audio_config.hop_length)
+            generation = {"max_new_tokens": frame_budget(
+                text, frame_rate, float(self.options.get("max_seconds", 20.0)))}
+            if self.config.guidance is not None:
+                generation["guidance_scale"] = float(self.config.guidance)
+            if self.config.steps is not None:
+                generation["num_diffusion_steps"] = int(self.config.steps)
+            with self.models.compute(self.key(name)):
+                output = generated_under_seed(model, device_of(model), task.job.seed, **inputs,
+                                              **generation)
+            # a list of waveforms (None: no speech), or an output holding that list
+            audio_out = (output if isinstance(output, list) else output.audio)[0]
+            if audio_out is not None:
+                wave = audio_out.float().cpu().numpy().reshape(-1)
+        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
+
+
+def _write_line(task, wave: np.ndarray, rate: int, *, keep_timing: bool) -> dict:
+    """Write a cloned line: silence for nothing said, a performance stretched to its take's
+    length (trimmed of silence) when ``keep_timing``, levelled, times the delivery's gain."""
+    params = task.job.params
+    if not len(wave):
+        wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
+    elif params.performance and keep_timing:
+        take = speech_dsp.trim_silence(read_recording(task, params.performance, rate), rate)
+        wave = exact_length(speech_dsp.time_stretch(wave, rate, len(take) / len(wave)), len(take))
+    gain = delivery_of(params.delivery or ()).gain
+    wave = np.clip(speech_dsp.match_level(wave, rate) * gain, -1.0, 1.0)
+    write_wav(task.output("speech"), wave, rate)
+    return {"seconds": round(len(wave) / rate, 4), "sample_rate": rate}
 
 
 def _json_of(folder: Path, name: str = "processor_config.json") -> dict:
