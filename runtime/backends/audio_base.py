@@ -8,6 +8,7 @@ and effects in :mod:`.music_models`.
 | ``transformers.tts``       | ``VitsModel`` (VITS, MMS-TTS)        | speech          |
 | ``transformers.tts_clone`` | ``CsmForConditionalGeneration``      | speech (cloned) |
 | ``transformers.pocket_tts``| ``PocketTTSForConditionalGeneration``| speech (cloned) |
+| ``transformers.vibevoice`` | ``VibeVoiceForConditionalGeneration``| speech (cloned) |
 | ``transformers.musicgen``  | ``MusicgenForConditionalGeneration`` | music, sfx      |
 | ``diffusers.stable_audio`` | ``StableAudioPipeline``              | music, sfx      |
 
@@ -32,7 +33,8 @@ Determinism: every job has its own seed, and batching never changes what a job r
   the extra frames never change the frames before them (causal decoder), and each row keeps
   ``MARGIN_SECONDS`` of frames beyond its length, so the codec's look-ahead sees the same codes.
 - CSM samples inside a nested generate (backbone, then the depth decoder) on the global
-  generator, and Pocket TTS's flow sampler draws its noise there too: jobs run one at a time,
+  generator, and Pocket TTS's flow sampler and VibeVoice's diffusion head draw their noise
+  there too: jobs run one at a time,
   each under ``torch.random.fork_rng`` seeded with its seed.
 - Stable Audio takes a list of generators (one per job); its length conditioning is one number
   per call, so only jobs of equal length share a batch.
