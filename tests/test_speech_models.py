@@ -318,3 +318,15 @@ def test_vibevoice_speaks_a_character_without_a_recording(film, project, manager
     once = film.task("MARCEL", NOBODY, seed=3)
     fewer.run_batch([once])
     assert once.output("speech").read_bytes() != marcel.output("speech").read_bytes()
+
+
+def test_the_cloning_backends_run_in_bfloat16(film, project, manager):
+    """As on a GPU (dtype auto → bfloat16): the voice's samples and latents reach the models in
+    their dtype."""
+    backends = [VibeVoice(vibevoice_config(dtype="bfloat16"), manager, project),
+                PocketTts(dataclasses.replace(pocket_config(), dtype="bfloat16"), manager, project)]
+    for backend in backends:
+        backend.validate()
+        task = film.task(FIRST, seed=3)
+        [meta] = backend.run_batch([task])
+        assert meta["sample_rate"] == RATE and np.abs(speech(task)).max() > 0.05

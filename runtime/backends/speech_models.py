@@ -458,8 +458,9 @@ class VibeVoice(TransformersBackend):
                 content.append({"type": "audio", "audio": audio[0]})
             prompt = processor.apply_chat_template([{"role": speaker, "content": content}],
                                                    tokenize=False)
-            inputs = processor(text=prompt, audio=audio, return_tensors="pt")
-            inputs = inputs.to(device_of(model))
+            # the voice's samples in the model's dtype (the model does not cast them itself)
+            inputs = processor(text=prompt, audio=audio, return_tensors="pt").to(
+                device_of(model), dtype=next(model.parameters()).dtype)
             frame_rate = rate / float(model.config.audio_config.hop_length)
             generation = {"max_new_tokens": frame_budget(
                 text, frame_rate, float(self.options.get("max_seconds", 20.0)))}
