@@ -413,9 +413,9 @@ class VibeVoice(TransformersBackend):
     second, 24 kHz), each line in its character's recorded voice.
 
     A line is one turn of the checkpoint's chat template: the speaker is the character's index
-    (``speakers`` maps characters to ids otherwise), the text is the line, and the character's
-    ``voice:`` recording (24 kHz mono, cut at ``max_context_seconds``, default 10) is that
-    speaker's voice input; a character without a recording speaks without one (an unconditioned
+    modulo 4 (``speakers`` maps characters to ids otherwise; VibeVoice knows speakers 0 to 3),
+    the text is the line, and the character's ``voice:`` recording (24 kHz mono, cut at
+    ``max_context_seconds``, default 10) is that speaker's voice input; a character without a recording speaks without one (an unconditioned
     voice). The folder is self-contained (codecs inside the model, tokenizer and template beside).
 
     Settings: the profile's ``guidance`` is the classifier-free guidance scale (default the
@@ -449,7 +449,8 @@ class VibeVoice(TransformersBackend):
         wave = np.zeros(0, np.float32)
         if any(char.isalnum() for char in text):
             speakers = self.options.get("speakers") or {}
-            speaker = str(int(speakers.get(params.character, params.character_index)))
+            # VibeVoice was trained on conversations of up to 4 speakers, "Speaker 0" to "3"
+            speaker = str(int(speakers.get(params.character, params.character_index)) % 4)
             content = [{"type": "text", "text": text}]
             audio = None
             if params.voice_sample:
