@@ -68,7 +68,8 @@ def mms_tts() -> None:
         waveform = model(ids).waveform
         spent = time.perf_counter() - start
     seconds = waveform.shape[-1] / config.sampling_rate
-    print(f"  {seconds:.2f} s of speech in {spent:.2f} s → real-time factor {spent / seconds:.3f}")
+    print(f"  {seconds:.2f} s of speech in {spent:.2f} s → real-time factor "
+          f"{spent / seconds:.3f}")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The cloning speech backends on tiny faithful models: ``transformers.pocket_tts`` and
 ``transformers.vibevoice`` (a tiny Pocket TTS and VibeVoice, tests/tiny_speech_models.py) and
-``transformers.tts_clone`` (the tiny CSM of tests/tiny_audio_models.py), loaded through the backends from a temporary project with a real
-ModelManager, on tasks from a planned script.
+``transformers.tts_clone`` (the tiny CSM of tests/tiny_audio_models.py), loaded through the
+backends from a temporary project with a real ModelManager, on tasks from a planned script.
 
 What a listener would notice: the character's `voice:` recording decides the voice (another
 recording, another voice; the same recording and seed, the same audio), two characters of a

@@ -143,8 +143,8 @@ def build_vibevoice(folder: Path) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (PreTrainedTokenizerFast, VibeVoiceConfig,
                               VibeVoiceForConditionalGeneration, VibeVoiceProcessor)
-    from transformers.models.vibevoice_acoustic_tokenizer.feature_extraction_vibevoice_acoustic_tokenizer import \
-        VibeVoiceAcousticTokenizerFeatureExtractor
+    from transformers.models.vibevoice_acoustic_tokenizer import \
+        feature_extraction_vibevoice_acoustic_tokenizer as vibevoice_features
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,6 +182,7 @@ def build_vibevoice(folder: Path) -> Path:
     model.generation_config.do_sample = False
     model.generation_config.guidance_scale = 1.3
     model.save_pretrained(folder, safe_serialization=True)
-    VibeVoiceProcessor(VibeVoiceAcousticTokenizerFeatureExtractor(sampling_rate=24000), tokenizer,
+    VibeVoiceProcessor(vibevoice_features.VibeVoiceAcousticTokenizerFeatureExtractor(
+                           sampling_rate=24000), tokenizer,
                        chat_template=VIBEVOICE_TEMPLATE).save_pretrained(folder)
     return folder

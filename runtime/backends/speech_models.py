@@ -415,8 +415,9 @@ class VibeVoice(TransformersBackend):
     A line is one turn of the checkpoint's chat template: the speaker is the character's index
     modulo 4 (``speakers`` maps characters to ids otherwise; VibeVoice knows speakers 0 to 3),
     the text is the line, and the character's ``voice:`` recording (24 kHz mono, cut at
-    ``max_context_seconds``, default 10) is that speaker's voice input; a character without a recording speaks without one (an unconditioned
-    voice). The folder is self-contained (codecs inside the model, tokenizer and template beside).
+    ``max_context_seconds``, default 10) is that speaker's voice input; a character without a
+    recording speaks without one (an unconditioned voice). The folder is self-contained (codecs
+    inside the model, tokenizer and template beside).
 
     Settings: the profile's ``guidance`` is the classifier-free guidance scale (default the
     checkpoint's, 1.3) and ``steps`` the diffusion steps a frame (default the checkpoint's);

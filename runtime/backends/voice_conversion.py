@@ -71,9 +71,10 @@ class VoiceConversion(TransformersBackend):
     target speaker's x-vector from ``WavLMForXVector``). See the module's docstring.
 
     Options: ``vocoder`` (default microsoft/speecht5_hifigan@refs/pr/1), ``speaker_encoder``
-    (default microsoft/wavlm-base-sv@refs/pr/2), ``keep_timing`` (default true: the result is stretched to the
-    trimmed take's length), ``min_ratio`` and ``max_ratio`` (default 0.5 and 1.5: how long the
-    converted speech may be, relative to the trimmed take, before any stretching).
+    (default microsoft/wavlm-base-sv@refs/pr/2), ``keep_timing`` (default true: the result is
+    stretched to the trimmed take's length), ``min_ratio`` and ``max_ratio`` (default 0.5 and
+    1.5: how long the converted speech may be, relative to the trimmed take, before any
+    stretching).
 
     The take carries its own delivery (pace, intonation, laughter): hints change the level only
     (a whisper is quieter). The output is levelled like the draft voices (speech_dsp.match_level)
@@ -151,7 +152,7 @@ class VoiceConversion(TransformersBackend):
                 paths["speaker_encoder"], f"its x-vectors have {given} values, and the voice "
                 f"conversion model at {paths['model']} takes speaker embeddings of {wanted} "
                 f"(speaker_embedding_dim); use a speaker encoder whose xvector_output_dim is "
-                f"{wanted} (microsoft/wavlm-base-sv gives 512, as speecht5_vc takes)")
+                f"{wanted} (microsoft/speecht5_vc takes 512)")
         bins = int(settings["model"].get("num_mel_bins", 80))
         heard = int(settings["vocoder"].get("model_in_dim", 80))
         if bins != heard:
