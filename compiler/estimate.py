@@ -69,6 +69,12 @@ _ESTIMATED = {
     ("coqui.xtts", "speech"): UnitCost(0.3, 0.3, False),
     ("transformers.tts", "performance"): UnitCost(0.1, 0.05, False),
     ("transformers.tts_clone", "performance"): UnitCost(0.2, 0.2, False),
+    # Pocket TTS: 0.44 s a second of speech on one CPU thread (benchmarks/speech.py)
+    ("transformers.pocket_tts", "speech"): UnitCost(0.1, 0.1, False),
+    ("transformers.pocket_tts", "performance"): UnitCost(0.1, 0.1, False),
+    # VibeVoice: a 1.5 B / 7 B language model step and a diffusion head per 1/7.5 s frame
+    ("transformers.vibevoice", "speech"): UnitCost(0.3, 0.4, False),
+    ("transformers.vibevoice", "performance"): UnitCost(0.3, 0.4, False),
     ("coqui.xtts", "performance"): UnitCost(0.3, 0.3, False),
     ("transformers.voice_conversion", "performance"): UnitCost(0.2, 0.1, False),
     ("coqui.freevc", "performance"): UnitCost(0.2, 0.1, False),

@@ -59,6 +59,8 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "diffusers.video_to_video": ("clip", "footage"),
     "transformers.tts": ("speech", "performance"),
     "transformers.tts_clone": ("speech", "performance"),
+    "transformers.pocket_tts": ("speech", "performance"),
+    "transformers.vibevoice": ("speech", "performance"),
     "transformers.voice_conversion": ("performance",),
     "coqui.xtts": ("speech", "performance"),
     "coqui.freevc": ("performance",),

@@ -31,12 +31,13 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import tiny_audio_models  # noqa: E402  (tests/ is on sys.path under pytest's rootdir conftest)
+from tiny_speech_models import write_voice  # noqa: E402
 
 from moviola.compiler.api import compile_text  # noqa: E402
 from moviola.compiler.plan import plan  # noqa: E402
 from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
 from moviola.runtime import models, speech_dsp  # noqa: E402
-from moviola.runtime.audio_io import load_audio, read_wav, write_wav  # noqa: E402
+from moviola.runtime.audio_io import load_audio, read_wav  # noqa: E402
 from moviola.runtime.backends import voice_conversion as vc  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 
@@ -90,27 +91,14 @@ def project(tmp_path_factory) -> Path:
     (plain / "config.json").write_text(json.dumps(settings), "utf-8")
     (root / "voices").mkdir()
     (root / "takes").mkdir()
-    _sweep(root / "voices" / "odette.wav", 1.2, 220, 260)
-    _sweep(root / "voices" / "lucien.wav", 1.0, 110, 140, rate=22050)
-    _sweep(root / "takes" / "come-here.wav", 1.5, 140, 190, pad=0.4)
-    _sweep(root / "takes" / "not-today.wav", 0.8, 150, 120)
-    _sweep(root / "takes" / "here.wav", 0.9, 180, 120, pad=0.2, rate=44100)
-    _sweep(root / "takes" / "hello.wav", 0.6, 130, 200)
+    write_voice(root / "voices" / "odette.wav", 1.2, 220, 260)
+    write_voice(root / "voices" / "lucien.wav", 1.0, 110, 140, rate=22050)
+    write_voice(root / "takes" / "come-here.wav", 1.5, 140, 190, pad=0.4)
+    write_voice(root / "takes" / "not-today.wav", 0.8, 150, 120)
+    write_voice(root / "takes" / "here.wav", 0.9, 180, 120, pad=0.2, rate=44100)
+    write_voice(root / "takes" / "hello.wav", 0.6, 130, 200)
     (root / "film.fountain").write_text(SCRIPT, "utf-8")
     return root
-
-
-def _sweep(path: Path, seconds: float, start: float, end: float, *, pad: float = 0.3,
-           rate: int = RATE) -> None:
-    """A voiced-sounding tone: five harmonics of a gliding pitch, a 3 Hz syllable rhythm, with
-    ``pad`` seconds of silence on each side (the backend trims it)."""
-    t = np.arange(int(seconds * rate)) / rate
-    phase = 2 * np.pi * np.cumsum(start + (end - start) * t / seconds) / rate
-    voice = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6))
-    voice = voice * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) * np.minimum(
-        1.0, np.minimum(t, seconds - t) / 0.02)
-    silence = np.zeros(int(pad * rate))
-    write_wav(path, np.concatenate([silence, voice, silence]).astype(np.float32), rate)
 
 
 def vc_config(**over) -> ModelConfig:

@@ -7,6 +7,8 @@ and effects in :mod:`.music_models`.
 |----------------------------|--------------------------------------|-----------------|
 | ``transformers.tts``       | ``VitsModel`` (VITS, MMS-TTS)        | speech          |
 | ``transformers.tts_clone`` | ``CsmForConditionalGeneration``      | speech (cloned) |
+| ``transformers.pocket_tts``| ``PocketTTSForConditionalGeneration``| speech (cloned) |
+| ``transformers.vibevoice`` | ``VibeVoiceForConditionalGeneration``| speech (cloned) |
 | ``transformers.musicgen``  | ``MusicgenForConditionalGeneration`` | music, sfx      |
 | ``diffusers.stable_audio`` | ``StableAudioPipeline``              | music, sfx      |
 
@@ -31,7 +33,9 @@ Determinism: every job has its own seed, and batching never changes what a job r
   the extra frames never change the frames before them (causal decoder), and each row keeps
   ``MARGIN_SECONDS`` of frames beyond its length, so the codec's look-ahead sees the same codes.
 - CSM samples inside a nested generate (backbone, then the depth decoder) on the global
-  generator: jobs run one at a time, each under ``torch.random.fork_rng`` seeded with its seed.
+  generator, and Pocket TTS's flow sampler and VibeVoice's diffusion head draw their noise
+  there too: jobs run one at a time,
+  each under ``torch.random.fork_rng`` seeded with its seed.
 - Stable Audio takes a list of generators (one per job); its length conditioning is one number
   per call, so only jobs of equal length share a batch.
 
@@ -46,8 +50,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable
 
+import numpy as np
+
 from moviola.runtime import models as store
+from moviola.runtime.audio_io import load_audio
 from moviola.runtime.backends.protocol import BaseBackend
+
+MIN_RECORDING_SECONDS = 0.1      # a take or voice recording shorter than this holds no speech
 
 
 @dataclass
@@ -178,3 +187,25 @@ def device_of(model):
     return next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
 
+
+
+def read_recording(task, relative: str, rate: int) -> np.ndarray:
+    """A recording the job declared (a take, a ``voice:`` sample), as mono float32 at ``rate``,
+    or an error naming the line."""
+    label = task.job.label
+    try:
+        samples = load_audio(task.source(relative), rate, channels=1)[:, 0]
+    except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{label}: {relative} is not a readable recording ({reason})") from None
+    if len(samples) < MIN_RECORDING_SECONDS * rate:
+        raise ValueError(f"{label}: {relative} holds no speech (shorter than "
+                         f"{MIN_RECORDING_SECONDS:g} s)")
+    return samples
+
+
+def exact_length(samples: np.ndarray, length: int) -> np.ndarray:
+    """``samples`` cut or padded with silence to ``length``."""
+    if len(samples) >= length:
+        return samples[:length]
+    return np.pad(samples, (0, length - len(samples)))

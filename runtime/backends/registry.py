@@ -31,6 +31,8 @@ BACKENDS = {
     "diffusers.video_to_video": "moviola.runtime.backends.diffusers_footage:VideoToVideo",
     "transformers.tts": "moviola.runtime.backends.speech_models:Tts",
     "transformers.tts_clone": "moviola.runtime.backends.speech_models:TtsClone",
+    "transformers.pocket_tts": "moviola.runtime.backends.speech_models:PocketTts",
+    "transformers.vibevoice": "moviola.runtime.backends.speech_models:VibeVoice",
     "transformers.voice_conversion": "moviola.runtime.backends.voice_conversion:VoiceConversion",
     "transformers.musicgen": "moviola.runtime.backends.music_models:MusicGen",
     "diffusers.stable_audio": "moviola.runtime.backends.music_models:StableAudio",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -10,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from moviola.runtime import models as store
+from moviola.runtime import speech_dsp
 from moviola.runtime.audio_io import load_audio, write_wav
 
 from moviola.runtime.backends.audio_base import (Loaded, TransformersBackend, clean_text,
-                                                 device_of, seeded_generator)
+                                                 device_of, exact_length, read_recording,
+                                                 seeded_generator)
 from moviola.runtime.backends.vits import check_phonemizer, vits_synthesize
 
 
@@ -74,6 +77,24 @@ def conversion_problems(jobs) -> list[str]:
                             f"into; add one to [[character {character}: …; voice: voices/NAME.wav]]")
     return problems
 
+
+
+def frame_budget(text: str, frame_rate: float, max_seconds: float) -> int:
+    """The most frames a line may take in a model that stops at its own end of speech: a
+    generous bound, ~2.5 words a second, twice that, plus a second, at most ``max_seconds``."""
+    seconds = min(max_seconds, 2.0 * len(text.split()) / 2.5 + 1.0)
+    return max(1, math.ceil(seconds * frame_rate))
+
+
+def generated_under_seed(model, device, seed: int, **inputs):
+    """``model.generate(**inputs)`` with torch's global generator seeded with ``seed`` and put
+    back afterwards: for models that sample from the global generator inside ``generate``."""
+    import torch
+
+    cuda = [device] if device.type == "cuda" else []
+    with torch.inference_mode(), torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(seed))
+        return model.generate(**inputs)
 
 
 # --------------------------------------------------------------------------- VITS / MMS
@@ -189,8 +210,6 @@ class TtsClone(TransformersBackend):
         return Loaded(model.eval(), processor)
 
     def render(self, tasks: list, name: str) -> list[dict]:
-        import torch
-
         loaded = self.resident(name)
         model, processor = loaded.model, loaded.processor
         rate = int(processor.feature_extractor.sampling_rate)
@@ -205,12 +224,10 @@ class TtsClone(TransformersBackend):
                            "depth_decoder_top_k"):
                 if option in self.options:
                     generation[option] = self.options[option]
-            cuda = [device] if device.type == "cuda" else []
-            with self.models.compute(self.key(name)), torch.inference_mode(), \
-                    torch.random.fork_rng(devices=cuda):
-                torch.manual_seed(int(task.job.seed))
-                audio = model.generate(**inputs, max_new_tokens=max_frames, output_audio=True,
-                                       **generation)
+            with self.models.compute(self.key(name)):
+                audio = generated_under_seed(model, device, task.job.seed, **inputs,
+                                             max_new_tokens=max_frames, output_audio=True,
+                                             **generation)
             wave = audio[0].float().cpu().numpy().reshape(-1)
             delivery = delivery_of(task.job.params.delivery or ())
             wave = np.clip(wave * delivery.gain, -1.0, 1.0)
@@ -239,11 +256,251 @@ class TtsClone(TransformersBackend):
         prompt += f"{begin}[{speaker}]{text}{end}"
         inputs = processor(text=prompt, audio=audio, return_tensors="pt") if audio is not None \
             else processor(text=prompt, return_tensors="pt")
-        # A generous bound (the model stops at its end-of-audio frame): ~2.5 words a second,
-        # twice that, plus a second.
-        seconds = min(float(self.options.get("max_seconds", 20.0)),
-                      2.0 * len(text.split()) / 2.5 + 1.0)
-        return inputs, max(1, math.ceil(seconds * frame_rate))
+        return inputs, frame_budget(text, frame_rate, float(self.options.get("max_seconds", 20.0)))
+
+
+class PocketTts(TransformersBackend):
+    """``transformers.pocket_tts``: Kyutai's Pocket TTS (``PocketTTSForConditionalGeneration``,
+    ~100 M parameters, 24 kHz), each line in its character's recorded voice.
+
+    The character's ``voice:`` recording (24 kHz mono, cut at ``max_context_seconds``, default
+    10) is encoded by the codec (``PocketTTSAudioTokenizerModel``) into voice-prompt latents,
+    once per recording per build; the line's text follows it in the checkpoint's own chat
+    template, and the model generates the line's latents until its end-of-speech, which the
+    codec decodes. No transcript of the recording is needed. Every line conditions on its own
+    character's recording, so the speakers of a scene keep their voices. A character without a
+    recording cannot speak here: :meth:`check_jobs` names the line before any model loads.
+
+    Under ``performance`` (a line the writer recorded) the text is spoken anew in the character's
+    voice and, with ``keep_timing`` (default true), stretched (WSOLA, pitch kept) to the take's
+    length trimmed of silence: the take gives the timing, not the intonation.
+
+    Options: ``audio_tokenizer`` (the codec: a hub id or folder; default the one the
+    checkpoint's processor_config.json names), ``max_context_seconds``, ``max_seconds`` (default
+    20: the longest line), ``temperature``, ``num_flow_steps``, ``eos_threshold`` (default the
+    checkpoint's generation config), ``keep_timing``. No rate control: delivery hints change the
+    level only (a whisper is quieter)."""
+
+    model_types = ("pocket_tts",)
+    codec_types = ("pocket_tts_audio_tokenizer",)
+    what = "a Pocket TTS model"
+    generation_options = ("temperature", "num_flow_steps", "eos_threshold")
+    processor_settings = ("short_text_max_words", "frames_after_eos_short_text",
+                          "frames_after_eos", "fade_in_duration")
+
+    def __init__(self, config, models, project):
+        super().__init__(config, models, project)
+        self._voices: dict[str, object] = {}    # recording → its voice-prompt latents
+
+    # -- finding the models
+    def codec_name(self) -> str:
+        """The codec named by the options, else by the checkpoint's processor_config.json."""
+        if self.options.get("audio_tokenizer"):
+            return str(self.options["audio_tokenizer"])
+        path = store.locate(self.config.model, self.project)
+        named = (_json_of(path).get("audio_tokenizer") or {}).get(
+            "audio_tokenizer_name_or_path")
+        if not named:
+            raise store.ModelBroken(path, "its processor_config.json names no audio tokenizer: "
+                                    "give the codec as options.audio_tokenizer")
+        return str(named)
+
+    def model_names(self) -> list[str]:
+        names = super().model_names()
+        return names + [self.codec_name()] if names else names
+
+    def _check_type(self, path: Path) -> None:
+        if _json_of(path, "config.json").get("model_type") not in self.codec_types:
+            super()._check_type(path)       # the codec is checked in validate()
+
+    def validate(self) -> None:
+        super().validate()
+        codec = self.path(self.codec_name())
+        if _json_of(codec, "config.json").get("model_type") not in self.codec_types:
+            raise store.ModelBroken(codec, f"backend {self.config.backend} needs a Pocket TTS "
+                                    f"audio tokenizer here (model_type "
+                                    f"{self.codec_types[0]!r})")
+
+    def check_jobs(self, jobs) -> list[str]:
+        problems = []
+        for job in jobs:
+            if not job.params.voice_sample:
+                where = job.label + (f" (line {job.span.line})" if job.span is not None else "")
+                character = job.params.character
+                problems.append(f"{where}: {character} has no `voice:` recording, and Pocket TTS "
+                                f"({self.config.model}) speaks only in a recorded voice; add one "
+                                f"to [[character {character}: …; voice: voices/NAME.wav]]")
+        return problems
+
+    # -- loading
+    def load(self, path: Path) -> Loaded:
+        from transformers import (AutoFeatureExtractor, AutoTokenizer,
+                                  PocketTTSAudioTokenizerModel, PocketTTSForConditionalGeneration,
+                                  PocketTTSProcessor)
+
+        dtype = self.torch_dtype()
+        model = store.load_safely(PocketTTSForConditionalGeneration.from_pretrained, path,
+                                  dtype=dtype)
+        codec = store.load_safely(PocketTTSAudioTokenizerModel.from_pretrained,
+                                  self.path(self.codec_name()), dtype=dtype)
+        # Built from its parts: AutoProcessor would load the codec from the name in
+        # processor_config.json itself, outside `locate` (a project folder, the offline cache).
+        settings = _json_of(path)
+        template = path / "chat_template.jinja"
+        processor = PocketTTSProcessor(
+            store.load_safely(AutoFeatureExtractor.from_pretrained, path),
+            store.load_safely(AutoTokenizer.from_pretrained, path),
+            audio_tokenizer=codec.to(self.models.device).eval(),
+            chat_template=template.read_text("utf-8") if template.is_file() else None,
+            **{key: settings[key] for key in self.processor_settings if key in settings})
+        return Loaded(model.eval(), processor)
+
+    # -- rendering
+    def render(self, tasks: list, name: str) -> list[dict]:
+        return [self._speak(task, name) for task in tasks]
+
+    def _speak(self, task, name: str) -> dict:
+        problems = self.check_jobs([task.job])
+        if problems:
+            raise ValueError(problems[0])
+        params = task.job.params
+        loaded = self.resident(name)
+        model, processor = loaded.model, loaded.processor
+        rate = int(processor.feature_extractor.sampling_rate)
+        text = clean_text(params.text)
+        wave = np.zeros(0, np.float32)
+        if any(char.isalnum() for char in text):
+            conversation = [{"role": "user", "content": [{"type": "audio"},
+                                                         {"type": "text", "text": text}]}]
+            prompt = processor.apply_chat_template(conversation)
+            inputs = processor(text=prompt, audio_prompt_latents=[self._voice(task, processor)],
+                               return_tensors="pt").to(device_of(model))
+            generation = {option: self.options[option] for option in self.generation_options
+                          if option in self.options}
+            frames = frame_budget(text, float(model.config.frame_rate),
+                                  float(self.options.get("max_seconds", 20.0)))
+            with self.models.compute(self.key(name)):
+                output = generated_under_seed(model, device_of(model), task.job.seed, **inputs,
+                                              do_sample=True, max_new_tokens=frames, **generation)
+            # a list of latents, or (the checkpoints' generation config) padded latents + mask
+            latents = output[0] if isinstance(output, list) else \
+                output.audio_latents[0][output.audio_latents_mask[0].bool()]
+            wave = processor.decode(latents).float().numpy().reshape(-1)
+        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
+
+    def _voice(self, task, processor):
+        """The voice-prompt latents of the character's recording, once per recording."""
+        recording = task.job.params.voice_sample
+        if recording not in self._voices:
+            import torch
+
+            rate = int(processor.feature_extractor.sampling_rate)
+            limit = float(self.options.get("max_context_seconds", 10.0))
+            audio = read_recording(task, recording, rate)[: int(limit * rate)]
+            with torch.inference_mode():
+                # the processor encodes the recording with the codec (and ends it on a pause)
+                encoded = processor(text=processor.apply_chat_template(
+                    [{"role": "user", "content": [{"type": "audio"}]}]), audio=[audio],
+                    sampling_rate=rate, return_tensors="pt")
+            mask = encoded["audio_prompt_latents_mask"][0].bool()
+            self._voices[recording] = encoded["audio_prompt_latents"][0][mask]
+        return self._voices[recording]
+
+
+class VibeVoice(TransformersBackend):
+    """``transformers.vibevoice``: Microsoft's VibeVoice (``VibeVoiceForConditionalGeneration``:
+    a Qwen2.5 language model, a diffusion head and a σ-VAE acoustic codec at 7.5 frames a
+    second, 24 kHz), each line in its character's recorded voice.
+
+    A line is one turn of the checkpoint's chat template: the speaker is the character's index
+    modulo 4 (``speakers`` maps characters to ids otherwise; VibeVoice knows speakers 0 to 3),
+    the text is the line, and the character's ``voice:`` recording (24 kHz mono, cut at
+    ``max_context_seconds``, default 10) is that speaker's voice input; a character without a
+    recording speaks without one (an unconditioned voice). The folder is self-contained (codecs
+    inside the model, tokenizer and template beside).
+
+    Settings: the profile's ``guidance`` is the classifier-free guidance scale (default the
+    checkpoint's, 1.3) and ``steps`` the diffusion steps a frame (default the checkpoint's);
+    ``max_seconds`` (default 20) bounds a line. Generation stops at the model's end of speech.
+    The diffusion noise comes from torch's global generator: lines render one at a time, each
+    under ``torch.random.fork_rng`` seeded with its seed. No rate control: delivery hints change
+    the level only. Under ``performance`` the take gives the timing (``keep_timing``, default
+    true), as for Pocket TTS."""
+
+    model_types = ("vibevoice",)
+    what = "a VibeVoice model"
+
+    def load(self, path: Path) -> Loaded:
+        from transformers import AutoProcessor, VibeVoiceForConditionalGeneration
+
+        model = store.load_safely(VibeVoiceForConditionalGeneration.from_pretrained, path,
+                                  dtype=self.torch_dtype())
+        processor = store.load_safely(AutoProcessor.from_pretrained, path)
+        return Loaded(model.eval(), processor)
+
+    def render(self, tasks: list, name: str) -> list[dict]:
+        return [self._speak(task, name) for task in tasks]
+
+    def _speak(self, task, name: str) -> dict:
+        params = task.job.params
+        loaded = self.resident(name)
+        model, processor = loaded.model, loaded.processor
+        rate = int(processor.feature_extractor.sampling_rate)
+        text = clean_text(params.text)
+        wave = np.zeros(0, np.float32)
+        if any(char.isalnum() for char in text):
+            speakers = self.options.get("speakers") or {}
+            # VibeVoice was trained on conversations of up to 4 speakers, "Speaker 0" to "3"
+            speaker = str(int(speakers.get(params.character, params.character_index)) % 4)
+            content = [{"type": "text", "text": text}]
+            audio = None
+            if params.voice_sample:
+                limit = float(self.options.get("max_context_seconds", 10.0))
+                audio = [read_recording(task, params.voice_sample, rate)[: int(limit * rate)]]
+                content.append({"type": "audio", "audio": audio[0]})
+            prompt = processor.apply_chat_template([{"role": speaker, "content": content}],
+                                                   tokenize=False)
+            # the voice's samples in the model's dtype (the model does not cast them itself)
+            inputs = processor(text=prompt, audio=audio, return_tensors="pt").to(
+                device_of(model), dtype=next(model.parameters()).dtype)
+            frame_rate = rate / float(model.config.audio_config.hop_length)
+            generation = {"max_new_tokens": frame_budget(
+                text, frame_rate, float(self.options.get("max_seconds", 20.0)))}
+            if self.config.guidance is not None:
+                generation["guidance_scale"] = float(self.config.guidance)
+            if self.config.steps is not None:
+                generation["num_diffusion_steps"] = int(self.config.steps)
+            with self.models.compute(self.key(name)):
+                output = generated_under_seed(model, device_of(model), task.job.seed, **inputs,
+                                              **generation)
+            # a list of waveforms (None: no speech), or an output holding that list
+            audio_out = (output if isinstance(output, list) else output.audio)[0]
+            if audio_out is not None:
+                wave = audio_out.float().cpu().numpy().reshape(-1)
+        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
+
+
+def _write_line(task, wave: np.ndarray, rate: int, *, keep_timing: bool) -> dict:
+    """Write a cloned line: silence for nothing said, a performance stretched to its take's
+    length (trimmed of silence) when ``keep_timing``, levelled, times the delivery's gain."""
+    params = task.job.params
+    if not len(wave):
+        wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
+    elif params.performance and keep_timing:
+        take = speech_dsp.trim_silence(read_recording(task, params.performance, rate), rate)
+        wave = exact_length(speech_dsp.time_stretch(wave, rate, len(take) / len(wave)), len(take))
+    gain = delivery_of(params.delivery or ()).gain
+    wave = np.clip(speech_dsp.match_level(wave, rate) * gain, -1.0, 1.0)
+    write_wav(task.output("speech"), wave, rate)
+    return {"seconds": round(len(wave) / rate, 4), "sample_rate": rate}
+
+
+def _json_of(folder: Path, name: str = "processor_config.json") -> dict:
+    """A model folder's JSON settings file (empty when there is none)."""
+    try:
+        return json.loads((Path(folder) / name).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 # --------------------------------------------------------------------------- MusicGen

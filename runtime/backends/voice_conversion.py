@@ -5,7 +5,7 @@ A line written ``[[voice: laughing; from: takes/line.wav]]`` is a "speech" job r
 the profile's ``performance`` entry. Its take (``performance``) is trimmed of silence and
 converted by ``SpeechT5ForSpeechToSpeech`` (e.g. microsoft/speecht5_vc), conditioned on the
 character's x-vector, into a mel spectrogram that ``SpeechT5HifiGan`` (microsoft/speecht5_hifigan)
-turns into audio. The x-vector comes from ``WavLMForXVector`` (microsoft/wavlm-base-plus-sv) on
+turns into audio. The x-vector comes from ``WavLMForXVector`` (microsoft/wavlm-base-sv) on
 the character's ``voice:`` recording, L2-normalised, once per recording per build.
 
 docs/audio-backends.md is the user documentation.
@@ -35,15 +35,18 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime import speech_dsp
-from moviola.runtime.audio_io import load_audio, write_wav
-from moviola.runtime.backends.audio_base import Loaded, TransformersBackend, device_of
+from moviola.runtime.audio_io import write_wav
+from moviola.runtime.backends.audio_base import (Loaded, TransformersBackend, device_of,
+                                                 exact_length, read_recording)
 from moviola.runtime.backends.speech_models import conversion_problems, delivery_of
 
 __all__ = ["VoiceConversion", "length_bounds", "encoder_frames"]
 
-DEFAULT_VOCODER = "microsoft/speecht5_hifigan"
-DEFAULT_SPEAKER_ENCODER = "microsoft/wavlm-base-plus-sv"
-MIN_SECONDS = 0.1          # a take or voice recording shorter than this holds no speech
+# The revisions that publish safetensors (the repos' main branches hold pickles only): the Hub's
+# safetensors conversion pull requests, refs/pr/1 of speecht5_hifigan and refs/pr/2 of
+# wavlm-base-sv (wavlm-base-plus-sv has no such revision that we could find).
+DEFAULT_VOCODER = "microsoft/speecht5_hifigan@refs/pr/1"
+DEFAULT_SPEAKER_ENCODER = "microsoft/wavlm-base-sv@refs/pr/2"
 
 
 # What each folder must hold: (option naming it, accepted model_type values, the architecture
@@ -58,7 +61,7 @@ _ROLES = {
     # a plain WavLMModel lacks the x-vector head, which would load with random weights
     "speaker_encoder": ("speaker_encoder", ("wavlm",), "WavLMForXVector",
                         "a WavLM speaker verification model with an x-vector head "
-                        "(e.g. microsoft/wavlm-base-plus-sv)"),
+                        "(e.g. microsoft/wavlm-base-sv)"),
 }
 
 
@@ -67,10 +70,11 @@ class VoiceConversion(TransformersBackend):
     character's voice with SpeechT5 (``SpeechT5ForSpeechToSpeech`` + ``SpeechT5HifiGan``, the
     target speaker's x-vector from ``WavLMForXVector``). See the module's docstring.
 
-    Options: ``vocoder`` (default microsoft/speecht5_hifigan), ``speaker_encoder`` (default
-    microsoft/wavlm-base-plus-sv), ``keep_timing`` (default true: the result is stretched to the
-    trimmed take's length), ``min_ratio`` and ``max_ratio`` (default 0.5 and 1.5: how long the
-    converted speech may be, relative to the trimmed take, before any stretching).
+    Options: ``vocoder`` (default microsoft/speecht5_hifigan@refs/pr/1), ``speaker_encoder``
+    (default microsoft/wavlm-base-sv@refs/pr/2), ``keep_timing`` (default true: the result is
+    stretched to the trimmed take's length), ``min_ratio`` and ``max_ratio`` (default 0.5 and
+    1.5: how long the converted speech may be, relative to the trimmed take, before any
+    stretching).
 
     The take carries its own delivery (pace, intonation, laughter): hints change the level only
     (a whisper is quieter). The output is levelled like the draft voices (speech_dsp.match_level)
@@ -148,7 +152,7 @@ class VoiceConversion(TransformersBackend):
                 paths["speaker_encoder"], f"its x-vectors have {given} values, and the voice "
                 f"conversion model at {paths['model']} takes speaker embeddings of {wanted} "
                 f"(speaker_embedding_dim); use a speaker encoder whose xvector_output_dim is "
-                f"{wanted} (microsoft/wavlm-base-plus-sv gives 512, as speecht5_vc takes)")
+                f"{wanted} (microsoft/speecht5_vc takes 512)")
         bins = int(settings["model"].get("num_mel_bins", 80))
         heard = int(settings["vocoder"].get("model_in_dim", 80))
         if bins != heard:
@@ -199,7 +203,7 @@ class VoiceConversion(TransformersBackend):
         vocoder = self.resident(roles["vocoder"]).model
         in_rate = int(extractor.sampling_rate)
         out_rate = int(vocoder.config.sampling_rate)
-        take = _recording(task, params.performance, in_rate)
+        take = read_recording(task, params.performance, in_rate)
         take = speech_dsp.trim_silence(take, in_rate)
         if embedding.shape[-1] != model.config.speaker_embedding_dim:
             raise store.ModelBroken(self.path(roles["speaker_encoder"]),
@@ -232,7 +236,7 @@ class VoiceConversion(TransformersBackend):
         converted = len(wave) / out_rate
         target = int(round(len(take) * out_rate / in_rate))
         if self.options.get("keep_timing", True) and len(wave) and target:
-            wave = _exact(speech_dsp.time_stretch(wave, out_rate, target / len(wave)), target)
+            wave = exact_length(speech_dsp.time_stretch(wave, out_rate, target / len(wave)), target)
         gain = delivery_of(params.delivery or ()).gain
         wave = np.clip(speech_dsp.match_level(wave, out_rate) * gain, -1.0, 1.0)
         write_wav(task.output("speech"), wave, out_rate)
@@ -250,7 +254,7 @@ class VoiceConversion(TransformersBackend):
             loaded = self.resident(name)
             encoder, extractor = loaded.model, loaded.processor
             rate = int(extractor.sampling_rate)
-            audio = _recording(task, voice, rate)
+            audio = read_recording(task, voice, rate)
             values = extractor(audio, sampling_rate=rate, return_tensors="pt")["input_values"]
             values = values.to(device=device_of(encoder), dtype=next(encoder.parameters()).dtype)
             # one unpadded recording: no attention mask (WavLM's attention warns about its dtype)
@@ -292,22 +296,3 @@ def length_bounds(take_seconds: float, frames: int, min_ratio: float, max_ratio:
 
 def _where(job) -> str:
     return f"{job.label} (line {job.span.line})" if job.span is not None else job.label
-
-
-def _recording(task, relative: str, rate: int) -> np.ndarray:
-    """A recording the job declared, as mono float32 at ``rate``, or an error naming the line."""
-    label = task.job.label
-    try:
-        samples = load_audio(task.source(relative), rate, channels=1)[:, 0]
-    except (OSError, ValueError, IndexError) as error:   # av's errors are OSError / ValueError
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{label}: {relative} is not a readable recording ({reason})") from None
-    if len(samples) < MIN_SECONDS * rate:
-        raise ValueError(f"{label}: {relative} holds no speech (shorter than {MIN_SECONDS:g} s)")
-    return samples
-
-
-def _exact(samples: np.ndarray, length: int) -> np.ndarray:
-    if len(samples) >= length:
-        return samples[:length]
-    return np.pad(samples, (0, length - len(samples)))
