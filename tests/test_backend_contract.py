@@ -109,8 +109,9 @@ def test_a_task_exposes_only_what_its_job_declared(built):
             assert item.params is build.plan.job(item.ref).params
         assert (task.timeline is not None) == (job.kind in ("mix", "subtitles", "mux", "otio",
                                                             "contact_sheet"))
+    # on_progress leads out (to the build's display), never in: it carries nothing to render from
     assert dataclasses.fields(Task) and {f.name for f in dataclasses.fields(Task)} == {
-        "job", "key", "inputs", "timing", "folder", "sources", "timeline"}
+        "job", "key", "inputs", "timing", "folder", "sources", "timeline", "on_progress"}
 
 
 def test_a_jobs_key_is_made_of_exactly_what_it_exposes(built):
