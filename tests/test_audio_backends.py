@@ -558,3 +558,31 @@ def test_modules_import_no_torch():
             "moviola.runtime.backends.coqui; "
             "assert not {'torch', 'transformers', 'diffusers'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_out_of_memory_line_is_retried_and_renders_the_same(film, manager, monkeypatch):
+    """Speech goes through the manager's retry too: one allocation failure, then the same
+    audio as a run that never failed (the retry draws the same noise)."""
+    import torch
+
+    from moviola.runtime.backends import speech_models
+
+    backend = Tts(tts_config(), manager, film.project)
+    job = film.jobs("speech")[0]
+    clean = film.task(job)
+    backend.run_batch([clean])
+    expected, _ = audio(clean, "speech")
+    real, calls = speech_models.vits_synthesize, []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(speech_models, "vits_synthesize", fails_once)
+    retried = film.task(job)
+    backend.run_batch([retried])
+    assert len(calls) == 2
+    assert np.array_equal(audio(retried, "speech")[0], expected)
+    assert sum(entry["out_of_memory_retries"] for entry in manager.stats().values()) == 1

@@ -160,14 +160,17 @@ class Tts(TransformersBackend):
                                        task.job.params.character_index)) % config.num_speakers
                         for task in tasks]
         device = device_of(model)
-        with self.models.compute(self.key(name)), torch.inference_mode():
-            waves = vits_synthesize(
-                model, encoded["input_ids"], encoded["attention_mask"],
-                generators=[seeded_generator(device, task.job.seed) for task in tasks],
-                speaking_rates=[base_rate * d.rate for d in deliveries],
-                noise_scales=[base_noise * d.noise for d in deliveries],
-                noise_scale_durations=[base_duration * d.noise for d in deliveries],
-                speaker_ids=speakers)
+        def synthesize():
+            with torch.inference_mode():
+                return vits_synthesize(
+                    model, encoded["input_ids"], encoded["attention_mask"],
+                    generators=[seeded_generator(device, task.job.seed) for task in tasks],
+                    speaking_rates=[base_rate * d.rate for d in deliveries],
+                    noise_scales=[base_noise * d.noise for d in deliveries],
+                    noise_scale_durations=[base_duration * d.noise for d in deliveries],
+                    speaker_ids=speakers)
+
+        waves = self.generate(name, tasks, synthesize)
         rate = int(config.sampling_rate)
         metas = []
         for task, wave, delivery in zip(tasks, waves, deliveries):
@@ -224,10 +227,9 @@ class TtsClone(TransformersBackend):
                            "depth_decoder_top_k"):
                 if option in self.options:
                     generation[option] = self.options[option]
-            with self.models.compute(self.key(name)):
-                audio = generated_under_seed(model, device, task.job.seed, **inputs,
-                                             max_new_tokens=max_frames, output_audio=True,
-                                             **generation)
+            audio = self.generate(name, [task], lambda: generated_under_seed(
+                model, device, task.job.seed, **inputs, max_new_tokens=max_frames,
+                output_audio=True, **generation))
             wave = audio[0].float().cpu().numpy().reshape(-1)
             delivery = delivery_of(task.job.params.delivery or ())
             wave = np.clip(wave * delivery.gain, -1.0, 1.0)
@@ -379,9 +381,9 @@ class PocketTts(TransformersBackend):
                           if option in self.options}
             frames = frame_budget(text, float(model.config.frame_rate),
                                   float(self.options.get("max_seconds", 20.0)))
-            with self.models.compute(self.key(name)):
-                output = generated_under_seed(model, device_of(model), task.job.seed, **inputs,
-                                              do_sample=True, max_new_tokens=frames, **generation)
+            output = self.generate(name, [task], lambda: generated_under_seed(
+                model, device_of(model), task.job.seed, **inputs, do_sample=True,
+                max_new_tokens=frames, **generation))
             # a list of latents, or (the checkpoints' generation config) padded latents + mask
             latents = output[0] if isinstance(output, list) else \
                 output.audio_latents[0][output.audio_latents_mask[0].bool()]
@@ -470,9 +472,8 @@ class VibeVoice(TransformersBackend):
                 generation["guidance_scale"] = float(self.config.guidance)
             if self.config.steps is not None:
                 generation["num_diffusion_steps"] = int(self.config.steps)
-            with self.models.compute(self.key(name)):
-                output = generated_under_seed(model, device_of(model), task.job.seed, **inputs,
-                                              **generation)
+            output = self.generate(name, [task], lambda: generated_under_seed(
+                model, device_of(model), task.job.seed, **inputs, **generation))
             # a list of waveforms (None: no speech), or an output holding that list
             audio_out = (output if isinstance(output, list) else output.audio)[0]
             if audio_out is not None:

@@ -227,11 +227,13 @@ class VoiceConversion(TransformersBackend):
         mask = torch.ones(values.shape, dtype=torch.long, device=device)
         speaker = embedding.to(device=device, dtype=dtype).unsqueeze(0)
         cuda = [device] if device.type == "cuda" else []
-        with self.models.compute(self.key(roles["model"])), torch.inference_mode(), \
-                torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(int(task.job.seed))
-            wave = model.generate_speech(values, speaker, attention_mask=mask, vocoder=vocoder,
-                                         minlenratio=minlenratio, maxlenratio=maxlenratio)
+        def convert():
+            with torch.inference_mode(), torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(int(task.job.seed))
+                return model.generate_speech(values, speaker, attention_mask=mask, vocoder=vocoder,
+                                             minlenratio=minlenratio, maxlenratio=maxlenratio)
+
+        wave = self.generate(roles["model"], [task], convert)
         wave = wave.float().cpu().numpy().reshape(-1)
         converted = len(wave) / out_rate
         target = int(round(len(take) * out_rate / in_rate))
@@ -258,8 +260,11 @@ class VoiceConversion(TransformersBackend):
             values = extractor(audio, sampling_rate=rate, return_tensors="pt")["input_values"]
             values = values.to(device=device_of(encoder), dtype=next(encoder.parameters()).dtype)
             # one unpadded recording: no attention mask (WavLM's attention warns about its dtype)
-            with self.models.compute(self.key(name)), torch.inference_mode():
-                embeddings = encoder(values).embeddings
+            def embed():
+                with torch.inference_mode():
+                    return encoder(values).embeddings
+
+            embeddings = self.generate(name, [task], embed)
             self._xvectors[voice] = torch.nn.functional.normalize(
                 embeddings.float(), dim=-1)[0].cpu()
         return self._xvectors[voice]
