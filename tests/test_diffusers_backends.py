@@ -281,7 +281,8 @@ def test_image_to_image_model_makes_keyframes(film, manager):
     """A model saved as an image-to-image pipeline still renders text-only shots (through its
     text-to-image sibling) and `from:` shots (itself), with the same weights."""
     backend = TextToImage(keyframe_config(model="models/sd-img2img"), manager, film.project)
-    text, source = film.task(f"keyframe:{SHOT_1}"), without_refs(film.task(f"keyframe:{SOURCE_SHOT}"))
+    text = film.task(f"keyframe:{SHOT_1}")
+    source = without_refs(film.task(f"keyframe:{SOURCE_SHOT}"))
     assert [m["conditioning"] for m in backend.run_batch([text, source])] == ["text", "source"]
     plain = film.task(f"keyframe:{SHOT_1}")
     TextToImage(keyframe_config(), manager, film.project).run_batch([plain])

@@ -47,10 +47,10 @@ class TextToImage(DiffusersBackend):
             variant = "text"             # an image-to-image model: its text-to-image sibling
         if (source or refs) and takes_reference_images(pipe):
             if source:
-                references.append(_still(task.source(source)))
+                references.append(_at_area(_still(task.source(source)), size))
                 used.append("source")
             chosen = refs[:int(self.options.get("max_refs", DEFAULT_MAX_REFS))]
-            references += [open_rgb(path) for path in chosen]
+            references += [_at_area(open_rgb(path), size) for path in chosen]
             if chosen:
                 used.append("refs")
         else:
@@ -124,6 +124,15 @@ def takes_reference_images(pipe) -> bool:
     ``strength`` (an image-to-image call takes both)."""
     accepted = call_parameters(pipe)
     return "image" in accepted and "strength" not in accepted
+
+
+def _at_area(image, size: tuple[int, int]):
+    """A reference picture at the keyframe's pixel area, its own aspect kept: its cost in
+    tokens is bounded, and it is never under the side reference inputs accept (64 px)."""
+    scale = (size[0] * size[1] / (image.width * image.height)) ** 0.5
+    width, height = (max(64, int(round(side * scale / 16)) * 16)
+                     for side in (image.width, image.height))
+    return image.resize((width, height), resample=3)     # bicubic
 
 
 def _still(path: Path):
