@@ -31,7 +31,8 @@ from moviola.compiler.api import compile_text  # noqa: E402
 from moviola.compiler.plan import plan  # noqa: E402
 from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
 from moviola.runtime.backends.diffusers_image import TextToImage  # noqa: E402
-from moviola.runtime.backends.protocol import Task  # noqa: E402
+from moviola.compiler.plan import JobRef  # noqa: E402
+from moviola.runtime.backends.protocol import Input, Task, artifact_of  # noqa: E402
 
 W, H = 96, 64
 SCRIPT = f"""Resolution: {W}x{H}
@@ -112,8 +113,11 @@ class Film:
         self.project = project
         self.count = 0
 
-    def task(self, shot: str, **params) -> Task:
+    def task(self, shot: str, trained: tuple = (), **params) -> Task:
+        """The keyframe task of ``shot``; ``trained``: finished train inputs it reads."""
         job = self.plan.job(f"keyframe:{shot}")
+        if trained:
+            job = dataclasses.replace(job, inputs=tuple(item.ref for item in trained))
         if params:       # another still or other refs: the job declares what it reads
             changed = dataclasses.replace(job.params, **params)
             files = ((changed.source,) if changed.source else ()) + tuple(changed.refs)
@@ -121,7 +125,7 @@ class Film:
         self.count += 1
         folder = self.project / "out" / f"{self.count:03d}"
         folder.mkdir(parents=True)
-        return Task.of(job, f"key{self.count}", folder, self.project, [], {})
+        return Task.of(job, f"key{self.count}", folder, self.project, list(trained), {})
 
 
 def config(model: str, **over) -> ModelConfig:
@@ -252,3 +256,19 @@ def test_lora_changes_the_keyframe(film, manager, family):
     render(plain, after)                   # the shared pipeline, LoRA switched off
     assert differ(before, with_lora) > CHANGED
     assert np.array_equal(pixels(before), pixels(after))
+
+
+@pytest.mark.parametrize("family", ["klein", "z-image"])
+def test_a_trained_lora_changes_the_keyframe(film, manager, family):
+    """A train job's LoRA (its artifact, as the trainer writes it) reaches the shots it serves."""
+    pytest.importorskip("peft")
+    folder = film.project / "out" / "train"
+    folder.mkdir(parents=True)
+    shutil.copy(film.project / "loras" / family / "pytorch_lora_weights.safetensors",
+                folder / artifact_of("train", "lora").file)
+    trained = Input(JobRef("train", "location:RIVER"), {}, {}, folder)
+    backend = TextToImage(config(f"models/{family}"), manager, film.project)
+    plain, with_lora = film.task(PLAIN), film.task(PLAIN, trained=(trained,))
+    render(backend, plain)
+    render(backend, with_lora)
+    assert differ(plain, with_lora) > CHANGED
