@@ -145,7 +145,7 @@ class KeyframeParams(JobParams):
     time: str | None
     place: str
     location: str
-    refs: tuple[str, ...]            # the location's reference pictures (folders or files)
+    refs: tuple[str, ...]            # the location's and characters' reference pictures
     characters: tuple[str, ...]
     speaker: str | None
     caption: str
@@ -450,7 +450,12 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
         scene = scenes.get(cut.scene_index) or _TITLE_SCENE
         location = film.location(scene.location) if scene.location else None
         files = [cut.source.path] if cut.source is not None else []
-        refs = [r.path for r in location.refs] if location else []
+        # the place's pictures, then those of each person in the shot: every shot of an asset
+        # is conditioned by its refs
+        people = [film.character(name) for name in cut.characters]
+        refs = list(dict.fromkeys(
+            ([r.path for r in location.refs] if location else [])
+            + [r.path for person in people if person is not None for r in person.refs]))
         model_frame = cut.card is None and not is_draft(backends["keyframe"].name)
         if model_frame:
             files += refs          # a model looks at them; the draft storyboard does not

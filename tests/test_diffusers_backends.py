@@ -261,19 +261,28 @@ def test_location_refs_condition_the_keyframe(film, manager):
     assert referenced[..., 0][:, -8:].mean() > referenced[..., 0][:, :8].mean()
 
 
+def without_refs(task: Task) -> Task:
+    task.job = dataclasses.replace(task.job, params=dataclasses.replace(task.job.params, refs=()))
+    return task
+
+
 def test_from_source_video_conditions_the_keyframe(film, manager):
     backend = TextToImage(keyframe_config(), manager, film.project)
-    task = film.task(f"keyframe:{SOURCE_SHOT}")
+    task = without_refs(film.task(f"keyframe:{SOURCE_SHOT}"))
     assert backend.run_batch([task])[0]["conditioning"] == "source"
     with Image.open(task.output("keyframe")) as image:
         assert image.size == (W, H)
+    # the shot's location has refs too: an image-to-image model has room for one picture only
+    with pytest.raises(ValueError, match=rf"keyframe:{SOURCE_SHOT}.*models/sd.*refs"):
+        backend.run_batch([film.task(f"keyframe:{SOURCE_SHOT}")])
 
 
 def test_image_to_image_model_makes_keyframes(film, manager):
     """A model saved as an image-to-image pipeline still renders text-only shots (through its
     text-to-image sibling) and `from:` shots (itself), with the same weights."""
     backend = TextToImage(keyframe_config(model="models/sd-img2img"), manager, film.project)
-    text, source = film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SOURCE_SHOT}")
+    text = film.task(f"keyframe:{SHOT_1}")
+    source = without_refs(film.task(f"keyframe:{SOURCE_SHOT}"))
     assert [m["conditioning"] for m in backend.run_batch([text, source])] == ["text", "source"]
     plain = film.task(f"keyframe:{SHOT_1}")
     TextToImage(keyframe_config(), manager, film.project).run_batch([plain])
@@ -303,7 +312,7 @@ def test_ip_adapter_takes_the_location_refs(film, manager):
     referenced, plain, source = (film.task(f"keyframe:{REFS_SHOT}"), film.task(f"keyframe:{SHOT_1}"),
                                  film.task(f"keyframe:{SOURCE_SHOT}"))
     metas = backend.run_batch([referenced, plain, source])
-    assert [m["conditioning"] for m in metas] == ["ip_adapter", "text", "source"]
+    assert [m["conditioning"] for m in metas] == ["ip_adapter", "text", "source+ip_adapter"]
     # without the adapter's picture (scale 0) the text-only keyframe is the plain model's
     unconditioned = film.task(f"keyframe:{SHOT_1}")
     TextToImage(keyframe_config(), manager, film.project).run_batch([unconditioned])

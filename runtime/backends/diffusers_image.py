@@ -5,21 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
-from moviola.runtime.backends.diffusers_base import (DiffusersBackend, Work, open_rgb,
-                                                     takes_init_image)
+from moviola.runtime.backends.diffusers_base import (DiffusersBackend, Work, call_parameters,
+                                                     open_rgb, takes_init_image)
 from moviola.runtime.backends.protocol import PICTURE_MARGIN
 from moviola.runtime.video import cover as _cover
+
+DEFAULT_MAX_REFS = 3      # reference pictures per keyframe for families that take several
 
 
 class TextToImage(DiffusersBackend):
     """Keyframes: the shot's prompt → an image of the film's size.
 
-    Conditioning, in order: a ``from:`` image (or a video's middle frame) → image-to-image from
-    it (``options.strength``, default 0.6); else the location's ``refs:`` → with an IP-Adapter
-    configured (``options.ip_adapter``) the first reference image guides the picture; without
-    one, and when the model has an image-to-image variant, the first reference image is the
-    initial image (``options.ref_strength``, default 0.75: the layout and palette survive, the
-    content follows the prompt); else text only."""
+    Conditioning (the ``from:`` still, or a video's middle frame, and the ``refs:`` of the
+    shot's location and characters), through the first way the model family has:
+
+    1. its own reference-image input (FLUX.2 klein, FLUX.1 Kontext, Qwen-Image-Edit: a call
+       that takes ``image`` without ``strength``): the still first, then the first
+       ``options.max_refs`` (default 3) reference pictures;
+    2. otherwise the ``from:`` still → image-to-image from it (``options.strength``, default
+       0.6), and the refs → the IP-Adapter when one is configured (``options.ip_adapter``),
+       else, without a still, image-to-image from the first reference picture
+       (``options.ref_strength``, default 0.75: layout and palette survive, the content
+       follows the prompt).
+
+    A conditioning input the model cannot take is an error naming the shot and the model."""
 
     name = "diffusers.text_to_image"
 
@@ -30,25 +39,45 @@ class TextToImage(DiffusersBackend):
         film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
         variant, init, strength, ip_scale, ip_image = "base", None, None, None, None
-        conditioning = "text"
+        references: list = []                 # the family's own reference input
+        used: list[str] = []                  # what conditioned the keyframe, for its meta
         source = params.source
         refs = _ref_images(task, params.refs or ())
         if takes_init_image(pipe):
             variant = "text"             # an image-to-image model: its text-to-image sibling
-        if source:
-            if self.variant(pipe, "image") is None:
-                raise ValueError(f"{type(pipe).__name__} has no image-to-image variant: it "
-                                 f"cannot start the keyframe from the shot's `from:` {source}")
-            variant, conditioning = "image", "source"
-            init = _cover(_still(task.source(source)), size)
-            strength = float(self.options.get("strength", 0.6))
-        elif refs and self._ip_adapter is not None:
-            conditioning = "ip_adapter"
-            ip_image = open_rgb(refs[0])
-        elif refs and self.variant(pipe, "image") is not None:
-            variant, conditioning = "image", "refs"
-            init = _cover(open_rgb(refs[0]), size)
-            strength = float(self.options.get("ref_strength", 0.75))
+        if (source or refs) and takes_reference_images(pipe):
+            if source:
+                references.append(_at_area(_still(task.source(source)), size))
+                used.append("source")
+            chosen = refs[:int(self.options.get("max_refs", DEFAULT_MAX_REFS))]
+            references += [_at_area(open_rgb(path), size) for path in chosen]
+            if chosen:
+                used.append("refs")
+        else:
+            if source:
+                if self.variant(pipe, "image") is None:
+                    raise self._cannot(task, pipe, f"start the keyframe from its `from:` {source} "
+                                       f"(no image-to-image variant, no reference input)")
+                variant = "image"
+                init = _cover(_still(task.source(source)), size)
+                strength = float(self.options.get("strength", 0.6))
+                used.append("source")
+            if refs and self._ip_adapter is not None:
+                ip_image = open_rgb(refs[0])
+                used.append("ip_adapter")
+            elif refs and source:
+                raise self._cannot(task, pipe, f"take the `refs:` ({refs[0].name}…) beside the "
+                                   f"`from:` still: it has one image input; configure "
+                                   f"options.ip_adapter, or a model with reference inputs")
+            elif refs:
+                if self.variant(pipe, "image") is None:
+                    raise self._cannot(task, pipe, f"take the `refs:` ({refs[0].name}…): no "
+                                       f"reference input, no IP-Adapter configured, no "
+                                       f"image-to-image variant")
+                variant = "image"
+                init = _cover(open_rgb(refs[0]), size)
+                strength = float(self.options.get("ref_strength", 0.75))
+                used.append("refs")
         if self._ip_adapter is not None:
             # once loaded, the IP-Adapter expects an image on every call: none → scale 0
             ip_scale = self._ip_adapter["scale"] if ip_image is not None else 0.0
@@ -60,12 +89,17 @@ class TextToImage(DiffusersBackend):
             shared.update(width=size[0], height=size[1])
         else:
             shared["strength"] = strength
+        if references:
+            # the family's reference input is one list for the whole call: group by it
+            shared["image"] = references if len(references) > 1 else references[0]
         sample = {"prompt": params.prompt or "", "negative_prompt": self.negative_prompt(),
                   "image": init, "seed": task.job.seed}
         if ip_image is not None:
             # one image per loaded adapter, shared by the batch: group by the reference
             shared["ip_adapter_image"] = ip_image
-        group = (size, strength, str(refs[0]) if conditioning == "ip_adapter" else None)
+        group = (size, strength, source if references else None,
+                 tuple(str(p) for p in refs) if references or "ip_adapter" in used else None)
+        conditioning = "+".join(used) or "text"
 
         def finish(outputs: list) -> dict:
             generated = Image.fromarray(outputs[0])
@@ -80,6 +114,25 @@ class TextToImage(DiffusersBackend):
 
         return Work(group, variant, shared, [sample], finish, self.task_loras(task), ip_scale)
 
+    def _cannot(self, task, pipe, what: str) -> ValueError:
+        return ValueError(f"{task.job.ref}: the keyframe model {self.config.model} "
+                          f"({type(pipe).__name__}) cannot {what}")
+
+
+def takes_reference_images(pipe) -> bool:
+    """A family with its own reference-image input: the call takes ``image`` but no
+    ``strength`` (an image-to-image call takes both)."""
+    accepted = call_parameters(pipe)
+    return "image" in accepted and "strength" not in accepted
+
+
+def _at_area(image, size: tuple[int, int]):
+    """A reference picture at the keyframe's pixel area, its own aspect kept: its cost in
+    tokens is bounded, and it is never under the side reference inputs accept (64 px)."""
+    scale = (size[0] * size[1] / (image.width * image.height)) ** 0.5
+    width, height = (max(64, int(round(side * scale / 16)) * 16)
+                     for side in (image.width, image.height))
+    return image.resize((width, height), resample=3)     # bicubic
 
 
 def _still(path: Path):
