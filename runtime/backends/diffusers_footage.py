@@ -42,11 +42,23 @@ class VideoToVideo(VideoBackend):
         loras = self.task_loras(task)
         video_pipe = self.variant(pipe, "video")
         if video_pipe is not None:
+            problem = restyle_problem(video_pipe)
+            if problem:
+                raise store.ModelBroken(self.path, f"shot {task.job.id}: the footage model "
+                                        f"{self.config.model} cannot restyle a video: {problem}")
             count = self.frame_count(video_pipe, shot_frames)
             shared = self.clip_shared(video_pipe, task, size, count)
             accepted = call_parameters(video_pipe)
-            shared["denoise_strength" if "denoise_strength" in accepted else "strength"] = strength
             video = [_cover(f, size) for f in retime(frames, count)]
+            if "denoise_strength" in accepted:
+                # LTXConditionPipeline: a list of videos is many conditions; the footage is ONE,
+                # at frame 0, its latents blended with the noise by 1 - strength, and the
+                # schedule starts late by the same strength: every frame follows the footage
+                fixed_schedule(video_pipe)
+                shared.update(denoise_strength=strength, strength=1.0 - strength, frame_index=0)
+                video = [video]
+            else:                                  # Wan, ModelScope: source latents + strength
+                shared["strength"] = strength
             sample = {"video": video, "prompt": prompt, "negative_prompt": negative,
                       "seed": task.job.seed}
             # a call takes one video: each task is its own group
@@ -64,4 +76,31 @@ class VideoToVideo(VideoBackend):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+def restyle_problem(pipe) -> str | None:
+    """Why a Wan video-to-video pipeline cannot run these weights, or None. diffusers 0.42's
+    WanVideoToVideoPipeline encodes the source as noise-only input (a text-to-video
+    transformer: z_dim channels) with an 8× VAE; Wan 2.1 I2V weights take image latents too,
+    and Wan 2.2 TI2V's VAE is 16×."""
+    if type(pipe).__name__ != "WanVideoToVideoPipeline":
+        return None
+    channels = int(pipe.transformer.config.in_channels)
+    z_dim = int(pipe.vae.config.z_dim)
+    if channels != z_dim:
+        return (f"its transformer takes {channels} latent channels (image-to-video weights), "
+                f"WanVideoToVideoPipeline gives it {z_dim}: use a Wan text-to-video checkpoint")
+    spatial = int(pipe.vae.config.get("scale_factor_spatial") or 8)
+    if spatial != pipe.vae_scale_factor_spatial:
+        return (f"its VAE compresses {spatial}× (Wan 2.2 TI2V), which WanVideoToVideoPipeline "
+                f"in this diffusers reads as {pipe.vae_scale_factor_spatial}×")
+    return None
+
+
+def fixed_schedule(pipe) -> None:
+    """LTXConditionPipeline sets its own timesteps and passes no resolution-dependent shift,
+    while LTX-Video 0.9.0/0.9.1 folders ship a dynamically shifted scheduler (which then
+    refuses to run): give the variant the same scheduler without dynamic shifting."""
+    scheduler = pipe.scheduler
+    if scheduler.config.get("use_dynamic_shifting"):
+        pipe.scheduler = type(scheduler).from_config(scheduler.config, use_dynamic_shifting=False)
 
