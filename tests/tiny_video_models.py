@@ -129,6 +129,25 @@ def build_wan22_ti2v(folder: Path) -> Path:
     return folder
 
 
+def build_wan22_i2v_a14b(folder: Path) -> Path:
+    """A tiny Wan 2.2 I2V-A14B folder: ``WanImageToVideoPipeline`` with two transformers (high-
+    noise ``transformer``, low-noise ``transformer_2``) switched at ``boundary_ratio``, no image
+    encoder, the 8× VAE of Wan 2.1."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanImageToVideoPipeline
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=16, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    tokenizer = _t5_tokenizer()
+    pipe = WanImageToVideoPipeline(
+        tokenizer=tokenizer, text_encoder=_t5_encoder(tokenizer, umt5=True), vae=vae,
+        scheduler=_wan_scheduler(), transformer=_wan_transformer(16 + 16 + 4, 16),
+        transformer_2=_wan_transformer(16 + 16 + 4, 16), boundary_ratio=0.9)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def build_wan21_t2v(folder: Path) -> Path:
     """A tiny Wan 2.1 T2V folder: ``WanPipeline`` whose transformer takes no image latents."""
     import torch
