@@ -34,15 +34,15 @@ class VideoBackend(DiffusersBackend):
     def segments(self, pipe, task) -> tuple[int, int, int]:
         """(frames per segment, segments, frames the shot needs) at the model's native rate: a
         shot longer than the model's length is several segments, each continued from the
-        previous one's last frame. Without a known native rate: one segment of the usual
-        length (spread over the shot)."""
+        previous one's last frame; ``config.frames`` (else the model's usual length) is the
+        longest segment. Without a known native rate: one segment (spread over the shot)."""
         shot_frames = int(task.timing["frames"])
         native = native_fps(pipe, self.options)
-        if native is None or self.config.frames:
+        if native is None:
             count = self.frame_count(pipe, shot_frames)
             return count, 1, count
         needed = max(1, int(math.ceil(shot_frames * native / float(task.job.params.fps))))
-        longest = self.frame_count(pipe, 10 ** 6)
+        longest = self.frame_count(pipe, 10 ** 6)        # config.frames, else the model's usual
         temporal = temporal_factor(pipe)
         length = min(longest, -(-(needed - 1) // temporal) * temporal + 1)
         if needed <= length or length < 2:
