@@ -59,7 +59,6 @@ class VideoBackend(DiffusersBackend):
             seed = int(task.job.seed) + index           # each segment its own noise
             part = self._call(pipe, shared, [{**sample, "image": image, "seed": seed}])[0]
             parts.append(part[1:])
-        self.last_segments[task.job.id] = [len(p) for p in parts]
         return np.concatenate(parts)[:needed]
 
     def clip_work(self, task, pipe, variant: str, shared: dict, sample: dict,
@@ -67,7 +66,7 @@ class VideoBackend(DiffusersBackend):
         target = self.variant(pipe, variant)
         group = (size, shared["num_frames"], shared.get("fps"), shared.get("frame_rate"))
         if type(target).__name__ in ONE_IMAGE_PER_CALL:
-            group += (task.job.id,)
+            group += (task.key,)
 
         def finish(outputs):
             frames = outputs[0]
@@ -84,7 +83,6 @@ class VideoBackend(DiffusersBackend):
         """The image-to-video pipeline for ``pipe``'s family (the folder's own when it takes an
         image): an error naming the shot and the model when the weights cannot take a still."""
         clip = self.variant(pipe, "clip")
-        reason = None
         if clip is None:
             reason = f"{type(pipe).__name__} has no image-to-video pipeline in diffusers"
         else:
@@ -94,13 +92,6 @@ class VideoBackend(DiffusersBackend):
                                     f"{self.config.model} cannot start from a picture "
                                     f"({reason}); use its image-to-video checkpoint")
         return clip
-
-    @property
-    def last_segments(self) -> dict:
-        """Per job id: the number of new frames each segment added (for reports and tests)."""
-        if not hasattr(self, "_segments"):
-            self._segments = {}
-        return self._segments
 
     def finish_clip(self, task, frames: np.ndarray) -> dict:
         """Spread the generated frames over the shot (nearest-frame retiming), cover-resize them
