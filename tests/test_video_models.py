@@ -284,15 +284,34 @@ def test_text_to_video_long_shot_continues_through_image_to_video(film, manager)
 # -- footage --------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", ["ltx", "wan21-t2v"])
-def test_restyle_follows_every_frame(film, manager, model):
+def test_restyle_follows_every_frame(film, manager, monkeypatch, model):
     """LTX: the footage as one video condition plus denoise strength; Wan: source latents plus
     strength. The two sources share their first frame and differ after it."""
     config = clip_config(model, backend="diffusers.video_to_video", frames=9,
                          options=Options({"max_sequence_length": 16, "strength": 0.5}))
     backend = VideoToVideo(config, manager, film.project)
+    calls = []
+    real_call = backend._call
+
+    def spy(pipe, shared, samples):
+        outputs = real_call(pipe, shared, samples)
+        calls.append((shared, samples, outputs))
+        return outputs
+
+    monkeypatch.setattr(backend, "_call", spy)
     yellow, blue, yellow_again = (film.clip(FOOTAGE, source=s) for s in
                                   ("clips/walk.mp4", "clips/walk-other.mp4", "clips/walk.mp4"))
-    backend.run_batch([yellow, blue, yellow_again])
+    metas = backend.run_batch([yellow, blue, yellow_again])
+    # 2 s of footage at the model's native rate (LTX 25, Wan 16 fps), in 9-frame segments
+    native = {"ltx": 25, "wan21-t2v": 16}[model]
+    assert metas[0]["segments"] == -(-(2 * native - 1) // 8) == len(calls) // 3
+    assert metas[0]["generated"] == 2 * native and metas[0]["held"] == 0
+    if model == "ltx":              # one video condition, then the previous segment's last frame
+        first, second = calls[0], calls[1]
+        assert first[1][0]["video"][0] is not None and len(first[1][0]["video"]) == 1
+        assert first[0]["frame_rate"] == 25 and first[0]["denoise_strength"] == 0.5
+        continued_from = np.asarray(second[1][0]["image"][1]).astype(int)
+        assert np.abs(continued_from - first[2][0][-1].astype(int)).mean() < 3
     clips = [decode(t.output("clip")).astype(int) for t in (yellow, blue, yellow_again)]
     assert np.array_equal(clips[0], clips[2])
     late = slice(len(clips[0]) * 2 // 3, None)
