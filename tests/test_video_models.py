@@ -327,3 +327,14 @@ def test_wan_restyle_it_cannot_run_is_named(film, manager, model, why):
     backend = VideoToVideo(config, manager, film.project)
     with pytest.raises(models.ModelBroken, match=f"shot clip:{FOOTAGE}.*models/{model}.*{why}"):
         backend.run_batch([film.clip(FOOTAGE, source="clips/walk.mp4")])
+
+
+@pytest.mark.parametrize("model, multiple", [("ltx", 32), ("wan21", 16), ("wan22", 32)])
+def test_generation_size_fits_vae_and_patch(project, manager, model, multiple):
+    """Sizes are multiples of the VAE factor × the transformer patch: LTX 32 × 1, Wan 2.1
+    8 × 2, Wan 2.2 TI2V 16 × 2 (1280×720 asked → 1280×704, its native size)."""
+    backend = ImageToVideo(clip_config(model, resolution=(1280, 720)), manager, project)
+    clip = backend.variant(backend.pipeline(), "clip")
+    width, height = backend.generation_size(clip, (1280, 720))
+    assert width % multiple == 0 and height % multiple == 0
+    assert abs(width - 1280) < multiple and abs(height - 720) <= multiple // 2

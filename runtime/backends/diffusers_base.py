@@ -298,10 +298,13 @@ class DiffusersBackend(BaseBackend):
                 out["min_guidance_scale"] = min(1.0, float(guidance))
         return out
 
-    def generation_size(self, pipe, film: tuple[int, int]) -> tuple[int, int]:
-        """config.resolution rounded to the pipeline's multiple; without one, the model's native
-        area at the film's aspect ratio."""
-        multiple = int(self.options.get("size_multiple") or max(16, _spatial_factor(pipe)))
+    def generation_size(self, pipe, film: tuple[int, int],
+                        multiple: int | None = None) -> tuple[int, int]:
+        """config.resolution rounded to the pipeline's multiple (``options.size_multiple``, else
+        ``multiple``, else the VAE's); without one, the model's native area at the film's aspect
+        ratio."""
+        multiple = int(self.options.get("size_multiple") or multiple
+                       or max(16, _spatial_factor(pipe)))
         if self.config.resolution:
             width, height = self.config.resolution
         else:

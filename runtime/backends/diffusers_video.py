@@ -31,6 +31,11 @@ class VideoBackend(DiffusersBackend):
                 shared[name] = rate
         return shared
 
+    def generation_size(self, pipe, film: tuple[int, int], multiple: int | None = None):
+        """As for pictures, but a multiple of the VAE factor × the transformer's spatial patch
+        (Wan 2.2 TI2V: 16 × 2 = 32), which video transformers need."""
+        return super().generation_size(pipe, film, multiple or spatial_multiple(pipe))
+
     def segments(self, pipe, task) -> tuple[int, int, int]:
         """(frames per segment, segments, frames the shot needs) at the model's native rate: a
         shot longer than the model's length is several segments, each continued from the
@@ -178,6 +183,17 @@ def native_fps(pipe, options: dict) -> int | None:
     if type(pipe).__name__.startswith("Wan"):
         return _WAN22_TI2V_FPS if getattr(pipe.config, "expand_timesteps", False) else _WAN_FPS
     return None
+
+
+def spatial_multiple(pipe) -> int:
+    """The pixel multiple a video pipeline's sizes need: VAE factor × transformer patch."""
+    factor = next((value for value in (getattr(pipe, name, None) for name in (
+        "vae_spatial_compression_ratio", "vae_scale_factor_spatial", "vae_scale_factor"))
+        if isinstance(value, int) and value > 0), 8)
+    transformer = getattr(pipe, "transformer", None) or getattr(pipe, "transformer_2", None)
+    patch = getattr(getattr(transformer, "config", None), "patch_size", 1) or 1
+    patch = int(patch[-1]) if isinstance(patch, (list, tuple)) else int(patch)
+    return max(16, factor * patch)
 
 
 def temporal_factor(pipe) -> int:
