@@ -269,13 +269,16 @@ def test_long_shot_is_segments_at_the_native_rate(film, manager, monkeypatch):
     assert np.abs(end_of_first.astype(int) - start_of_second.astype(int)).mean() < 3
 
 
-def test_text_to_video_long_shot_continues_through_image_to_video(film, manager):
-    config = clip_config("ltx", backend="diffusers.text_to_video", frames=None,
+@pytest.mark.parametrize("model, native", [("ltx", 25), ("wan22", 24)])
+def test_text_to_video_long_shot_continues_through_image_to_video(film, manager, model, native):
+    """LTXPipeline and Wan 2.2 TI2V's WanPipeline continue through their image-to-video class."""
+    config = clip_config(model, backend="diffusers.text_to_video", frames=None,
                          options=Options({"max_sequence_length": 16, "max_frames": 17}))
     backend = TextToVideo(config, manager, film.project)
     task = film.clip(LONG)
     meta = backend.run_batch([task])[0]
-    assert meta["segments"] == -(-(250 - 1) // 16) and meta["held"] == 0
+    assert meta["generated"] == 10 * native
+    assert meta["segments"] == -(-(10 * native - 1) // 16) and meta["held"] == 0
     frames = decode(task.output("clip")).astype(int)
     steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
     assert (steps > 0).all()                         # every film frame moves on: no holds
