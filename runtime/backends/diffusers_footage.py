@@ -76,7 +76,7 @@ class VideoToVideo(VideoBackend):
             parts = [outputs[0]]
             for index in range(1, segments):
                 last = parts[-1][-1] if takes_conditions else None
-                out = self._call(video_pipe, shared, [chunk(index, last)])[0]
+                out = self._call(video_pipe, shared, [{**chunk(index, last), "label": task.job.label}])[0]
                 parts.append(out[1:])
             meta = self.finish_clip(task, np.concatenate(parts)[:needed])
             meta["segments"] = segments

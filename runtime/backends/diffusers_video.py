@@ -62,7 +62,8 @@ class VideoBackend(DiffusersBackend):
         for index in range(1, count):
             image = _cover(picture_of(parts[-1][-1]), size)
             seed = int(task.job.seed) + index           # each segment its own noise
-            part = self._call(pipe, shared, [{**sample, "image": image, "seed": seed}])[0]
+            part = self._call(pipe, shared, [{**sample, "image": image, "seed": seed,
+                                               "label": task.job.label}])[0]
             parts.append(part[1:])
         return np.concatenate(parts)[:needed]
 
