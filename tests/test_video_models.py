@@ -61,7 +61,8 @@ She walks.
 SHORT, LONG, FOOTAGE = "ext-field-day~1/1", "ext-field-day~1/2", "ext-field-day~1/3"
 MODELS = {"ltx": tiny_video_models.build_ltx, "wan21": tiny_video_models.build_wan21_i2v,
           "wan22": tiny_video_models.build_wan22_ti2v,
-          "wan22-a14b": tiny_video_models.build_wan22_i2v_a14b, "wan21-t2v": tiny_video_models.build_wan21_t2v}
+          "wan22-a14b": tiny_video_models.build_wan22_i2v_a14b,
+          "wan21-t2v": tiny_video_models.build_wan21_t2v}
 SIZES = {"ltx": (64, 64), "wan21": (32, 32), "wan22": (64, 64), "wan22-a14b": (32, 32),
          "wan21-t2v": (32, 32)}
 

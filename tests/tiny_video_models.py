@@ -30,7 +30,8 @@ LTX_LATENT = 8
 def _t5_encoder(tokenizer, umt5: bool = False):
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
-    config_class, model_class = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    config_class, model_class = ((UMT5Config, UMT5EncoderModel) if umt5
+                                 else (T5Config, T5EncoderModel))
     return model_class(config_class(vocab_size=len(tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=37,
                                     num_layers=1, num_heads=4, relative_attention_num_buckets=8,
                                     decoder_start_token_id=0))

@@ -76,7 +76,8 @@ class VideoToVideo(VideoBackend):
             parts = [outputs[0]]
             for index in range(1, segments):
                 last = parts[-1][-1] if takes_conditions else None
-                out = self._call(video_pipe, shared, [{**chunk(index, last), "label": task.job.label}])[0]
+                sample = {**chunk(index, last), "label": task.job.label}
+                out = self._call(video_pipe, shared, [sample])[0]
                 parts.append(out[1:])
             meta = self.finish_clip(task, np.concatenate(parts)[:needed])
             meta["segments"] = segments
@@ -92,8 +93,6 @@ class VideoToVideo(VideoBackend):
             raise ValueError(f"{self.name} needs a `from:` video on the shot")
         film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
-        shot_frames = int(task.timing["frames"])
-        frames = read_video(task.source(source), shot_frames, float(params.fps))
         strength = float(self.options.get("strength", 0.6))
         prompt, negative = clip_prompt(task), self.negative_prompt()
         loras = self.task_loras(task)
@@ -108,6 +107,7 @@ class VideoToVideo(VideoBackend):
             raise store.ModelBroken(self.path, f"{type(pipe).__name__} has neither a video-to-"
                                     f"video nor an image-to-image variant: it cannot restyle a "
                                     f"video")
+        frames = read_video(task.source(source), int(task.timing["frames"]), float(params.fps))
         shared = {**self.steps_and_guidance(self.variant(pipe, "image")), "strength": strength}
         samples = [{"image": _cover(f, size), "prompt": prompt, "negative_prompt": negative,
                     "seed": task.job.seed} for f in frames]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -174,8 +175,6 @@ _WAN_FPS, _WAN22_TI2V_FPS = 16, 24
 def native_fps(pipe, options: dict) -> int | None:
     """The frame rate the model generates at: ``options.native_fps``, else the call's default
     ``frame_rate`` (LTX: 25), else the Wan family's; None when unknown."""
-    import inspect
-
     if options.get("native_fps"):
         return int(options["native_fps"])
     parameter = inspect.signature(pipe.__call__).parameters.get("frame_rate")
@@ -222,6 +221,7 @@ def image_weights_problem(pipe) -> str | None:
 
 
 def picture_of(frame):
+    """A generated frame (a uint8 array or a PIL image) as a PIL image."""
     from PIL import Image
 
     return frame if isinstance(frame, Image.Image) else Image.fromarray(frame)
