@@ -59,11 +59,12 @@ The long walk home.
 She walks.
 """
 SHORT, LONG, FOOTAGE = "ext-field-day~1/1", "ext-field-day~1/2", "ext-field-day~1/3"
-MODELS = {"ltx": tiny_video_models.build_ltx, "wan21": tiny_video_models.build_wan21_i2v,
+MODELS = {"ltx": tiny_video_models.build_ltx,
+          "ltx-condition": lambda folder: tiny_video_models.build_ltx(folder, "LTXConditionPipeline"), "wan21": tiny_video_models.build_wan21_i2v,
           "wan22": tiny_video_models.build_wan22_ti2v,
           "wan22-a14b": tiny_video_models.build_wan22_i2v_a14b,
           "wan21-t2v": tiny_video_models.build_wan21_t2v}
-SIZES = {"ltx": (64, 64), "wan21": (32, 32), "wan22": (64, 64), "wan22-a14b": (32, 32),
+SIZES = {"ltx": (64, 64), "ltx-condition": (64, 64), "wan21": (32, 32), "wan22": (64, 64), "wan22-a14b": (32, 32),
          "wan21-t2v": (32, 32)}
 
 
@@ -178,6 +179,7 @@ def through_the_vae(pipe, still: Image.Image, size) -> np.ndarray:
 
 @pytest.mark.parametrize("model, expected, pinned", [
     ("ltx", "LTXImageToVideoPipeline", False),    # folder declares LTXPipeline
+    ("ltx-condition", "LTXConditionPipeline", False),  # 0.9.5+: the folder's own
     ("wan21", "WanImageToVideoPipeline", False),  # the folder's own
     ("wan22", "WanImageToVideoPipeline", True),   # folder declares WanPipeline (TI2V)
     ("wan22-a14b", "WanImageToVideoPipeline", False),  # two transformers, boundary_ratio

@@ -37,10 +37,12 @@ def _t5_encoder(tokenizer, umt5: bool = False):
                                     decoder_start_token_id=0))
 
 
-def build_ltx(folder: Path) -> Path:
-    """A tiny LTX-Video 0.9.x folder declaring ``LTXPipeline`` (text-to-video), as the real one."""
+def build_ltx(folder: Path, declared: str = "LTXPipeline") -> Path:
+    """A tiny LTX-Video 0.9.x folder declaring ``LTXPipeline`` (text-to-video), as the real one;
+    ``declared="LTXConditionPipeline"`` as the 0.9.5+ folders."""
+    import diffusers
     import torch
-    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline,
+    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler,
                            LTXVideoTransformer3DModel)
 
     torch.manual_seed(0)
@@ -63,8 +65,9 @@ def build_ltx(folder: Path) -> Path:
         base_image_seq_len=1024, base_shift=0.95, max_image_seq_len=4096, max_shift=2.05,
         shift=1.0, shift_terminal=0.1, use_dynamic_shifting=True)
     tokenizer = _t5_tokenizer()
-    pipe = LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=_t5_encoder(tokenizer),
-                       tokenizer=tokenizer, transformer=transformer)
+    pipe = getattr(diffusers, declared)(scheduler=scheduler, vae=vae, tokenizer=tokenizer,
+                                        text_encoder=_t5_encoder(tokenizer),
+                                        transformer=transformer)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
 

@@ -6,8 +6,9 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.backends.diffusers_base import Work, call_parameters
-from moviola.runtime.backends.diffusers_video import (VideoBackend, clip_prompt, native_fps,
-                                                      picture_of, retime)
+from moviola.runtime.backends.diffusers_video import (VideoBackend, clip_prompt,
+                                                      fixed_schedule, native_fps, picture_of,
+                                                      retime)
 from moviola.runtime.video import cover as _cover, read_video
 
 
@@ -135,12 +136,4 @@ def restyle_problem(pipe) -> str | None:
                 f"in this diffusers reads as {pipe.vae_scale_factor_spatial}×")
     return None
 
-
-def fixed_schedule(pipe) -> None:
-    """LTXConditionPipeline sets its own timesteps and passes no resolution-dependent shift,
-    while LTX-Video 0.9.0/0.9.1 folders ship a dynamically shifted scheduler (which then
-    refuses to run): give the variant the same scheduler without dynamic shifting."""
-    scheduler = pipe.scheduler
-    if scheduler.config.get("use_dynamic_shifting"):
-        pipe.scheduler = type(scheduler).from_config(scheduler.config, use_dynamic_shifting=False)
 

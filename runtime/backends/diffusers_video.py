@@ -98,6 +98,8 @@ class VideoBackend(DiffusersBackend):
             raise store.ModelBroken(self.path, f"shot {task.job.id}: the clip model "
                                     f"{self.config.model} cannot start from a picture "
                                     f"({reason}); use its image-to-video checkpoint")
+        if "denoise_strength" in call_parameters(clip):     # LTX 0.9.5+ folders
+            fixed_schedule(clip)
         return clip
 
     def finish_clip(self, task, frames: np.ndarray) -> dict:
@@ -218,6 +220,15 @@ def image_weights_problem(pipe) -> str | None:
         return (f"its transformer takes {transformer.config.in_channels} latent channels, "
                 f"the noise only: text-to-video weights")
     return None
+
+
+def fixed_schedule(pipe) -> None:
+    """LTXConditionPipeline sets its own timesteps and passes no resolution-dependent shift,
+    while LTX-Video 0.9.0/0.9.1 folders ship a dynamically shifted scheduler (which then
+    refuses to run): give the variant the same scheduler without dynamic shifting."""
+    scheduler = pipe.scheduler
+    if scheduler.config.get("use_dynamic_shifting"):
+        pipe.scheduler = type(scheduler).from_config(scheduler.config, use_dynamic_shifting=False)
 
 
 def picture_of(frame):
