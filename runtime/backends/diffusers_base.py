@@ -50,6 +50,11 @@ VIDEO_SIBLINGS = {
     "LTXPipeline": "LTXConditionPipeline",
     "LTXImageToVideoPipeline": "LTXConditionPipeline",
 }
+# Pipelines that animate a still, for model families whose folder declares text-to-video.
+CLIP_SIBLINGS = {
+    "LTXPipeline": "LTXImageToVideoPipeline",
+    "WanPipeline": "WanImageToVideoPipeline",
+}
 # What each resident pipeline carries beside its weights: its from_pipe variants, the LoRA
 # adapters and IP-Adapter loaded into it. Keyed weakly: when the manager evicts a pipeline, its
 # state goes with it.
@@ -252,7 +257,8 @@ class DiffusersBackend(BaseBackend):
             values = [s[name] for s in samples]
             if all(v is None for v in values):
                 continue
-            kwargs[name] = values[0] if name in _SINGLE else values
+            # one sample: plain values (Wan's image-to-video takes one image, never a list)
+            kwargs[name] = values[0] if name in _SINGLE or len(values) == 1 else values
         generators = [torch.Generator("cpu").manual_seed(int(s["seed"])) for s in samples]
         # one sample: a plain generator (draws the same noise as a list of one, and some
         # pipelines read a list as "one per frame")
@@ -292,10 +298,13 @@ class DiffusersBackend(BaseBackend):
                 out["min_guidance_scale"] = min(1.0, float(guidance))
         return out
 
-    def generation_size(self, pipe, film: tuple[int, int]) -> tuple[int, int]:
-        """config.resolution rounded to the pipeline's multiple; without one, the model's native
-        area at the film's aspect ratio."""
-        multiple = int(self.options.get("size_multiple") or max(16, _spatial_factor(pipe)))
+    def generation_size(self, pipe, film: tuple[int, int],
+                        multiple: int | None = None) -> tuple[int, int]:
+        """config.resolution rounded to the pipeline's multiple (``options.size_multiple``, else
+        ``multiple``, else the VAE's); without one, the model's native area at the film's aspect
+        ratio."""
+        multiple = int(self.options.get("size_multiple") or multiple
+                       or max(16, _spatial_factor(pipe)))
         if self.config.resolution:
             width, height = self.config.resolution
         else:
@@ -379,7 +388,7 @@ class DiffusersBackend(BaseBackend):
 
 
 _OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
-                "max_frames", "video_pipeline", "vae_tiling"}
+                "max_frames", "video_pipeline", "vae_tiling", "clip_pipeline", "native_fps"}
 _SINGLE = {"video"}                 # one value for the whole call, not one per sample
 
 
@@ -428,10 +437,12 @@ def _make_variant(pipe, which: str, options: dict):
                              f"text-to-image variant") from None
         variant.set_progress_bar_config(disable=True)
         return variant
-    if which == "video":
-        if "video" in call_parameters(pipe):
+    if which in ("video", "clip"):
+        taken, option, siblings = {"video": ("video", "video_pipeline", VIDEO_SIBLINGS),
+                                   "clip": ("image", "clip_pipeline", CLIP_SIBLINGS)}[which]
+        if taken in call_parameters(pipe):
             return pipe
-        name = options.get("video_pipeline") or VIDEO_SIBLINGS.get(type(pipe).__name__)
+        name = options.get(option) or siblings.get(type(pipe).__name__)
         cls = getattr(diffusers, name, None) if name else None
         if cls is None:
             return None

@@ -6,7 +6,9 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.backends.diffusers_base import Work, call_parameters
-from moviola.runtime.backends.diffusers_video import VideoBackend, clip_prompt, retime
+from moviola.runtime.backends.diffusers_video import (VideoBackend, clip_prompt,
+                                                      fixed_schedule, native_fps, picture_of,
+                                                      retime)
 from moviola.runtime.video import cover as _cover, read_video
 
 
@@ -15,7 +17,8 @@ class VideoToVideo(VideoBackend):
 
     With a video-to-video pipeline (the model's own, or its family's: ModelScope
     ``VideoToVideoSDPipeline``, ``WanVideoToVideoPipeline``, ``LTXConditionPipeline``), the
-    source, sampled at the film's rate, goes in whole (``options.strength``, default 0.6).
+    source goes in whole (``options.strength``, default 0.6), sampled at the model's native
+    rate and in segments when the model has one (LTX, Wan), else at the film's rate.
     Otherwise each frame goes through the model's image-to-image variant with the same seed
     (a fixed noise keeps the restyling steady from frame to frame), in batches."""
 
@@ -28,6 +31,62 @@ class VideoToVideo(VideoBackend):
             metas += super().run_batch([task])
         return metas
 
+    def restyle_work(self, task, video_pipe, size, strength: float, prompt, negative,
+                     loras) -> Work:
+        """The footage through the family's video-to-video pipeline, at the model's native rate:
+        a shot longer than one segment is restyled in chunks of the source, each chunk (LTX)
+        continuing from the previous restyled chunk's last frame."""
+        params = task.job.params
+        count, segments, needed = self.segments(video_pipe, task)
+        native = native_fps(video_pipe, self.options)
+        path = task.source(params.source)
+        if native is None:                       # no native rate: the shot's frames, spread
+            source = retime(read_video(path, int(task.timing["frames"]), float(params.fps)), count)
+        else:
+            source = read_video(path, max(needed, count), float(native))
+        source = [_cover(f, size) for f in source]
+        shared = self.clip_shared(video_pipe, task, size, count)
+        takes_conditions = "denoise_strength" in call_parameters(video_pipe)
+        if takes_conditions:
+            fixed_schedule(video_pipe)
+            shared["denoise_strength"] = strength
+        else:                                       # Wan, ModelScope: source latents + strength
+            shared["strength"] = strength
+
+        def chunk(index: int, previous_last=None) -> dict:
+            start = index * (count - 1)
+            frames = source[start:start + count]
+            frames = frames + [frames[-1]] * (count - len(frames))      # the last chunk, held
+            sample = {"prompt": prompt, "negative_prompt": negative,
+                      "seed": int(task.job.seed) + index}
+            if not takes_conditions:
+                return {**sample, "video": frames}
+            # LTXConditionPipeline reads a list of videos as many conditions: the footage is
+            # ONE video condition at frame 0 (its latents blended with the noise by
+            # 1 - strength, the schedule starting late by strength); a later chunk also
+            # starts from the previous restyled frame, kept whole
+            videos, images = [frames], [None]
+            if previous_last is not None:
+                videos.append(None)
+                images.append(_cover(picture_of(previous_last), size))
+            return {**sample, "video": videos, "image": images,
+                    "frame_index": [0] * len(videos),
+                    "strength": [1.0 - strength] + [1.0] * (len(videos) - 1)}
+
+        def finish(outputs):
+            parts = [outputs[0]]
+            for index in range(1, segments):
+                last = parts[-1][-1] if takes_conditions else None
+                sample = {**chunk(index, last), "label": task.job.label}
+                out = self._call(video_pipe, shared, [sample])[0]
+                parts.append(out[1:])
+            meta = self.finish_clip(task, np.concatenate(parts)[:needed])
+            meta["segments"] = segments
+            return meta
+
+        # a call takes one video: each task is its own group
+        return Work((task.key,), "video", shared, [chunk(0)], finish, loras)
+
     def plan_task(self, task, pipe) -> Work:
         params = task.job.params
         source = params.source
@@ -35,27 +94,21 @@ class VideoToVideo(VideoBackend):
             raise ValueError(f"{self.name} needs a `from:` video on the shot")
         film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
-        shot_frames = int(task.timing["frames"])
-        frames = read_video(task.source(source), shot_frames, float(params.fps))
         strength = float(self.options.get("strength", 0.6))
         prompt, negative = clip_prompt(task), self.negative_prompt()
         loras = self.task_loras(task)
         video_pipe = self.variant(pipe, "video")
         if video_pipe is not None:
-            count = self.frame_count(video_pipe, shot_frames)
-            shared = self.clip_shared(video_pipe, task, size, count)
-            accepted = call_parameters(video_pipe)
-            shared["denoise_strength" if "denoise_strength" in accepted else "strength"] = strength
-            video = [_cover(f, size) for f in retime(frames, count)]
-            sample = {"video": video, "prompt": prompt, "negative_prompt": negative,
-                      "seed": task.job.seed}
-            # a call takes one video: each task is its own group
-            return Work((task.job.id,), "video", shared, [sample],
-                         lambda outputs: self.finish_clip(task, outputs[0]), loras)
+            problem = restyle_problem(video_pipe)
+            if problem:
+                raise store.ModelBroken(self.path, f"shot {task.job.id}: the footage model "
+                                        f"{self.config.model} cannot restyle a video: {problem}")
+            return self.restyle_work(task, video_pipe, size, strength, prompt, negative, loras)
         if self.variant(pipe, "image") is None:
             raise store.ModelBroken(self.path, f"{type(pipe).__name__} has neither a video-to-"
                                     f"video nor an image-to-image variant: it cannot restyle a "
                                     f"video")
+        frames = read_video(task.source(source), int(task.timing["frames"]), float(params.fps))
         shared = {**self.steps_and_guidance(self.variant(pipe, "image")), "strength": strength}
         samples = [{"image": _cover(f, size), "prompt": prompt, "negative_prompt": negative,
                     "seed": task.job.seed} for f in frames]
@@ -64,4 +117,23 @@ class VideoToVideo(VideoBackend):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+def restyle_problem(pipe) -> str | None:
+    """Why a Wan video-to-video pipeline cannot run these weights, or None. diffusers 0.42's
+    WanVideoToVideoPipeline encodes the source as noise-only input (a text-to-video
+    transformer: z_dim channels) with an 8× VAE; Wan 2.1 I2V weights take image latents too,
+    and Wan 2.2 TI2V's VAE is 16×."""
+    if type(pipe).__name__ != "WanVideoToVideoPipeline":
+        return None
+    channels = int(pipe.transformer.config.in_channels)
+    z_dim = int(pipe.vae.config.z_dim)
+    if channels != z_dim:
+        return (f"its transformer takes {channels} latent channels (image-to-video weights), "
+                f"WanVideoToVideoPipeline gives it {z_dim}: use a Wan text-to-video checkpoint")
+    spatial = int(pipe.vae.config.get("scale_factor_spatial") or 8)
+    if spatial != pipe.vae_scale_factor_spatial:
+        return (f"its VAE compresses {spatial}× (Wan 2.2 TI2V), which WanVideoToVideoPipeline "
+                f"in this diffusers reads as {pipe.vae_scale_factor_spatial}×")
+    return None
+
 
