@@ -64,9 +64,10 @@ def build_ltx2(folder: Path) -> Path:
     torch.manual_seed(0)
     # as in the real config, base_channels is also the width of the packed latent
     # (latent channels × latent mel bins) whose mean/std the VAE stores
-    audio_vae = AutoencoderKLLTX2Audio(base_channels=audio_latent_channels * latent_mel_bins, ch_mult=(1, 2, 4), num_res_blocks=1,
-                                       latent_channels=audio_latent_channels, mel_bins=mel_bins,
-                                       resolution=32, sample_rate=16000, mel_hop_length=160)
+    audio_vae = AutoencoderKLLTX2Audio(
+        base_channels=audio_latent_channels * latent_mel_bins, ch_mult=(1, 2, 4),
+        num_res_blocks=1, latent_channels=audio_latent_channels, mel_bins=mel_bins,
+        resolution=32, sample_rate=16000, mel_hop_length=160)
     torch.manual_seed(0)
     transformer = LTX2VideoTransformer3DModel(
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2,
@@ -86,6 +87,8 @@ def build_ltx2(folder: Path) -> Path:
         connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=False,
         causal_temporal_positioning=False, rope_type="split")
     torch.manual_seed(0)
+    # the ratios are given, as the real config gives them: the class's fallback counts every
+    # scaling stage as both spatial and temporal (64×/16×), but the stage types make 32×/8×
     vae = AutoencoderKLLTX2Video(
         latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 16, 32),
         layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1),

@@ -18,7 +18,7 @@ import math
 import weakref
 
 from moviola.runtime.backends.diffusers_base import Work, open_rgb
-from moviola.runtime.backends.diffusers_video import ImageToVideo, clip_prompt
+from moviola.runtime.backends.diffusers_video import ImageToVideo
 from moviola.runtime.video import cover
 
 NATIVE_FPS = 24.0            # LTX-2's training frame rate (the pipelines' frame_rate default)
@@ -43,8 +43,8 @@ class AudioVideo(ImageToVideo):
         if self.options.get("lip_sync"):
             raise LipSyncUnavailable(
                 f"{self.config.kind} model {self.config.model}: lip-sync is not available with "
-                f"{self.name} — diffusers' LTX-2 image-to-video pipeline takes audio_latents only "
-                f"as noise to denoise, not as a condition the picture follows; remove "
+                f"{self.name} — diffusers' LTX-2 image-to-video pipeline takes audio_latents "
+                f"only as noise to denoise, not as a condition the picture follows; remove "
                 f"options.lip_sync from the profile")
         super().validate()
 
@@ -69,13 +69,14 @@ class AudioVideo(ImageToVideo):
         target = self.variant(pipe, "image")
         size = self.generation_size(target, (int(params.width), int(params.height)))
         rate = float(self.options.get("frame_rate") or NATIVE_FPS)
-        count = self.native_frame_count(task, rate, target.vae_temporal_compression_ratio)
+        count = self.native_frame_count(task, rate,
+                                        target.vae_temporal_compression_ratio)
         # the keyframe goes as one PIL image per call: the pipeline re-compresses it (its
         # image_crf recipe) only from a PIL image, so each clip is its own call
         image = cover(open_rgb(keyframe.artifact("keyframe")), size)
         shared = {**self.steps_and_guidance(target), "width": size[0], "height": size[1],
                   "num_frames": count, "frame_rate": rate, "image": image}
-        sample = {"prompt": clip_prompt(task), "negative_prompt": self.negative_prompt(),
+        sample = {"prompt": keyframe.params.prompt or "", "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
         return Work((task.job.id, size, count, rate), "image", shared, [sample],
                     lambda outputs: self.finish_clip(task, outputs[0]), self.task_loras(task))
