@@ -87,7 +87,7 @@ def build_ltx2(folder: Path) -> Path:
         connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=False,
         causal_temporal_positioning=False, rope_type="split")
     torch.manual_seed(0)
-    # the ratios are given, as the real config gives them: the class's fallback counts every
+    # the ratios are given, as the real config must give them: the class's fallback counts every
     # scaling stage as both spatial and temporal (64×/16×), but the stage types make 32×/8×
     vae = AutoencoderKLLTX2Video(
         latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 16, 32),
