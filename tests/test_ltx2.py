@@ -39,8 +39,11 @@ MARIE looks up.
 
 MARIE
 Here it comes.
+
+[[shot: wide, static, 1.5s]]
+The river runs.
 """
-SHOT = "ext-river-day~1/1"
+SHOT, LONG_SHOT = "ext-river-day~1/1", "ext-river-day~1/2"
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
@@ -84,19 +87,19 @@ class Film:
         folder.mkdir(parents=True)
         return folder
 
-    def keyframe(self, picture: np.ndarray) -> Entry:
+    def keyframe(self, picture: np.ndarray, shot: str = SHOT) -> Entry:
         """The shot's keyframe job, rendered as ``picture``."""
-        job = self.plan.job(f"keyframe:{SHOT}")
+        job = self.plan.job(f"keyframe:{shot}")
         folder = self.folder("keyframe")
         task = Task.of(job, f"key{self.count}", folder, self.project, [], {})
         Image.fromarray(picture).save(task.output("keyframe"))
         return Entry(task.key, folder, {"width": W, "height": H})
 
-    def clip(self, keyframe: Entry, seed: int | None = None) -> Task:
-        job = self.plan.job(f"clip:{SHOT}")
+    def clip(self, keyframe: Entry, seed: int | None = None, shot: str = SHOT) -> Task:
+        job = self.plan.job(f"clip:{shot}")
         if seed is not None:
             job = dataclasses.replace(job, seed=seed)
-        given = [Input.of(self.plan.job(f"keyframe:{SHOT}"), keyframe)]
+        given = [Input.of(self.plan.job(f"keyframe:{shot}"), keyframe)]
         return Task.of(job, f"key{self.count}", self.folder("clip"), self.project, given,
                        self.executor.timing_for(job))
 
@@ -135,11 +138,13 @@ def test_clip_at_native_rate_on_the_vae_grid(film, manager):
     task = film.clip(film.keyframe(still(255, 40)))
     meta = backend.run_batch([task])[0]
     frames = frames_of(task)
-    # the shot's duration at LTX-2's 24 fps, on the 8k+1 grid, with no more than one
-    # latent frame to spare; then retimed to the film's fps
+    # generated on LTX-2's 8k+1 grid at 24 fps, kept for the shot's duration at that rate,
+    # then retimed to the film's fps
     at_native_rate = task.timing["frames"] / FPS * 24
-    generated = meta["generated"]
-    assert (generated - 1) % 8 == 0 and at_native_rate <= generated < at_native_rate + 8
+    called = backend.plan_task(task, backend.pipeline()).shared
+    assert called["frame_rate"] == 24 and (called["num_frames"] - 1) % 8 == 0
+    assert called["num_frames"] >= at_native_rate
+    assert at_native_rate <= meta["generated"] < at_native_rate + 1
     assert len(frames) == meta["frames"] == task.timing["frames"]
     assert frames.shape[1:] == (H, W, 3)
     # the image-to-video sibling shares the folder pipeline's weights and keeps its dtype
@@ -164,6 +169,21 @@ def test_keyframe_reaches_the_clip_and_seed_is_deterministic(film, manager):
     reseeded = film.clip(warm, seed=999)
     backend.run_batch([reseeded])
     assert np.abs(frames_of(first)[1:] - frames_of(reseeded)[1:]).mean() > 0.5
+
+
+def test_a_shot_longer_than_the_model_is_continued_not_stretched(film, manager):
+    # the model's length capped at 17 frames (0.7 s at 24 fps) for a 1.5 s shot
+    config = clip_config(options=Options({**clip_config().options, "max_frames": 17}))
+    backend = AudioVideo(config, manager, film.project)
+    task = film.clip(film.keyframe(still(255, 40), LONG_SHOT), shot=LONG_SHOT)
+    meta = backend.run_batch([task])[0]
+    at_native_rate = task.timing["frames"] / FPS * 24
+    assert at_native_rate > 17 and at_native_rate <= meta["generated"] < at_native_rate + 1
+    frames = frames_of(task)
+    assert len(frames) == task.timing["frames"]
+    # every film frame is its own generated frame: none is held (no slow motion)
+    steps = [np.abs(a - b).mean() for a, b in zip(frames, frames[1:])]
+    assert min(steps) > 0.5
 
 
 def test_lip_sync_is_refused_naming_the_model(film, manager):

@@ -23,7 +23,9 @@ from moviola.runtime.video import cover
 
 NATIVE_FPS = 24.0            # LTX-2's training frame rate (the pipelines' frame_rate default)
 NATIVE_FRAMES = 121          # the pipelines' default length: 5 s at 24 fps
-IMAGE_TO_VIDEO = "LTX2ImageToVideoPipeline"
+# the family's pipelines a clip runs through: the first segment from the keyframe, the next
+# ones continued from the previous segment's last frames
+SIBLINGS = {"image": "LTX2ImageToVideoPipeline", "condition": "LTX2ConditionPipeline"}
 
 # the image-to-video sibling of each resident LTX-2 pipeline, dropped with it on eviction
 _SIBLINGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -49,16 +51,18 @@ class AudioVideo(ImageToVideo):
         super().validate()
 
     def variant(self, pipe, which: str):
-        """The image-to-video sibling of the folder's pipeline (shared weights, same dtype)."""
-        if type(pipe).__name__ == IMAGE_TO_VIDEO:
+        """The folder pipeline's image-to-video ("image") or condition ("condition") sibling,
+        sharing its weights (from_pipe without a dtype: nothing is cast in place)."""
+        name = SIBLINGS[which]
+        if type(pipe).__name__ == name:
             return pipe
-        if pipe not in _SIBLINGS:
+        siblings = _SIBLINGS.setdefault(pipe, {})
+        if name not in siblings:
             import diffusers
 
-            sibling = getattr(diffusers, IMAGE_TO_VIDEO).from_pipe(pipe)
-            sibling.set_progress_bar_config(disable=True)
-            _SIBLINGS[pipe] = sibling
-        return _SIBLINGS[pipe]
+            siblings[name] = getattr(diffusers, name).from_pipe(pipe)
+            siblings[name].set_progress_bar_config(disable=True)
+        return siblings[name]
 
     def plan_task(self, task, pipe) -> Work:
         keyframe = task.inputs.one("keyframe")
@@ -78,8 +82,35 @@ class AudioVideo(ImageToVideo):
                   "num_frames": count, "frame_rate": rate, "image": image}
         sample = {"prompt": keyframe.params.prompt or "", "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
-        return Work((task.job.id, size, count, rate), "image", shared, [sample],
-                    lambda outputs: self.finish_clip(task, outputs[0]), self.task_loras(task))
+        wanted = int(self.config.frames) if self.config.frames else \
+            math.ceil(task.timing["frames"] / float(params.fps) * rate)
+
+        def finish(outputs):
+            return self.finish_clip(task, self.continued(pipe, outputs[0], wanted, shared,
+                                                         sample))
+
+        return Work((task.job.id, size, count, rate), "image", shared, [sample], finish,
+                    self.task_loras(task))
+
+    def continued(self, pipe, frames, wanted: int, shared: dict, sample: dict):
+        """``frames`` extended to ``wanted`` frames by segments of the same length, each
+        conditioned on the previous one's last 8k+1 frames (one latent frame plus the first),
+        so a shot longer than the model's length plays at its real speed."""
+        import numpy as np
+        from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+        from PIL import Image
+
+        condition = self.variant(pipe, "condition")
+        overlap = condition.vae_temporal_compression_ratio + 1
+        segment = 1
+        while len(frames) < wanted and len(frames) > overlap:
+            tail = [Image.fromarray(frame) for frame in frames[-overlap:]]
+            step = {k: v for k, v in shared.items() if k != "image"}
+            step["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0)]
+            more = self._call(condition, step, [{**sample, "seed": sample["seed"] + segment}])
+            frames = np.concatenate([frames, more[0][overlap:]])
+            segment += 1
+        return frames[:wanted]
 
     def native_frame_count(self, task, rate: float, temporal: int) -> int:
         """Frames at LTX-2's rate for the shot's duration (config.frames when set), capped at
