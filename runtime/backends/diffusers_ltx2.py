@@ -3,7 +3,9 @@
 The folder declares ``LTX2Pipeline`` (text-to-video); a clip from a keyframe runs through the
 family's own ``LTX2ImageToVideoPipeline``, made with ``from_pipe`` so both share one set of
 weights. LTX-2 generates at its native frame rate (24 fps, frames 8k+1, sizes multiples of 32)
-and the clip is retimed to the film's fps. The audio LTX-2 generates alongside is discarded:
+and the clip is retimed to the film's fps; a shot longer than one generation (121 frames) goes on
+in segments through ``LTX2ConditionPipeline``, each conditioned on the previous segment's last
+9 frames, so it plays at its real speed. The audio LTX-2 generates alongside is discarded:
 the film's mix owns the sound.
 
 Lip-sync from the shot's dialogue is not available: in diffusers 0.42 the image-to-video and
@@ -102,8 +104,12 @@ class AudioVideo(ImageToVideo):
 
         condition = self.variant(pipe, "condition")
         overlap = condition.vae_temporal_compression_ratio + 1
+        if len(frames) < wanted and len(frames) <= overlap:
+            raise ValueError(f"{self.name}: {self.config.model} makes {len(frames)} frames per "
+                             f"call, too few to continue a shot from its last {overlap}; raise "
+                             f"options.max_frames (or frames) above {overlap}")
         segment = 1
-        while len(frames) < wanted and len(frames) > overlap:
+        while len(frames) < wanted:
             tail = [Image.fromarray(frame) for frame in frames[-overlap:]]
             step = {k: v for k, v in shared.items() if k != "image"}
             step["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0)]
