@@ -184,6 +184,14 @@ def test_a_shot_longer_than_the_model_is_continued_not_stretched(film, manager):
     # every film frame is its own generated frame: none is held (no slow motion)
     steps = [np.abs(a - b).mean() for a, b in zip(frames, frames[1:])]
     assert min(steps) > 0.5
+    # later segments see only the previous segment's frames (same prompt, same seeds): another
+    # keyframe changes them only if those frames reach the model
+    other = film.clip(film.keyframe(still(30, 230), LONG_SHOT), shot=LONG_SHOT)
+    backend.run_batch([other])
+    total, count = meta["generated"], len(frames)
+    later = [i for i in range(count) if round(i * (total - 1) / (count - 1)) >= 17]
+    middle = later[len(later) // 2]
+    assert np.abs(frames[middle] - frames_of(other)[middle]).mean() > 0.5
 
 
 def test_lip_sync_is_refused_naming_the_model(film, manager):
