@@ -55,7 +55,9 @@ class AudioVideo(ImageToVideo):
     def variant(self, pipe, which: str):
         """The folder pipeline's image-to-video ("image") or condition ("condition") sibling,
         sharing its weights (from_pipe without a dtype: nothing is cast in place)."""
-        name = SIBLINGS[which]
+        name = SIBLINGS.get(which)
+        if name is None:
+            return super().variant(pipe, which)
         if type(pipe).__name__ == name:
             return pipe
         siblings = _SIBLINGS.setdefault(pipe, {})
