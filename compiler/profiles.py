@@ -57,6 +57,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "diffusers.image_to_video": ("clip", "footage"),
     "diffusers.text_to_video": ("clip", "footage"),
     "diffusers.video_to_video": ("clip", "footage"),
+    "diffusers.audio_video": ("clip",),
     "transformers.tts": ("speech", "performance"),
     "transformers.tts_clone": ("speech", "performance"),
     "transformers.pocket_tts": ("speech", "performance"),

@@ -29,6 +29,7 @@ BACKENDS = {
     "diffusers.image_to_video": "moviola.runtime.backends.diffusers_video:ImageToVideo",
     "diffusers.text_to_video": "moviola.runtime.backends.diffusers_video:TextToVideo",
     "diffusers.video_to_video": "moviola.runtime.backends.diffusers_footage:VideoToVideo",
+    "diffusers.audio_video": "moviola.runtime.backends.diffusers_ltx2:AudioVideo",
     "transformers.tts": "moviola.runtime.backends.speech_models:Tts",
     "transformers.tts_clone": "moviola.runtime.backends.speech_models:TtsClone",
     "transformers.pocket_tts": "moviola.runtime.backends.speech_models:PocketTts",
