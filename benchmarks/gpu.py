@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))          # the tiny-model builders (and the real Wan layout)
 
 SHOTS = 8
-SCRIPT = "Title: Bench\nResolution: {w}x{h}\nFPS: {fps}\n\n" + "".join(
+# no title page: a title card would be a ninth, longer shot that only the runtime renders
+SCRIPT = "Resolution: {w}x{h}\nFPS: {fps}\n\n" + "".join(
     "INT. ROOM {n} - DAY\n\n[[shot: wide, {seconds}s]]\nA table, a lamp, shot {n}.\n\n".replace("{n}", str(n))
     for n in range(SHOTS))
 GIB = 1024 ** 3
