@@ -81,6 +81,26 @@ def is_draft(backend: str) -> bool:
     return backend.startswith("draft.")
 
 
+# Owner names no Hugging Face account can have: huggingface.co/models, /datasets and /spaces
+# are the Hub's own pages. `models/x` is therefore always a project folder.
+_NOT_HUB_OWNERS = ("models", "datasets", "spaces")
+
+
+def is_project_path(model: str, project: Path | None = None) -> bool:
+    """Whether a configured model (``model``, ``lora`` or a model an option names) can only be
+    a path inside the project, never a Hugging Face id: not exactly ``owner/name`` (one folder,
+    ``./x``, ``a/b/c``), a ``.safetensors`` file, an owner the Hub cannot have (``models/``), or
+    a first folder that exists in ``project``. An ``owner/name`` that matches none of these may be
+    either, and the project's folder of that name wins when it exists (``runtime.models.locate``)."""
+    text = model.strip().replace("\\", "/")
+    if text.startswith("./") or text.lower().endswith(".safetensors"):
+        return True
+    parts = text.partition("@")[0].split("/")
+    if len(parts) != 2 or not all(parts) or parts[0].lower() in _NOT_HUB_OWNERS:
+        return True
+    return project is not None and (Path(project) / parts[0]).is_dir()
+
+
 class Options(dict):
     """Backend-specific settings: a read-only, hashable dict (JSON values)."""
 

@@ -298,3 +298,24 @@ def test_profile_dataclass_shape():
     assert (profile.device, profile.memory_budget_gb, profile.offload, profile.models) == (
         "auto", None, False, {})
     assert profile.memory_budget_bytes is None
+
+
+@pytest.mark.parametrize("model, project_path", [
+    ("models/freevc24", True),              # no Hub account can be called "models"
+    ("loras/grain.safetensors", True),
+    ("./sd", True), ("weights", True), ("a/b/c", True),
+    ("facebook/mms-tts-eng", False), ("Lightricks/LTX-2@abc123", False),
+    ("black-forest-labs/FLUX.2-klein-4B", False),
+])
+def test_project_paths_are_told_from_hub_ids(model, project_path):
+    from moviola.compiler.profiles import is_project_path
+
+    assert is_project_path(model) is project_path
+
+
+def test_an_owner_folder_in_the_project_makes_a_project_path(tmp_path):
+    from moviola.compiler.profiles import is_project_path
+
+    assert not is_project_path("studio/sd", tmp_path)
+    (tmp_path / "studio").mkdir()
+    assert is_project_path("studio/sd", tmp_path)
