@@ -1,10 +1,13 @@
-"""How long a render takes: seconds per job, from unit costs per (backend, kind).
+"""How long a render takes: seconds per job, from unit costs per (backend, kind) or per model.
 
 Each backend's cost is a fixed part per job plus a part per unit of work: a second of clip, a
 keyframe, a second of speech, a second of music, a second of film (the mix and the mux). The draft
 figures were measured on the development machine (2 cores) from a build report's per-job times
-(``python3 benchmarks/estimate.py``); the GPU figures are estimates until a GPU machine measures them,
-and say so (``UnitCost.measured``). docs/benchmarks.md records where each figure comes from.
+(``python3 benchmarks/estimate.py``). A model backend's cost depends on its model far more than on
+the backend: :data:`MODELS` holds, per model of the built-in profiles, its unit cost at stated
+settings, its GPU memory and where each figure comes from. Those GPU figures are estimates from
+published figures until a GPU run measures them (``UnitCost.measured`` False; ``moviola plan``
+labels them "est."); docs/benchmarks.md records them and their sources.
 
 ``moviola diff`` and ``moviola plan`` call :func:`render_seconds`, so the cost a diff shows is
 the cost the plan shows for the same jobs. Pure: reads nothing, imports nothing heavy.
@@ -76,6 +79,10 @@ _ESTIMATED = {
     ("transformers.musicgen", "sfx"): UnitCost(1.0, 1.0, False),
     ("diffusers.stable_audio", "music"): UnitCost(2.0, 0.3, False),
     ("diffusers.stable_audio", "sfx"): UnitCost(2.0, 0.3, False),
+    ("diffusers.audio_video", "clip"): UnitCost(10.0, 30.0, False),      # as LTX-2 (MODELS)
+    ("diffusers.audio_video", "footage"): UnitCost(10.0, 30.0, False),
+    ("diffusers.ace_step", "music"): UnitCost(2.0, 0.05, False),
+    ("diffusers.ace_step", "sfx"): UnitCost(2.0, 0.05, False),
     # a LoRA step (batch 1, bf16, gradient checkpointing): ~0.15 s for SD 1.5 at 512 px, ~0.5 s
     # for SDXL or FLUX at 1024 px; the fixed part loads the model and encodes the pictures.
     # Measured on CPU with the tiny test SD (32 px, rank 4, 3 pictures, 1 thread): 0.92 s fixed +
@@ -84,15 +91,118 @@ _ESTIMATED = {
 }
 
 COSTS: dict[tuple[str, str], UnitCost] = {**_MEASURED, **_ESTIMATED}
+
+# Where the time figures of MODELS hold: the GPUs the built-in profiles are sized for.
+REFERENCE_GPU = "one H100/H200-class GPU, bfloat16, model loaded"
+
 # A backend this table does not know: the slowest figure known for its kind, never zero.
 _FALLBACK = UnitCost(5.0, 12.0, False)
 
 
-def unit_cost(backend: str, kind: str) -> UnitCost:
+@dataclass(frozen=True, slots=True)
+class ModelFigures:
+    """What one model costs: time per unit of work and memory, at the settings they hold for."""
+
+    cost: UnitCost                  # seconds per job + per unit (see UNITS) at `steps`, `size`
+    memory_gb: float                # peak memory at those settings (GPU; RAM for a CPU figure)
+    source: str                     # where the figures come from, for docs and `moviola plan`
+    steps: int | None = None        # denoising steps the cost holds for (None: not a diffusion model)
+    size: tuple[int, int] | None = None   # generation size it holds for (pictures, video)
+    device: str = "gpu"             # "gpu": REFERENCE_GPU; "cpu": one core of the dev machine
+
+
+def _gpu(per_job: float, per_unit: float, memory_gb: float, source: str, steps: int | None = None,
+         size: tuple[int, int] | None = None) -> ModelFigures:
+    return ModelFigures(UnitCost(per_job, per_unit, False), memory_gb, source, steps, size)
+
+
+# Per model of the built-in profiles. Estimates (measured=False) until benchmarks/gpu.py or a
+# GPU build's report (benchmarks/estimate.py --report) measures them; docs/benchmarks.md keeps
+# the derivations. Keys are Hugging Face ids without a revision.
+MODELS: dict[tuple[str, str], ModelFigures] = {
+    ("black-forest-labs/FLUX.2-klein-4B", "gpu"): _gpu(
+        0.0, 0.6, 16.0, "BFL model card: sub-second per picture, from 13 GB of VRAM; ~1 s per "
+        "1024² picture at 4 steps on an RTX 4090 (stable-diffusion.cpp#1214)", 4, (1024, 576)),
+    ("Qwen/Qwen-Image", "gpu"): _gpu(
+        0.0, 40.0, 62.0, "FLOPs: a 20B MMDiT, ~3,600 tokens at 1280×720, true CFG (two passes), "
+        "at ~40 % of an H100's bf16 peak; weights 41 GB + text encoder 16 GB", 50, (1280, 720)),
+    ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
+        0.0, 1.0, 20.0, "Z-Image model card: sub-second on an H800, fits 16 GB of VRAM; 8 "
+        "function evaluations", 9, (1280, 720)),
+    ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "gpu"): _gpu(
+        5.0, 22.0, 26.0, "Wan 2.2 README: a 5 s 720p clip (121 frames, 50 steps) in under 9 "
+        "minutes on one RTX 4090 with offload; an H100 taken as 3× faster (36 s a second at 50 "
+        "steps)", 30, (1280, 704)),
+    ("Wan-AI/Wan2.2-I2V-A14B-Diffusers", "gpu"): _gpu(
+        10.0, 220.0, 76.0, "LightX2V benchmarks: Wan2.1-I2V-14B (same per-step cost as one "
+        "Wan 2.2 A14B expert) at 480p, 81 frames, 40 steps with CFG, 366 s on an H200; 720p "
+        "taken as 3× (2.25× the tokens, attention-bound); Wan 2.2 README: needs 80 GB", 40,
+        (1280, 720)),
+    ("Lightricks/LTX-2", "gpu"): _gpu(
+        10.0, 30.0, 70.0, "from the Wan A14B figure by token count: LTX-2's VAE (32×32×8) gives "
+        "~5× fewer tokens than Wan's (16×16×4) for a 720p clip, with a 14B video stream; weights "
+        "38 GB (19B) + Gemma 3 12B text encoder 24 GB", 40, (1280, 704)),
+    ("ACE-Step/acestep-v15-xl-turbo-diffusers", "gpu"): _gpu(
+        2.0, 0.05, 12.0, "ACE-Step README: 4 minutes of music in ~20 s on an A100 at 27 steps "
+        "(0.08 s a second); the turbo model takes 8", 8),
+    ("stabilityai/stable-audio-open-1.0", "gpu"): _gpu(
+        2.0, 0.3, 8.0, "Stable Audio Open paper: 47 s of audio, 100 steps, in ~8 s on an H100 "
+        "(a 1.1B DiT, T5-base encoder)", 100),
+    ("facebook/mms-tts-eng", "gpu"): _gpu(
+        0.1, 0.01, 1.0, "VITS, 36M parameters: non-autoregressive, far faster than real time"),
+    ("facebook/mms-tts-eng", "cpu"): ModelFigures(
+        UnitCost(0.5, 0.1, False), 0.5, "VITS, 36M parameters, one CPU core: ~10× faster than "
+        "real time (estimate; the tiny-model tests do not time it)", device="cpu"),
+    ("coqui/XTTS-v2", "gpu"): _gpu(
+        0.3, 0.3, 4.0, "coqui-tts docs: XTTS-v2 streams with < 200 ms latency; ~0.3 s per second "
+        "of speech (autoregressive GPT + HiFi-GAN), float32"),
+}
+
+
+def figures(model: str | None, device: str = "gpu") -> ModelFigures | None:
+    """The figures of ``model`` (a Hugging Face id, ``@revision`` ignored) on ``device``
+    ("gpu" or "cpu"), or None when they are not known."""
+    if not model:
+        return None
+    return MODELS.get((model.partition("@")[0], device))
+
+
+def _device_class(plan) -> str:
+    config = getattr(plan, "config", None)
+    return "cpu" if config is not None and config.device == "cpu" else "gpu"
+
+
+def _config(job, plan):
+    config = getattr(plan, "config", None)
+    return config.models.get(job.profile_kind) if config is not None else None
+
+
+def unit_cost(backend: str, kind: str, model: str | None = None, device: str = "gpu") -> UnitCost:
+    """The cost of a job: its model's figures where known, else its backend's for the kind,
+    else the slowest figure known for the kind (never zero)."""
+    known_model = figures(model, device)
+    if known_model is not None:
+        return known_model.cost
     if (backend, kind) in COSTS:
         return COSTS[(backend, kind)]
     known = [cost for (name, k), cost in COSTS.items() if k == kind]
     return max(known, key=lambda c: (c.per_unit, c.per_job)) if known else _FALLBACK
+
+
+def _job_cost(job, plan) -> tuple[UnitCost, float]:
+    """(unit cost, scale of its per-unit part): a model's figures hold for their steps and
+    size; another step count scales the cost linearly, a larger picture at least linearly."""
+    device = _device_class(plan)
+    cost = unit_cost(job.backend, job.profile_kind, job.model, device)
+    known = figures(job.model, device)
+    config = _config(job, plan)
+    scale = 1.0
+    if known is not None and config is not None:
+        if known.steps and config.steps:
+            scale *= config.steps / known.steps
+        if known.size and config.resolution:
+            scale *= (config.resolution[0] * config.resolution[1]) / (known.size[0] * known.size[1])
+    return cost, scale
 
 
 def job_units(job, plan) -> float:
@@ -119,8 +229,8 @@ def job_units(job, plan) -> float:
 
 def job_seconds(job, plan) -> float:
     """Estimated seconds to render ``job`` of ``plan`` under the plan's profile."""
-    cost = unit_cost(job.backend, job.profile_kind)
-    return cost.per_job + cost.per_unit * job_units(job, plan)
+    cost, scale = _job_cost(job, plan)
+    return cost.per_job + cost.per_unit * scale * job_units(job, plan)
 
 
 def render_seconds(jobs: Iterable, plan) -> float:
@@ -128,9 +238,54 @@ def render_seconds(jobs: Iterable, plan) -> float:
     return sum(job_seconds(job, plan) for job in jobs)
 
 
-def measured(jobs: Iterable) -> bool:
+def measured(jobs: Iterable, plan=None) -> bool:
     """Whether every figure behind an estimate of ``jobs`` was measured."""
-    return all(unit_cost(job.backend, job.profile_kind).measured for job in jobs)
+    device = _device_class(plan)
+    return all(unit_cost(job.backend, job.profile_kind, job.model, device).measured
+               for job in jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class KindEstimate:
+    """One line of ``moviola plan``'s summary: a kind of job, what renders it and its cost."""
+
+    kind: str                   # the profile entry (keyframe, clip, footage, speech…, mix…)
+    backend: str
+    model: str                  # "" for draft and edit backends
+    jobs: int
+    units: float                # the jobs' units of work (UNITS[kind])
+    seconds: float
+    measured: bool
+    memory_gb: float | None     # the model's peak memory, when known
+    source: str                 # where the time figure comes from
+
+
+DRAFT_SOURCE = "measured: benchmarks/estimate.py, draft build, 2-core development machine"
+
+
+def by_kind(plan) -> list[KindEstimate]:
+    """The plan's jobs summed per (kind, backend, model), in plan order."""
+    device = _device_class(plan)
+    lines: dict[tuple[str, str, str], list] = {}
+    for job in plan.jobs:
+        model = "" if job.backend.startswith(("draft.", "edit.")) else job.model
+        line = lines.setdefault((job.profile_kind, job.backend, model), [0, 0.0, 0.0])
+        line[0] += 1
+        line[1] += job_units(job, plan)
+        line[2] += job_seconds(job, plan)
+    out = []
+    for (kind, backend, model), (jobs, units, seconds) in lines.items():
+        known = figures(model, device)
+        cost = unit_cost(backend, kind, model, device)
+        if known is not None:
+            source = known.source
+        elif cost.measured:
+            source = DRAFT_SOURCE
+        else:
+            source = "a per-backend guess (no figures for this model yet)"
+        out.append(KindEstimate(kind, backend, model, jobs, units, seconds, cost.measured,
+                                known.memory_gb if known is not None else None, source))
+    return out
 
 
 # A job's identity names its cut: "clip:<cut id>", "speech:<cut id>/<line number>",

@@ -1,7 +1,8 @@
 """Render profiles: which backend and which model renders each kind of job.
 
-Three profiles are built in: ``draft`` (the default; any CPU, no model weights), ``preview``
-(fast models on one GPU) and ``final`` (the best models this project knows). A project's
+Four profiles are built in: ``draft`` (the default; any CPU, no model weights), ``laptop``
+(a CPU in minutes: draft pictures, a small neural voice), ``preview`` (fast models on one
+24–48 GB GPU) and ``final`` (the best models this project knows, on one 80 GB GPU). A project's
 ``moviola.toml``, beside its script, overrides them key by key and defines new ones::
 
     [profiles.preview]             # merges into the built-in profile of the same name
@@ -64,6 +65,8 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "coqui.freevc": ("performance",),
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
+    "diffusers.audio_video": ("clip", "footage"),
+    "diffusers.ace_step": ("music", "sfx"),
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
@@ -224,53 +227,67 @@ def _draft() -> Profile:
     })
 
 
+# The model profiles name current models that load natively (safetensors in the repository's
+# main branch, no remote code); docs/profiles.md gives each one's licence, gating, download and
+# memory, compiler/estimate.py MODELS its time and memory figures.
+
 def _preview() -> Profile:
+    """Fast models for one 24–48 GB card: each fits alone (the manager evicts between kinds)."""
+    wan_5b = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
     return Profile("preview", models={
-        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "stabilityai/sdxl-turbo",
-                                steps=4, guidance=0.0, resolution=(1024, 576), batch_size=4),
-        "clip": ModelConfig("clip", "diffusers.image_to_video", "Lightricks/LTX-Video",
-                            steps=25, guidance=3.0, resolution=(704, 480), frames=97),
-        # the same LTX weights restyle filmed footage (LTXConditionPipeline, shared resident)
-        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
-                               steps=25, guidance=3.0, resolution=(704, 480), frames=97,
+        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image",
+                                "black-forest-labs/FLUX.2-klein-4B",
+                                steps=4, guidance=1.0, resolution=(1024, 576), batch_size=4),
+        # Wan 2.2 TI2V-5B: 1280×704 (its VAE and patches need multiples of 32), 24 fps native
+        "clip": ModelConfig("clip", "diffusers.image_to_video", wan_5b,
+                            steps=30, guidance=5.0, resolution=(1280, 704), frames=121),
+        # the clip's weights restyle filmed footage too (shared resident)
+        "footage": ModelConfig("footage", "diffusers.video_to_video", wan_5b,
+                               steps=30, guidance=5.0, resolution=(1280, 704), frames=121,
                                options={"strength": 0.6}),
         "speech": ModelConfig("speech", "transformers.tts", "facebook/mms-tts-eng",
                               dtype="float32", batch_size=8),
-        "performance": ModelConfig("performance", "transformers.voice_conversion",
-                                   "microsoft/speecht5_vc", dtype="float32",
-                                   options={"vocoder": "microsoft/speecht5_hifigan",
-                                            "speaker_encoder": "microsoft/wavlm-base-plus-sv"}),
-        "music": ModelConfig("music", "transformers.musicgen", "facebook/musicgen-small",
-                             guidance=3.0, batch_size=4),
+        "performance": ModelConfig("performance", "draft.performance", None),
+        "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
+                             steps=8, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",
                            steps=100, guidance=7.0, batch_size=4),
     })
 
 
 def _final() -> Profile:
+    """The best models this project knows that fit one 80 GB card, one at a time."""
     return Profile("final", models={
-        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image",
-                                "black-forest-labs/FLUX.1-schnell",
-                                steps=4, guidance=0.0, resolution=(1280, 720), batch_size=2),
-        "clip": ModelConfig("clip", "diffusers.image_to_video",
-                            "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
-                            steps=40, guidance=5.0, resolution=(1280, 720), frames=81),
-        # Wan's image-to-video weights cannot restyle a video; LTX's can, at 720p
-        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
-                               steps=40, guidance=3.0, resolution=(1216, 704), frames=97,
+        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Qwen/Qwen-Image",
+                                steps=50, guidance=4.0, resolution=(1280, 720), batch_size=1),
+        # LTX-2: video with its own sound; dialogue close-ups lip-sync to the line's speech
+        "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
+                            steps=40, guidance=4.0, resolution=(1280, 704), frames=121),
+        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-2",
+                               steps=40, guidance=4.0, resolution=(1280, 704), frames=121,
                                options={"strength": 0.6}),
         "speech": ModelConfig("speech", "coqui.xtts", "coqui/XTTS-v2", dtype="float32"),
         # coqui publishes FreeVC as a release archive, not on the Hub: a project folder
         "performance": ModelConfig("performance", "coqui.freevc", "models/freevc24",
                                    dtype="float32"),
-        "music": ModelConfig("music", "transformers.musicgen", "facebook/musicgen-medium",
-                             guidance=3.0, batch_size=2),
+        "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
+                             steps=8, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",
                            steps=200, guidance=7.0, batch_size=2),
     })
 
 
-_BUILTIN = {"draft": _draft, "preview": _preview, "final": _final}
+def _laptop() -> Profile:
+    """A CPU in minutes: draft pictures and sound, with a small neural voice."""
+    draft = _draft().models
+    return Profile("laptop", device="cpu", models={
+        **draft,
+        "speech": ModelConfig("speech", "transformers.tts", "facebook/mms-tts-eng",
+                              dtype="float32", batch_size=8),
+    })
+
+
+_BUILTIN = {"draft": _draft, "laptop": _laptop, "preview": _preview, "final": _final}
 BUILTIN_NAMES = tuple(_BUILTIN)          # the names a title page may choose without moviola.toml
 
 

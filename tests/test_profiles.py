@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_builtin_profiles_cover_every_kind_with_known_backends():
     profiles = builtin_profiles()
-    assert list(profiles) == ["draft", "preview", "final"]
+    assert list(profiles) == ["draft", "laptop", "preview", "final"]
     for profile in profiles.values():
         assert set(profile.models) == set(KINDS)
         for kind, config in profile.models.items():
@@ -38,38 +38,47 @@ def test_draft_defaults():
     assert draft.is_draft and draft.device == "cpu"
 
 
-def test_preview_and_final_defaults():
+def test_model_profiles_name_hub_models_with_settings():
     profiles = builtin_profiles()
-    preview, final = profiles["preview"].models, profiles["final"].models
-    key = preview["keyframe"]
-    assert (key.backend, key.model, key.steps, key.guidance, key.resolution) == (
-        "diffusers.text_to_image", "stabilityai/sdxl-turbo", 4, 0.0, (1024, 576))
-    clip = preview["clip"]
-    assert (clip.backend, clip.model, clip.resolution, clip.frames) == (
-        "diffusers.image_to_video", "Lightricks/LTX-Video", (704, 480), 97)
-    assert 20 <= clip.steps <= 30
-    assert (preview["speech"].backend, preview["speech"].model) == ("transformers.tts",
-                                                                     "facebook/mms-tts-eng")
-    assert (preview["music"].backend, preview["music"].model) == ("transformers.musicgen",
-                                                                  "facebook/musicgen-small")
-    assert (preview["sfx"].backend, preview["sfx"].model) == ("diffusers.stable_audio",
-                                                              "stabilityai/stable-audio-open-1.0")
-    assert (final["keyframe"].model, final["keyframe"].steps) == ("black-forest-labs/FLUX.1-schnell", 4)
-    assert final["clip"].model == "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
-    assert (final["speech"].backend, final["speech"].model) == ("coqui.xtts", "coqui/XTTS-v2")
-    # a recorded take becomes the character's voice: speech-to-speech in both
-    performance = preview["performance"]
-    assert (performance.backend, performance.model) == ("transformers.voice_conversion",
-                                                        "microsoft/speecht5_vc")
-    assert performance.options["vocoder"] == "microsoft/speecht5_hifigan"
-    assert final["performance"].backend == "coqui.freevc"
-    # filmed footage is restyled by a video-to-video model
-    for profile in (preview, final):
-        assert (profile["footage"].backend, profile["footage"].model) == (
-            "diffusers.video_to_video", "Lightricks/LTX-Video")
-    assert final["music"].model == "facebook/musicgen-medium"
-    assert final["sfx"].backend == "diffusers.stable_audio"
-    assert not profiles["preview"].is_draft
+    for name in ("preview", "final"):
+        profile = profiles[name]
+        assert not profile.is_draft and profile.device == "auto"
+        for kind in ("keyframe", "clip", "footage", "music", "sfx"):
+            config = profile.models[kind]
+            assert not config.backend.startswith("draft."), (name, kind)
+            assert config.steps, (name, kind)
+        for kind in ("clip", "footage"):
+            width, height = profile.models[kind].resolution
+            assert width % 32 == 0 and height % 32 == 0 and profile.models[kind].frames
+        # filmed footage is restyled by the video-to-video path of the clip's family
+        assert profile.models["footage"].backend == "diffusers.video_to_video"
+        assert profile.models["footage"].options["strength"] < 1
+
+
+def test_laptop_draws_pictures_and_speaks_with_a_small_neural_voice():
+    laptop, draft = builtin_profiles()["laptop"], builtin_profiles()["draft"]
+    assert laptop.device == "cpu" and not laptop.is_draft
+    for kind in ("keyframe", "clip", "footage"):
+        assert laptop.models[kind] == draft.models[kind]
+    speech = laptop.models["speech"]
+    assert speech.backend == "transformers.tts" and speech.dtype == "float32"
+
+
+def test_docs_give_every_builtin_model_a_licence_and_a_download_line():
+    """docs/profiles.md: per model of the built-in profiles, a row in the model table and an
+    `hf download` line that fetches only what the pipeline needs (--include)."""
+    text = (Path(__file__).parents[1] / "docs" / "profiles.md").read_text(encoding="utf-8")
+    models = {config.model for profile in builtin_profiles().values()
+              for config in profile.models.values() if config.model}
+    for model in sorted(models):
+        if model.startswith("models/"):
+            assert f"`{model}`" in text
+            continue
+        repo = model.partition("@")[0]
+        assert f"| `{repo}` |" in text, model
+        line = next((line for line in text.splitlines()
+                     if line.startswith(f"hf download {repo} ")), None)
+        assert line is not None and "--include" in line, model
 
 
 def test_no_config_means_builtin(tmp_path):
