@@ -163,7 +163,12 @@ def _backend_check(config: ModelConfig, project: Path) -> tuple[str, ModelStatus
     """The backend's own ``validate()`` (it finds, never loads): it knows what else the model
     needs, a vocoder, a speaker encoder, an IP-Adapter, a model per language."""
     try:
-        registry.backend_class(config.backend)(config, None, project).validate()
+        backend_class = registry.backend_class(config.backend)
+    except (KeyError, ImportError) as error:
+        return config.model, ModelStatus("unavailable", f"backend {config.backend} cannot be "
+                                         f"loaded here ({_first_line(error)})")
+    try:
+        backend_class(config, None, project).validate()
     except Exception as error:  # noqa: BLE001 - reported as the model's status
         name = getattr(error, "model", None) or config.model
         return name, _status_of(error, name, project)

@@ -131,7 +131,12 @@ def test_without_torch_gpu_profiles_are_unavailable(tmp_path, hub, monkeypatch):
     code, text = run(tmp_path)
     assert code == 0
     assert "not installed: GPU profiles unavailable" in text
-    assert "preview: 7 of 7 models not usable; torch is not installed" in text
+    from moviola.compiler.profiles import builtin_profiles, is_draft
+
+    preview = builtin_profiles()["preview"].models.values()
+    models = sum(not is_draft(config.backend) for config in preview)
+    assert f"preview: {models} of 7 models not usable; torch is not installed" in text
+    assert "laptop: 1 of 7 models not usable; torch is not installed" in text
 
 
 def test_bad_config_fails(tmp_path, hub):
