@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from moviola.compiler import catalog
 from moviola.compiler.profiles import DEFAULT_PROFILE, ModelConfig, Profile, ProfileError, \
     is_draft, is_project_path, load_profiles
 
@@ -209,7 +210,9 @@ def _status_of(error: Exception, name: str, project: Path | None = None) -> Mode
                                f"model there (config.json or model_index.json, and .safetensors "
                                f"weights)")
         looked = ", ".join(str(place) for place in error.places)
-        return ModelStatus("missing", f"looked in {looked}", error.fetch)
+        # a built-in profile's model: fetch the pipeline's files only (compiler/catalog.py)
+        fetch = catalog.download_command(error.repo_id) if error.fetch else None
+        return ModelStatus("missing", f"looked in {looked}", fetch)
     if isinstance(error, models.ModelBroken):
         return ModelStatus("broken", f"{error.path}: {error.why}")
     if isinstance(error, (OSError, ImportError, ValueError)):

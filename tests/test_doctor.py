@@ -248,3 +248,15 @@ def test_a_models_options_found_are_listed_with_it(tmp_path, hub):
     code, text = run(tmp_path)
     assert "radio: ready" in text
     assert f"models/vits-fr: {tmp_path / 'models' / 'vits-fr'} (sha256:" in text
+
+
+def test_a_missing_builtin_model_is_fetched_with_only_its_pipelines_files(tmp_path, hub):
+    from moviola.compiler import catalog
+    from moviola.compiler.profiles import builtin_profiles
+
+    code, text = run(tmp_path)
+    clip = builtin_profiles()["final"].models["clip"].model
+    command = catalog.download_command(clip)
+    assert f"  {command}\n" in text
+    assert command.startswith(f"hf download {clip} --include ") and '"transformer/*.safetensors"' in command
+    assert "hf download some-org/model\n" in catalog.download_command("some-org/model") + "\n"

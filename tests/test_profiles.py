@@ -64,21 +64,22 @@ def test_laptop_draws_pictures_and_speaks_with_a_small_neural_voice():
     assert speech.backend == "transformers.tts" and speech.dtype == "float32"
 
 
-def test_docs_give_every_builtin_model_a_licence_and_a_download_line():
-    """docs/profiles.md: per model of the built-in profiles, a row in the model table and an
-    `hf download` line that fetches only what the pipeline needs (--include)."""
-    text = (Path(__file__).parents[1] / "docs" / "profiles.md").read_text(encoding="utf-8")
-    models = {config.model for profile in builtin_profiles().values()
-              for config in profile.models.values() if config.model}
-    for model in sorted(models):
-        if model.startswith("models/"):
-            assert f"`{model}`" in text
-            continue
-        repo = model.partition("@")[0]
-        assert f"| `{repo}` |" in text, model
-        line = next((line for line in text.splitlines()
-                     if line.startswith(f"hf download {repo} ")), None)
-        assert line is not None and "--include" in line, model
+def test_every_builtin_hub_model_has_a_card_and_the_docs_are_generated_from_them():
+    """docs/profiles.md gives per model its licence, gating, download size, memory and an
+    `hf download` line with --include: generated from compiler/catalog.py, kept in sync."""
+    from moviola.compiler import catalog
+
+    hub = {config.model.partition("@")[0] for profile in builtin_profiles().values()
+           for config in profile.models.values()
+           if config.model and not config.model.startswith("models/")}
+    assert hub == set(catalog.CARDS)                     # none missing, none stale
+    for repo in hub:
+        assert "--include" in catalog.download_command(repo) and catalog.CARDS[repo].verified
+    docs = Path(__file__).parents[1] / "docs" / "profiles.md"
+    text = docs.read_text(encoding="utf-8")
+    assert catalog.update(text) == text, "run: python -m moviola.compiler.catalog"
+    for repo in hub:
+        assert f"\nhf download {repo} --include" in text
 
 
 def test_no_config_means_builtin(tmp_path):

@@ -1,0 +1,194 @@
+"""What a user needs to know before fetching a built-in profile's model: its licence, whether
+the Hub gates it, how much it downloads and which files the pipeline loads.
+
+One entry per Hugging Face repository the built-in profiles name (a test keeps them in step).
+``moviola doctor`` prints :func:`download_command` for a missing one, so the user fetches the
+pipeline's files only (a repository often also holds single-file checkpoints, fp8 variants or
+other pipelines' weights, tens of GB the build never opens). docs/profiles.md's model table and
+download lines are generated here: ``python -m moviola.compiler.catalog``.
+
+Each fact says where it comes from (``verified``); what is not verified says so. Time and memory
+figures live in compiler/estimate.py ``MODELS``. Pure: reads nothing, imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import estimate
+from .profiles import builtin_profiles
+
+# A diffusers pipeline folder: model_index.json, then per component its configs and weights
+# (safetensors only; a component's pickles, onnx or flax files are left on the Hub).
+_CONFIGS_ONLY = ("scheduler", "tokenizer", "processor", "feature_extractor")
+
+
+def diffusers_files(*components: str) -> tuple[str, ...]:
+    """The --include patterns of a diffusers pipeline made of ``components`` (folder names)."""
+    patterns = ["model_index.json"]
+    for component in components:
+        if component in _CONFIGS_ONLY:
+            patterns.append(f"{component}/*")
+        else:
+            patterns += [f"{component}/*.json", f"{component}/*.safetensors"]
+    return tuple(patterns)
+
+
+# A transformers model folder: its configs, tokenizer files and safetensors weights.
+TRANSFORMERS_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    licence: str                    # the licence's name as the model card states it
+    gated: bool | None              # True: accept the terms on the Hub first; None: not verified
+    download_gb: float              # what download_command fetches, in GB
+    include: tuple[str, ...]        # --include patterns of the files the pipeline loads
+    verified: str                   # which facts were checked, and where
+
+
+CARDS: dict[str, Card] = {
+    "black-forest-labs/FLUX.2-klein-4B": Card(
+        "Apache-2.0", False, 16.0,
+        diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
+        "licence: BFL's FLUX.2 README model table (github.com/black-forest-labs/flux2); "
+        "components: diffusers Flux2KleinPipeline; size est. (4B transformer + Qwen3-4B text "
+        "encoder, bf16); gating not verified"),
+    "Qwen/Qwen-Image": Card(
+        "Apache-2.0", False, 58.0,
+        diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
+        "components: diffusers QwenImagePipeline; size est. (20B transformer + Qwen2.5-VL-7B, "
+        "bf16); licence and gating from the model card, not re-checked here"),
+    "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Card(
+        "Apache-2.0", False, 23.0,
+        diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
+        "components: diffusers WanPipeline/WanImageToVideoPipeline (TI2V-5B has no "
+        "transformer_2 or image encoder); size est. (5B + UMT5-XXL, bf16)"),
+    "Lightricks/LTX-2": Card(
+        "LTX-2 Community License", None, 64.0,
+        diffusers_files("scheduler", "vae", "audio_vae", "text_encoder", "tokenizer",
+                        "connectors", "transformer", "vocoder"),
+        "components: diffusers LTX2ImageToVideoPipeline (processor, prompt enhancer and "
+        "duration head are optional and left out); the repository's root also holds "
+        "single-file checkpoints the --include leaves on the Hub; size est. (19B transformer + "
+        "Gemma 3 12B, bf16); licence name from Hub listings of LTX-2 copies; gating not "
+        "verified"),
+    "ACE-Step/acestep-v15-xl-turbo-diffusers": Card(
+        "Apache-2.0", False, 10.0,
+        diffusers_files("vae", "text_encoder", "tokenizer", "transformer", "condition_encoder",
+                        "scheduler"),
+        "id and components: diffusers AceStepPipeline docstring and signature (the audio "
+        "tokenizer parts are optional: repainting only); size est.; licence as ACE-Step's "
+        "README, not re-checked for this repository"),
+    "stabilityai/stable-audio-open-1.0": Card(
+        "Stability AI Community License", True, 4.9,
+        diffusers_files("vae", "text_encoder", "projection_model", "tokenizer", "transformer",
+                        "scheduler"),
+        "gated: the model card asks to accept the licence; components: diffusers "
+        "StableAudioPipeline; size est."),
+    "facebook/mms-tts-eng": Card(
+        "CC-BY-NC-4.0", False, 0.15, TRANSFORMERS_FILES,
+        "licence: the MMS model cards (non-commercial); size: 36M parameters, float32"),
+    "coqui/XTTS-v2": Card(
+        "Coqui Public Model License (non-commercial)", False, 1.9,
+        ("config.json", "vocab.json", "model.pth", "speakers_xtts.pth"),
+        "files: what coqui-tts's Xtts.load_checkpoint reads; weights are .pth (the coqui "
+        "exception, docs/profiles.md 'Safetensors only'); size from the repository listing, "
+        "not re-checked"),
+}
+
+
+def download_command(repo_id: str) -> str:
+    """``hf download REPO [--revision R] [--include …]``: the pipeline's files only, when the
+    repository has a card here; the whole repository otherwise."""
+    repo, _, revision = repo_id.partition("@")
+    command = f"hf download {repo}" + (f" --revision {revision}" if revision else "")
+    card = CARDS.get(repo)
+    if card is not None:
+        command += " --include " + " ".join(f'"{pattern}"' for pattern in card.include)
+    return command
+
+
+def _uses() -> dict[str, list[str]]:
+    """Hub id → "profile kind, kind" for every model of the built-in profiles."""
+    uses: dict[str, dict[str, list[str]]] = {}
+    for name, profile in builtin_profiles().items():
+        for kind, config in profile.models.items():
+            if config.model and config.model.partition("@")[0] in CARDS:
+                uses.setdefault(config.model.partition("@")[0], {}).setdefault(name, []).append(kind)
+    return {repo: [f"{name} {', '.join(kinds)}" for name, kinds in by_profile.items()]
+            for repo, by_profile in uses.items()}
+
+
+def _settings(config) -> str:
+    if config.model is None:
+        return f"`{config.backend}`"
+    parts = [f"`{config.backend}` `{config.model}`"]
+    if config.steps:
+        parts.append(f"{config.steps} steps")
+    if config.guidance is not None:
+        parts.append(f"guidance {config.guidance:g}")
+    if config.resolution:
+        parts.append(f"{config.resolution[0]}×{config.resolution[1]}")
+    if config.frames:
+        parts.append(f"{config.frames} frames")
+    if config.dtype != "auto":
+        parts.append(config.dtype)
+    if config.batch_size > 1:
+        parts.append(f"batch {config.batch_size}")
+    parts += [f"{key} {value}" for key, value in config.options.items()]
+    return ", ".join(parts)
+
+
+def profiles_table() -> str:
+    """docs/profiles.md's table of the built-in profiles, kind by kind."""
+    profiles = builtin_profiles()
+    out = ["| kind | " + " | ".join(f"`{name}`" for name in profiles) + " |",
+           "|---" * (len(profiles) + 1) + "|"]
+    kinds = next(iter(profiles.values())).models
+    for kind in kinds:
+        out.append(f"| {kind} | " + " | ".join(_settings(profile.models[kind])
+                                               for profile in profiles.values()) + " |")
+    return "\n".join(out) + "\n"
+
+
+def markdown() -> str:
+    """docs/profiles.md's model table and download lines (a test keeps the file in sync)."""
+    uses = _uses()
+    out = ["| model | used by | licence | gated | download | GPU memory | facts |",
+           "|---|---|---|---|---|---|---|"]
+    for repo, card in CARDS.items():
+        gated = {True: "yes", False: "no", None: "not verified"}[card.gated]
+        known = estimate.figures(repo)
+        memory = f"{known.memory_gb:g} GB est." if known is not None else "-"
+        out.append(f"| `{repo}` | {'; '.join(uses.get(repo, ['-']))} | {card.licence} | {gated} "
+                   f"| {card.download_gb:g} GB est. | {memory} | {card.verified} |")
+    out += ["", "```"]
+    out += [download_command(repo) for repo in CARDS]
+    out += ["```"]
+    return "\n".join(out) + "\n"
+
+
+BEGIN, END = "<!-- generated by python -m moviola.compiler.catalog: {} -->", "<!-- end {} -->"
+SECTIONS = {"profiles": profiles_table, "models": markdown}
+
+
+def update(text: str) -> str:
+    """``text`` (docs/profiles.md) with every generated section rewritten."""
+    for name, make in SECTIONS.items():
+        begin, end = BEGIN.format(name), END.format(name)
+        head, found, rest = text.partition(begin)
+        if not found:
+            raise ValueError(f"docs/profiles.md has no {begin}")
+        _, found, tail = rest.partition(end)
+        text = f"{head}{begin}\n{make()}{end}{tail}"
+    return text
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "profiles.md"
+    docs.write_text(update(docs.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"{docs}: generated sections rewritten", file=sys.stderr)
