@@ -103,6 +103,7 @@ _FALLBACK = UnitCost(5.0, 12.0, False)
 class ModelFigures:
     """What one model costs: time per unit of work and memory, at the settings they hold for."""
 
+    kind: str                       # the kind whose unit of work (UNITS) the cost counts
     cost: UnitCost                  # seconds per job + per unit (see UNITS) at `steps`, `size`
     memory_gb: float                # peak memory at those settings (GPU; RAM for a CPU figure)
     source: str                     # where the figures come from, for docs and `moviola plan`
@@ -111,9 +112,9 @@ class ModelFigures:
     device: str = "gpu"             # "gpu": REFERENCE_GPU; "cpu": one core of the dev machine
 
 
-def _gpu(per_job: float, per_unit: float, memory_gb: float, source: str, steps: int | None = None,
-         size: tuple[int, int] | None = None) -> ModelFigures:
-    return ModelFigures(UnitCost(per_job, per_unit, False), memory_gb, source, steps, size)
+def _gpu(kind: str, per_job: float, per_unit: float, memory_gb: float, source: str,
+         steps: int | None = None, size: tuple[int, int] | None = None) -> ModelFigures:
+    return ModelFigures(kind, UnitCost(per_job, per_unit, False), memory_gb, source, steps, size)
 
 
 # Per model of the built-in profiles. Estimates (measured=False) until benchmarks/gpu.py or a
@@ -121,40 +122,42 @@ def _gpu(per_job: float, per_unit: float, memory_gb: float, source: str, steps: 
 # the derivations. Keys are Hugging Face ids without a revision.
 MODELS: dict[tuple[str, str], ModelFigures] = {
     ("black-forest-labs/FLUX.2-klein-4B", "gpu"): _gpu(
-        0.0, 0.6, 16.0, "BFL model card: sub-second per picture, from 13 GB of VRAM; ~1 s per "
+        "keyframe", 0.0, 0.6, 16.0, "BFL model card: sub-second per picture, from 13 GB of VRAM; ~1 s per "
         "1024² picture at 4 steps on an RTX 4090 (stable-diffusion.cpp#1214)", 4, (1024, 576)),
     ("Qwen/Qwen-Image", "gpu"): _gpu(
-        0.0, 40.0, 62.0, "FLOPs: a 20B MMDiT, ~3,600 tokens at 1280×720, true CFG (two passes), "
+        "keyframe", 0.0, 40.0, 62.0, "FLOPs: a 20B MMDiT, ~3,600 tokens at 1280×720, true CFG (two passes), "
         "at ~40 % of an H100's bf16 peak; weights 41 GB + text encoder 16 GB", 50, (1280, 720)),
     ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
-        0.0, 1.0, 20.0, "Z-Image model card: sub-second on an H800, fits 16 GB of VRAM; 8 "
+        "keyframe", 0.0, 1.0, 20.0, "Z-Image model card: sub-second on an H800, fits 16 GB of VRAM; 8 "
         "function evaluations", 9, (1280, 720)),
     ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "gpu"): _gpu(
-        5.0, 22.0, 26.0, "Wan 2.2 README: a 5 s 720p clip (121 frames, 50 steps) in under 9 "
+        "clip", 5.0, 22.0, 26.0, "Wan 2.2 README: a 5 s 720p clip (121 frames, 50 steps) in under 9 "
         "minutes on one RTX 4090 with offload; an H100 taken as 3× faster (36 s a second at 50 "
         "steps)", 30, (1280, 704)),
     ("Wan-AI/Wan2.2-I2V-A14B-Diffusers", "gpu"): _gpu(
-        10.0, 220.0, 76.0, "LightX2V benchmarks: Wan2.1-I2V-14B (same per-step cost as one "
+        "clip", 10.0, 220.0, 76.0, "LightX2V benchmarks: Wan2.1-I2V-14B (same per-step cost as one "
         "Wan 2.2 A14B expert) at 480p, 81 frames, 40 steps with CFG, 366 s on an H200; 720p "
         "taken as 3× (2.25× the tokens, attention-bound); Wan 2.2 README: needs 80 GB", 40,
         (1280, 720)),
     ("Lightricks/LTX-2", "gpu"): _gpu(
-        10.0, 30.0, 70.0, "from the Wan A14B figure by token count: LTX-2's VAE (32×32×8) gives "
+        "clip", 10.0, 30.0, 70.0, "from the Wan A14B figure by token count: LTX-2's VAE (32×32×8) gives "
         "~5× fewer tokens than Wan's (16×16×4) for a 720p clip, with a 14B video stream; weights "
         "38 GB (19B) + Gemma 3 12B text encoder 24 GB", 40, (1280, 704)),
     ("ACE-Step/acestep-v15-xl-turbo-diffusers", "gpu"): _gpu(
-        2.0, 0.05, 12.0, "ACE-Step README: 4 minutes of music in ~20 s on an A100 at 27 steps "
+        "music", 2.0, 0.05, 12.0, "ACE-Step README: 4 minutes of music in ~20 s on an A100 at 27 steps "
         "(0.08 s a second); the turbo model takes 8", 8),
     ("stabilityai/stable-audio-open-1.0", "gpu"): _gpu(
-        2.0, 0.3, 8.0, "Stable Audio Open paper: 47 s of audio, 100 steps, in ~8 s on an H100 "
+        "sfx", 2.0, 0.3, 8.0, "Stable Audio Open paper: 47 s of audio, 100 steps, in ~8 s on an H100 "
         "(a 1.1B DiT, T5-base encoder)", 100),
     ("facebook/mms-tts-eng", "gpu"): _gpu(
-        0.1, 0.01, 1.0, "VITS, 36M parameters: non-autoregressive, far faster than real time"),
+        "speech", 0.1, 0.01, 1.0, "VITS, 36M parameters: non-autoregressive, far faster than real time"),
     ("facebook/mms-tts-eng", "cpu"): ModelFigures(
-        UnitCost(0.5, 0.1, False), 0.5, "VITS, 36M parameters, one CPU core: ~10× faster than "
-        "real time (estimate; the tiny-model tests do not time it)", device="cpu"),
+        "speech", UnitCost(0.5, 0.38, False), 0.5,
+        "real-time factor 0.38 on the development CPU, one thread, a VITS at mms-tts-eng's "
+        "sizes (36.3M parameters) with random weights (the speech helper's run, 2026-12-02; "
+        "not a benchmarks/ script yet)", device="cpu"),
     ("coqui/XTTS-v2", "gpu"): _gpu(
-        0.3, 0.3, 4.0, "coqui-tts docs: XTTS-v2 streams with < 200 ms latency; ~0.3 s per second "
+        "speech", 0.3, 0.3, 4.0, "coqui-tts docs: XTTS-v2 streams with < 200 ms latency; ~0.3 s per second "
         "of speech (autoregressive GPT + HiFi-GAN), float32"),
 }
 
@@ -258,6 +261,21 @@ class KindEstimate:
     measured: bool
     memory_gb: float | None     # the model's peak memory, when known
     source: str                 # where the time figure comes from
+
+
+def figures_markdown() -> str:
+    """docs/benchmarks.md's table of :data:`MODELS` (generated: ``python -m moviola.compiler.catalog``)."""
+    out = ["| model | on | per job | per unit | at | memory | measured | source |",
+           "|---|---|---|---|---|---|---|---|"]
+    for (model, device), known in MODELS.items():
+        where = REFERENCE_GPU.split(",")[0] if device == "gpu" else "one CPU core"
+        at = ", ".join(part for part in (f"{known.steps} steps" if known.steps else "",
+                                         f"{known.size[0]}×{known.size[1]}" if known.size else "")
+                       if part) or "-"
+        out.append(f"| `{model}` | {where} | {known.cost.per_job:g} s | {known.cost.per_unit:g} s "
+                   f"a {UNITS[known.kind]} | {at} | {known.memory_gb:g} GB "
+                   f"| {'yes' if known.cost.measured else 'no (est.)'} | {known.source} |")
+    return "\n".join(out) + "\n"
 
 
 DRAFT_SOURCE = "measured: benchmarks/estimate.py, draft build, 2-core development machine"

@@ -774,7 +774,7 @@ def _print_costs(console, render_plan) -> None:
         console.print(f"  [{number}] {source}", markup=False)
     total = sum(line.seconds for line in lines)
     estimated = not all(line.measured for line in lines)
-    where = REFERENCE_GPU if gpu and estimated else "this kind of machine"
+    where = REFERENCE_GPU if gpu else "a CPU like the development machine's (figures per core)"
     console.print(f"render time ~{_clock(total)}{' est.' if estimated else ''}, one job after "
                   f"another, on {where}" + ("; figures marked est. are estimates from published "
                                             "figures, not measured (docs/benchmarks.md)"

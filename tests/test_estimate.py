@@ -108,3 +108,13 @@ def test_longer_speech_costs_more():
     speeches = sorted((j for j in render_plan.jobs if j.kind == "speech"),
                       key=lambda j: len(j.params.text.split()))
     assert estimate.job_seconds(speeches[0], render_plan) < estimate.job_seconds(speeches[-1], render_plan)
+
+
+def test_docs_benchmarks_lists_every_model_figure():
+    from moviola.compiler import catalog
+
+    text = (Path(__file__).parents[1] / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert catalog.update(text, catalog.GENERATED["benchmarks.md"]) == text, \
+        "run: python -m moviola.compiler.catalog"
+    for model, device in estimate.MODELS:
+        assert f"| `{model}` |" in text
