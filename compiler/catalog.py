@@ -15,8 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 from . import estimate
-from .profiles import builtin_profiles
+from .profiles import builtin_profiles, is_project_path
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?")
 
 # A diffusers pipeline folder: model_index.json, then per component its configs and weights
 # (safetensors only; a component's pickles, onnx or flax files are left on the Hub).
@@ -86,15 +90,26 @@ CARDS: dict[str, Card] = {
                         "scheduler"),
         "gated: the model card asks to accept the licence; components: diffusers "
         "StableAudioPipeline; size est."),
+    "sesame/csm-1b": Card(
+        "Apache-2.0", True, 6.2, ("*.json", "*.safetensors", "*.jinja"),
+        "class: transformers CsmForConditionalGeneration (its config docstring names the id); "
+        "licence, gating and size (fp32 model.safetensors, Mimi codec inside) from a mirror's "
+        "listing, not this repository's; the repository's ckpt.pt (a pickle) is left out"),
+    "microsoft/speecht5_vc": Card(
+        "MIT", False, 0.62, ("*.json", "model.safetensors", "spm_char.model"),
+        "verified on the Hub's tree page of refs/pr/7: model.safetensors 621 MB, MIT; main holds "
+        "pickles only"),
+    "microsoft/speecht5_hifigan": Card(
+        "MIT", False, 0.05, ("config.json", "model.safetensors"),
+        "verified on the Hub's tree page of refs/pr/1: model.safetensors 50.6 MB, MIT"),
+    "microsoft/wavlm-base-sv": Card(
+        "not verified", False, 0.4, ("*.json", "model.safetensors"),
+        "verified on the Hub's tree page of refs/pr/2: model.safetensors 404 MB (WavLMForXVector);"
+        " licence not shown there"),
     "facebook/mms-tts-eng": Card(
-        "CC-BY-NC-4.0", False, 0.15, TRANSFORMERS_FILES,
-        "licence: the MMS model cards (non-commercial); size: 36M parameters, float32"),
-    "coqui/XTTS-v2": Card(
-        "Coqui Public Model License (non-commercial)", False, 1.9,
-        ("config.json", "vocab.json", "model.pth", "speakers_xtts.pth"),
-        "files: what coqui-tts's Xtts.load_checkpoint reads; weights are .pth (the coqui "
-        "exception, docs/profiles.md 'Safetensors only'); size from the repository listing, "
-        "not re-checked"),
+        "CC-BY-NC-4.0", False, 0.15, ("*.json", "model.safetensors"),
+        "verified on the Hub's tree page of main: model.safetensors 145 MB beside "
+        "pytorch_model.bin (left out), vocab.json, tokenizer configs; CC-BY-NC-4.0"),
 }
 
 
@@ -109,15 +124,45 @@ def download_command(repo_id: str) -> str:
     return command
 
 
-def _uses() -> dict[str, list[str]]:
-    """Hub id → "profile kind, kind" for every model of the built-in profiles."""
+def named_models(config) -> list[str]:
+    """Every Hugging Face id a configuration names: its model and those of its options (a
+    vocoder, a speaker encoder, a model per language…), with their revisions."""
+    found = [config.model] if config.model and not is_project_path(config.model) else []
+
+    def visit(value) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, str) and _REPO_ID.fullmatch(value) and not is_project_path(value):
+            found.append(value)
+
+    visit(dict(config.options))
+    return list(dict.fromkeys(found))
+
+
+def builtin_models() -> dict[str, dict[str, list[str]]]:
+    """Hub id (with its revision) → {profile: [kinds]} for every model the built-ins name."""
     uses: dict[str, dict[str, list[str]]] = {}
     for name, profile in builtin_profiles().items():
         for kind, config in profile.models.items():
-            if config.model and config.model.partition("@")[0] in CARDS:
-                uses.setdefault(config.model.partition("@")[0], {}).setdefault(name, []).append(kind)
-    return {repo: [f"{name} {', '.join(kinds)}" for name, kinds in by_profile.items()]
-            for repo, by_profile in uses.items()}
+            for model in named_models(config):
+                uses.setdefault(model, {}).setdefault(name, []).append(kind)
+    return uses
+
+
+def _uses() -> dict[str, list[str]]:
+    """Repository → "profile kind, kind" entries, for the docs."""
+    out: dict[str, list[str]] = {}
+    for model, by_profile in builtin_models().items():
+        out.setdefault(model.partition("@")[0], []).extend(
+            f"{name} {', '.join(kinds)}" for name, kinds in by_profile.items())
+    return out
+
+
+def _revisions() -> dict[str, str]:
+    """Repository → the revision the built-ins pin, where they pin one."""
+    return {model.partition("@")[0]: model.partition("@")[2]
+            for model in builtin_models() if "@" in model}
 
 
 def _settings(config) -> str:
@@ -164,7 +209,9 @@ def markdown() -> str:
         out.append(f"| `{repo}` | {'; '.join(uses.get(repo, ['-']))} | {card.licence} | {gated} "
                    f"| {card.download_gb:g} GB est. | {memory} | {card.verified} |")
     out += ["", "```"]
-    out += [download_command(repo) for repo in CARDS]
+    revisions = _revisions()
+    out += [download_command(f"{repo}@{revisions[repo]}" if repo in revisions else repo)
+            for repo in CARDS]
     out += ["```"]
     return "\n".join(out) + "\n"
 

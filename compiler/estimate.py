@@ -156,9 +156,14 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "real-time factor 0.38 on the development CPU, one thread, a VITS at mms-tts-eng's "
         "sizes (36.3M parameters) with random weights (the speech helper's run, 2026-12-02; "
         "not a benchmarks/ script yet)", device="cpu"),
-    ("coqui/XTTS-v2", "gpu"): _gpu(
-        "speech", 0.3, 0.3, 4.0, "coqui-tts docs: XTTS-v2 streams with < 200 ms latency; ~0.3 s per second "
-        "of speech (autoregressive GPT + HiFi-GAN), float32"),
+    ("sesame/csm-1b", "gpu"): _gpu(
+        "speech", 0.5, 1.0, 5.0, "step count: 12.5 backbone steps (1B) and 12.5 × 31 depth-decoder "
+        "steps a second of speech, at ~2 ms a small step, eager PyTorch; bf16 weights ~3.5 GB "
+        "plus a 10–20 s voice context"),
+    ("microsoft/speecht5_vc", "gpu"): _gpu(
+        "speech", 0.3, 0.2, 1.5, "SpeechT5's autoregressive decoder, ~31 steps a second of speech "
+        "(16 kHz, hop 256, reduction 2) at ~5 ms each, plus HiFi-GAN and WavLM; float32 weights "
+        "~1.1 GB (0.62 + 0.05 + 0.4 GB files)"),
 }
 
 

@@ -231,6 +231,15 @@ def _draft() -> Profile:
 # main branch, no remote code); docs/profiles.md gives each one's licence, gating, download and
 # memory, compiler/estimate.py MODELS its time and memory figures.
 
+# A recorded take becomes the character's voice. The main branches of these repositories hold
+# pickles only; the pinned pull-request revisions hold the same weights as .safetensors
+# (SFconvertbot), read on the Hub's tree pages.
+_VOICE_CONVERSION = ModelConfig(
+    "performance", "transformers.voice_conversion", "microsoft/speecht5_vc@refs/pr/7",
+    dtype="float32", options={"vocoder": "microsoft/speecht5_hifigan@refs/pr/1",
+                              "speaker_encoder": "microsoft/wavlm-base-sv@refs/pr/2"})
+
+
 def _preview() -> Profile:
     """Fast models for one 24–48 GB card: each fits alone (the manager evicts between kinds)."""
     wan_5b = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
@@ -245,9 +254,10 @@ def _preview() -> Profile:
         "footage": ModelConfig("footage", "diffusers.video_to_video", wan_5b,
                                steps=30, guidance=5.0, resolution=(1280, 704), frames=121,
                                options={"strength": 0.6}),
-        "speech": ModelConfig("speech", "transformers.tts", "facebook/mms-tts-eng",
-                              dtype="float32", batch_size=8),
-        "performance": ModelConfig("performance", "draft.performance", None),
+        # CSM clones each character's `voice:`; a character without one gets its own speaker
+        "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
+                              dtype="bfloat16", options={"max_context_seconds": 10}),
+        "performance": _VOICE_CONVERSION,
         "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
                              steps=8, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",
@@ -266,10 +276,9 @@ def _final() -> Profile:
         "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-2",
                                steps=40, guidance=4.0, resolution=(1280, 704), frames=121,
                                options={"strength": 0.6}),
-        "speech": ModelConfig("speech", "coqui.xtts", "coqui/XTTS-v2", dtype="float32"),
-        # coqui publishes FreeVC as a release archive, not on the Hub: a project folder
-        "performance": ModelConfig("performance", "coqui.freevc", "models/freevc24",
-                                   dtype="float32"),
+        "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
+                              dtype="bfloat16", options={"max_context_seconds": 20}),
+        "performance": _VOICE_CONVERSION,
         "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
                              steps=8, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",

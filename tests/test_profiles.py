@@ -69,17 +69,19 @@ def test_every_builtin_hub_model_has_a_card_and_the_docs_are_generated_from_them
     `hf download` line with --include: generated from compiler/catalog.py, kept in sync."""
     from moviola.compiler import catalog
 
-    hub = {config.model.partition("@")[0] for profile in builtin_profiles().values()
-           for config in profile.models.values()
-           if config.model and not config.model.startswith("models/")}
+    named = catalog.builtin_models()                     # models and their options' models
+    assert "microsoft/speecht5_hifigan@refs/pr/1" in named
+    hub = {model.partition("@")[0] for model in named}
     assert hub == set(catalog.CARDS)                     # none missing, none stale
     for repo in hub:
         assert "--include" in catalog.download_command(repo) and catalog.CARDS[repo].verified
     docs = Path(__file__).parents[1] / "docs" / "profiles.md"
     text = docs.read_text(encoding="utf-8")
     assert catalog.update(text) == text, "run: python -m moviola.compiler.catalog"
-    for repo in hub:
-        assert f"\nhf download {repo} --include" in text
+    for model in named:
+        repo, _, revision = model.partition("@")
+        pin = f" --revision {revision}" if revision else ""
+        assert f"\nhf download {repo}{pin} --include" in text, model
 
 
 def test_no_config_means_builtin(tmp_path):
