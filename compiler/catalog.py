@@ -55,9 +55,10 @@ CARDS: dict[str, Card] = {
     "black-forest-labs/FLUX.2-klein-4B": Card(
         "Apache-2.0", False, 16.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
-        "licence: BFL's FLUX.2 README model table (github.com/black-forest-labs/flux2); "
-        "components: diffusers Flux2KleinPipeline; size est. (4B transformer + Qwen3-4B text "
-        "encoder, bf16); gating not verified"),
+        "verified: model_index.json on main (Flux2KleinPipeline, is_distilled: guidance must "
+        "stay ≤ 1), text_encoder/ 8.05 GB of safetensors (Qwen3ForCausalLM) on the Hub's tree "
+        "page, licence in BFL's FLUX.2 README; the root's single-file checkpoint is left out; "
+        "transformer size est. (4B, bf16); gating not verified"),
     "Qwen/Qwen-Image": Card(
         "Apache-2.0", False, 58.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
@@ -66,8 +67,10 @@ CARDS: dict[str, Card] = {
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Card(
         "Apache-2.0", False, 23.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
-        "components: diffusers WanPipeline/WanImageToVideoPipeline (TI2V-5B has no "
-        "transformer_2 or image encoder); size est. (5B + UMT5-XXL, bf16)"),
+        "verified: text_encoder/ 11.4 GB of safetensors (UMT5) on the Hub's tree page, "
+        "WanPipeline in model_index.json; components: diffusers WanPipeline / "
+        "WanImageToVideoPipeline (no transformer_2 or image encoder for TI2V-5B); transformer "
+        "size est. (5B, bf16)"),
     "Lightricks/LTX-2": Card(
         "LTX-2 Community License", None, 64.0,
         diffusers_files("scheduler", "vae", "audio_vae", "text_encoder", "tokenizer",
