@@ -60,10 +60,11 @@ CARDS: dict[str, Card] = {
         "page, licence in BFL's FLUX.2 README; the root's single-file checkpoint is left out; "
         "transformer size est. (4B, bf16); gating not verified"),
     "Qwen/Qwen-Image": Card(
-        "Apache-2.0", False, 58.0,
+        "Apache-2.0", False, 57.7,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
-        "components: diffusers QwenImagePipeline; size est. (20B transformer + Qwen2.5-VL-7B, "
-        "bf16); licence and gating from the model card, not re-checked here"),
+        "verified on the Hub's tree page of main: 57.7 GB, the diffusers folders only "
+        "(QwenImagePipeline), a LICENSE file; text_encoder/ 16.6 GB (Qwen2.5-VL-7B) on a "
+        "duplicate's page; licence name and gating from the model card, not re-checked"),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Card(
         "Apache-2.0", False, 23.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
@@ -72,14 +73,14 @@ CARDS: dict[str, Card] = {
         "WanImageToVideoPipeline (no transformer_2 or image encoder for TI2V-5B); transformer "
         "size est. (5B, bf16)"),
     "Lightricks/LTX-2": Card(
-        "LTX-2 Community License", None, 64.0,
+        "LTX-2 Community License Agreement", None, 64.0,
         diffusers_files("scheduler", "vae", "audio_vae", "text_encoder", "tokenizer",
                         "connectors", "transformer", "vocoder"),
-        "components: diffusers LTX2ImageToVideoPipeline (processor, prompt enhancer and "
-        "duration head are optional and left out); the repository's root also holds "
-        "single-file checkpoints the --include leaves on the Hub; size est. (19B transformer + "
-        "Gemma 3 12B, bf16); licence name from Hub listings of LTX-2 copies; gating not "
-        "verified"),
+        "verified on the Hub: licence ltx-2-community-license-agreement; model_index.json "
+        "(LTX2Pipeline: audio_vae, connectors, scheduler, text_encoder Gemma3ForConditional"
+        "Generation, tokenizer, transformer, vae, vocoder; 'Diffusers Weights (#3)'); the root's "
+        "single-file checkpoints (dev, distilled, fp8, upscalers) are left out; size est. (19B "
+        "transformer + Gemma 3 12B, bf16); gating not verified"),
     "ACE-Step/acestep-v15-xl-turbo-diffusers": Card(
         "Apache-2.0", False, 10.0,
         diffusers_files("vae", "text_encoder", "tokenizer", "transformer", "condition_encoder",
