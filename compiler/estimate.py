@@ -144,8 +144,8 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "~5× fewer tokens than Wan's (16×16×4) for a 720p clip, with a 14B video stream; weights "
         "38 GB (19B) + Gemma 3 12B text encoder 24 GB", 40, (1280, 704)),
     ("ACE-Step/acestep-v15-xl-turbo-diffusers", "gpu"): _gpu(
-        "music", 2.0, 0.05, 12.0, "ACE-Step README: 4 minutes of music in ~20 s on an A100 at 27 steps "
-        "(0.08 s a second); the turbo model takes 8", 8),
+        "music", 2.0, 0.05, 16.0, "ACE-Step v1 README: 4 minutes of music in ~20 s on an A100 at "
+        "27 steps (3.5B, 0.08 s a second); the v1.5 XL turbo is 5B at 8 steps", 8),
     ("stabilityai/stable-audio-open-1.0", "gpu"): _gpu(
         "sfx", 2.0, 0.3, 8.0, "Stable Audio Open paper: 47 s of audio, 100 steps, in ~8 s on an H100 "
         "(a 1.1B DiT, T5-base encoder)", 100),
