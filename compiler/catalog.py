@@ -129,7 +129,7 @@ def download_command(repo_id: str) -> str:
     return command
 
 
-def named_models(config) -> list[str]:
+def hub_models(config) -> list[str]:
     """Every Hugging Face id a configuration names: its model and those of its options (a
     vocoder, a speaker encoder, a model per language…), with their revisions."""
     found = [config.model] if config.model and not is_project_path(config.model) else []
@@ -150,7 +150,7 @@ def builtin_models() -> dict[str, dict[str, list[str]]]:
     uses: dict[str, dict[str, list[str]]] = {}
     for name, profile in builtin_profiles().items():
         for kind, config in profile.models.items():
-            for model in named_models(config):
+            for model in hub_models(config):
                 uses.setdefault(model, {}).setdefault(name, []).append(kind)
     return uses
 

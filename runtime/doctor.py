@@ -205,7 +205,9 @@ def _status_of(error: Exception, name: str, project: Path | None = None) -> Mode
         if error.reason:
             return ModelStatus("missing", error.reason)
         if is_project_path(error.model or name, project) and error.places:
-            # a project folder, never a hub id: no download can make it appear
+            # a project path, never a hub id: no download can make it appear
+            if str(error.places[0]).endswith(".safetensors"):
+                return ModelStatus("missing", f"no file {error.places[0]} in the project")
             return ModelStatus("missing", f"no folder {error.places[0]} in the project: put the "
                                f"model there (config.json or model_index.json, and .safetensors "
                                f"weights)")

@@ -192,7 +192,7 @@ def test_a_missing_project_folder_is_not_a_hub_id(tmp_path, hub):
         'lora = "loras/grain.safetensors"\n')
     code, text = run(project)
     assert f"models/my-sd: no folder {project / 'models' / 'my-sd'} in the project" in text
-    assert f"loras/grain.safetensors: no folder {project / 'loras' / 'grain.safetensors'}" in text
+    assert f"loras/grain.safetensors: no file {project / 'loras' / 'grain.safetensors'}" in text
     assert "missing: models/my-sd, loras/grain.safetensors" in text   # both, in one round
     for wrong in ("hf download models/", "hf download loras/", "models--models--"):
         assert wrong not in text
