@@ -167,12 +167,16 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
 }
 
 
-def figures(model: str | None, device: str = "gpu") -> ModelFigures | None:
+def figures(model: str | None, device: str = "gpu", kind: str | None = None) -> ModelFigures | None:
     """The figures of ``model`` (a Hugging Face id, ``@revision`` ignored) on ``device``
-    ("gpu" or "cpu"), or None when they are not known."""
+    ("gpu" or "cpu"), or None when they are not known. With ``kind``, only figures that count
+    that kind's unit of work (a keyframe model's figures do not price its LoRA training)."""
     if not model:
         return None
-    return MODELS.get((model.partition("@")[0], device))
+    known = MODELS.get((model.partition("@")[0], device))
+    if known is None or (kind is not None and UNITS.get(kind) != UNITS[known.kind]):
+        return None
+    return known
 
 
 def _device_class(plan) -> str:
@@ -188,7 +192,7 @@ def _config(job, plan):
 def unit_cost(backend: str, kind: str, model: str | None = None, device: str = "gpu") -> UnitCost:
     """The cost of a job: its model's figures where known, else its backend's for the kind,
     else the slowest figure known for the kind (never zero)."""
-    known_model = figures(model, device)
+    known_model = figures(model, device, kind)
     if known_model is not None:
         return known_model.cost
     if (backend, kind) in COSTS:
@@ -202,7 +206,7 @@ def _job_cost(job, plan) -> tuple[UnitCost, float]:
     size; another step count scales the cost linearly, a larger picture at least linearly."""
     device = _device_class(plan)
     cost = unit_cost(job.backend, job.profile_kind, job.model, device)
-    known = figures(job.model, device)
+    known = figures(job.model, device, job.profile_kind)
     config = _config(job, plan)
     scale = 1.0
     if known is not None and config is not None:
@@ -298,7 +302,7 @@ def by_kind(plan) -> list[KindEstimate]:
         line[2] += job_seconds(job, plan)
     out = []
     for (kind, backend, model), (jobs, units, seconds) in lines.items():
-        known = figures(model, device)
+        known = figures(model, device, kind)
         cost = unit_cost(backend, kind, model, device)
         if known is not None:
             source = known.source

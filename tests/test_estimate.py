@@ -35,7 +35,7 @@ def test_every_job_is_priced_from_its_units(sample, profile):
         units = estimate.job_units(job, render_plan)
         assert units >= 0
         # a model's figures hold for its steps; the profile's own count scales them
-        known = estimate.figures(job.model, device)
+        known = estimate.figures(job.model, device, job.profile_kind)
         config = render_plan.config.models.get(job.profile_kind)
         steps = config.steps if config else None
         scale = steps / known.steps if known and known.steps and steps else 1.0
@@ -118,3 +118,15 @@ def test_docs_benchmarks_lists_every_model_figure():
         "run: python -m moviola.compiler.catalog"
     for model, device in estimate.MODELS:
         assert f"| `{model}` |" in text
+
+
+def test_a_models_figures_price_only_its_own_kind_of_work():
+    """A `train:` job trains the keyframe model: the keyframe figures do not price its steps."""
+    keyframe_model = builtin_profiles()["preview"].models["keyframe"].model
+    assert estimate.figures(keyframe_model, "gpu", "keyframe") is not None
+    assert estimate.figures(keyframe_model, "gpu", "train") is None
+    assert estimate.unit_cost("training.lora", "train", keyframe_model) == \
+        estimate.COSTS[("training.lora", "train")]
+    # speech figures price a recorded line too (the same unit: a second of speech)
+    voice = builtin_profiles()["preview"].models["performance"].model
+    assert estimate.figures(voice, "gpu", "performance") is not None
