@@ -759,10 +759,7 @@ def _print_costs(console, render_plan) -> None:
                   title_justify="left", header_style="bold")
     sources: list[str] = []
     for line in lines:
-        unit = UNITS.get(line.kind, "job")
-        work = str(line.jobs) if unit == "job" else \
-            f"{line.units:.0f} s of {unit.removeprefix('second of ')}" if unit.startswith("second") \
-            else f"{line.units:.0f} {unit}s"
+        work = _work(line.units, UNITS.get(line.kind, "job"), line.jobs)
         memory = f"{line.memory_gb:g} GB est." if line.memory_gb is not None else "-"
         time = _clock(line.seconds) + ("" if line.measured else " est.")
         if line.source not in sources:
@@ -779,6 +776,15 @@ def _print_costs(console, render_plan) -> None:
                   f"another, on {where}" + ("; figures marked est. are estimates from published "
                                             "figures, not measured (docs/benchmarks.md)"
                                             if estimated else ""))
+
+
+def _work(units: float, unit: str, jobs: int) -> str:
+    """"95 s of speech", "55 keyframes", "1 job": a kind's units of work, for people."""
+    if unit == "job":
+        units = jobs
+    if unit.startswith("second of "):
+        return f"{units:.0f} s of {unit.removeprefix('second of ')}"
+    return f"{units:.0f} {unit}{'' if round(units) == 1 else 's'}"
 
 
 def _print_why(render_plan, states: dict, reasons: dict) -> int:
