@@ -127,9 +127,6 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
     ("Qwen/Qwen-Image", "gpu"): _gpu(
         "keyframe", 0.0, 40.0, 62.0, "FLOPs: a 20B MMDiT, ~3,600 tokens at 1280×720, true CFG (two passes), "
         "at ~40 % of an H100's bf16 peak; weights 41 GB + text encoder 16 GB", 50, (1280, 720)),
-    ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
-        "keyframe", 0.0, 1.0, 20.0, "Z-Image model card: sub-second on an H800, fits 16 GB of VRAM; 8 "
-        "function evaluations", 9, (1280, 720)),
     ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "gpu"): _gpu(
         "clip", 5.0, 22.0, 26.0, "Wan 2.2 README: a 5 s 720p clip (121 frames, 50 steps) in under 9 "
         "minutes on one RTX 4090 with offload; an H100 taken as 3× faster (36 s a second at 50 "
