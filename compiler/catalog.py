@@ -93,8 +93,11 @@ CARDS: dict[str, Card] = {
         "Stability AI Community License", True, 4.9,
         diffusers_files("vae", "text_encoder", "projection_model", "tokenizer", "transformer",
                         "scheduler"),
-        "gated: the model card asks to accept the licence; components: diffusers "
-        "StableAudioPipeline; size est."),
+        "verified on mirrors' pages of this repository: model_index.json (StableAudioPipeline: "
+        "projection_model, scheduler, text_encoder T5EncoderModel, tokenizer, transformer "
+        "StableAudioDiTModel, vae AutoencoderOobleck), licence stable-audio-community; gated: "
+        "the model card asks to accept the licence; the root's stable-audio-tools checkpoints are "
+        "left out; size est."),
     "sesame/csm-1b": Card(
         "Apache-2.0", True, 6.2, ("*.json", "*.safetensors", "*.jinja"),
         "class: transformers CsmForConditionalGeneration (its config docstring names the id); "
