@@ -49,6 +49,7 @@ class Card:
     download_gb: float              # what download_command fetches, in GB
     include: tuple[str, ...]        # --include patterns of the files the pipeline loads
     verified: str                   # which facts were checked, and where
+    size_verified: bool = False     # download_gb read on the Hub (else estimated)
 
 
 CARDS: dict[str, Card] = {
@@ -64,7 +65,8 @@ CARDS: dict[str, Card] = {
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
         "verified on the Hub's tree page of main: 57.7 GB, the diffusers folders only "
         "(QwenImagePipeline), a LICENSE file; text_encoder/ 16.6 GB (Qwen2.5-VL-7B) on a "
-        "duplicate's page; licence name and gating from the model card, not re-checked"),
+        "duplicate's page; licence name and gating from the model card, not re-checked",
+        size_verified=True),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Card(
         "Apache-2.0", False, 23.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
@@ -106,18 +108,22 @@ CARDS: dict[str, Card] = {
     "microsoft/speecht5_vc": Card(
         "MIT", False, 0.62, ("*.json", "model.safetensors", "spm_char.model"),
         "verified on the Hub's tree page of refs/pr/7: model.safetensors 621 MB, MIT; main holds "
-        "pickles only"),
+        "pickles only",
+        size_verified=True),
     "microsoft/speecht5_hifigan": Card(
         "MIT", False, 0.05, ("config.json", "model.safetensors"),
-        "verified on the Hub's tree page of refs/pr/1: model.safetensors 50.6 MB, MIT"),
+        "verified on the Hub's tree page of refs/pr/1: model.safetensors 50.6 MB, MIT",
+        size_verified=True),
     "microsoft/wavlm-base-sv": Card(
         "not verified", False, 0.4, ("*.json", "model.safetensors"),
         "verified on the Hub's tree page of refs/pr/2: model.safetensors 404 MB (WavLMForXVector);"
-        " licence not shown there"),
+        " licence not shown there",
+        size_verified=True),
     "facebook/mms-tts-eng": Card(
         "CC-BY-NC-4.0", False, 0.15, ("*.json", "model.safetensors"),
         "verified on the Hub's tree page of main: model.safetensors 145 MB beside "
-        "pytorch_model.bin (left out), vocab.json, tokenizer configs; CC-BY-NC-4.0"),
+        "pytorch_model.bin (left out), vocab.json, tokenizer configs; CC-BY-NC-4.0",
+        size_verified=True),
 }
 
 
@@ -215,7 +221,8 @@ def markdown() -> str:
         known = estimate.figures(repo)
         memory = f"{known.memory_gb:g} GB est." if known is not None else "-"
         out.append(f"| `{repo}` | {'; '.join(uses.get(repo, ['-']))} | {card.licence} | {gated} "
-                   f"| {card.download_gb:g} GB est. | {memory} | {card.verified} |")
+                   f"| {card.download_gb:g} GB{'' if card.size_verified else ' est.'} | {memory} "
+                   f"| {card.verified} |")
     out += ["", "```"]
     revisions = _revisions()
     out += [download_command(f"{repo}@{revisions[repo]}" if repo in revisions else repo)
