@@ -74,6 +74,13 @@ CARDS: dict[str, Card] = {
         "WanPipeline in model_index.json; components: diffusers WanPipeline / "
         "WanImageToVideoPipeline (no transformer_2 or image encoder for TI2V-5B); transformer "
         "size est. (5B, bf16)"),
+    "Lightricks/LTX-Video": Card(
+        "LTX-Video licence (License.txt; the Hub says 'other')", False, 28.0,
+        diffusers_files("scheduler", "text_encoder", "tokenizer", "transformer", "vae"),
+        "verified on the Hub's tree pages: model_index.json (LTXPipeline: T5EncoderModel, "
+        "LTXVideoTransformer3DModel 7.69 GB in two safetensors shards, AutoencoderKLLTXVideo), "
+        "License.txt; the root's single-file checkpoints (ltx-video-2b-v0.9*.safetensors, 5.7 "
+        "and 9.4 GB) are left out; text encoder size est.; gating not verified"),
     "Lightricks/LTX-2": Card(
         "LTX-2 Community License Agreement", None, 64.0,
         diffusers_files("scheduler", "vae", "audio_vae", "text_encoder", "tokenizer",

@@ -140,6 +140,10 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "clip", 10.0, 30.0, 70.0, "from the Wan A14B figure by token count: LTX-2's VAE (32×32×8) gives "
         "~5× fewer tokens than Wan's (16×16×4) for a 720p clip, with a 14B video stream; weights "
         "38 GB (19B) + Gemma 3 12B text encoder 24 GB", 40, (1280, 704)),
+    ("Lightricks/LTX-Video", "gpu"): _gpu(
+        "clip", 3.0, 1.2, 24.0, "LTX-Video paper (arXiv 2501.00103): 5 s of 768×512 video in ~2 s "
+        "on an H100; taken 3× slower for LTXConditionPipeline with CFG at 25 steps and the VAE "
+        "decode; weights 2B transformer + T5-XXL (~13.5 GB bf16) and activations", 25, (704, 480)),
     ("ACE-Step/acestep-v15-xl-turbo-diffusers", "gpu"): _gpu(
         "music", 2.0, 0.05, 16.0, "ACE-Step v1 README: 4 minutes of music in ~20 s on an A100 at "
         "27 steps (3.5B, 0.08 s a second); the v1.5 XL turbo is 5B at 8 steps", 8),

@@ -240,6 +240,14 @@ _VOICE_CONVERSION = ModelConfig(
                               "speaker_encoder": "microsoft/wavlm-base-sv@refs/pr/2"})
 
 
+def _ltx_footage(steps: int, resolution: tuple[int, int]) -> ModelConfig:
+    """Filmed footage restyled by LTX-Video (LTXConditionPipeline: the whole video as one
+    condition, denoised from its latents by `strength`); 97 frames a segment at its native 25 fps."""
+    return ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
+                       steps=steps, guidance=3.0, resolution=resolution, frames=97,
+                       options={"strength": 0.6})
+
+
 def _preview() -> Profile:
     """Fast models for one 24–48 GB card: each fits alone (the manager evicts between kinds)."""
     wan_5b = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
@@ -250,10 +258,9 @@ def _preview() -> Profile:
         # Wan 2.2 TI2V-5B: 1280×704 (its VAE and patches need multiples of 32), 24 fps native
         "clip": ModelConfig("clip", "diffusers.image_to_video", wan_5b,
                             steps=30, guidance=5.0, resolution=(1280, 704), frames=121),
-        # the clip's weights restyle filmed footage too (shared resident)
-        "footage": ModelConfig("footage", "diffusers.video_to_video", wan_5b,
-                               steps=30, guidance=5.0, resolution=(1280, 704), frames=121,
-                               options={"strength": 0.6}),
+        # Wan 2.2 TI2V cannot restyle a video in diffusers 0.42 (its video-to-video pipeline
+        # reads the 16x VAE as 8x): LTX-Video restyles the footage, every frame from its latents
+        "footage": _ltx_footage(steps=25, resolution=(704, 480)),
         # CSM clones each character's `voice:`; a character without one gets its own speaker
         "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
                               dtype="bfloat16", options={"max_context_seconds": 10}),
@@ -273,9 +280,7 @@ def _final() -> Profile:
         # LTX-2: video with its own sound; dialogue close-ups lip-sync to the line's speech
         "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
                             steps=40, guidance=4.0, resolution=(1280, 704), frames=121),
-        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-2",
-                               steps=40, guidance=4.0, resolution=(1280, 704), frames=121,
-                               options={"strength": 0.6}),
+        "footage": _ltx_footage(steps=40, resolution=(1216, 704)),
         "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
                               dtype="bfloat16", options={"max_context_seconds": 20}),
         "performance": _VOICE_CONVERSION,
