@@ -60,13 +60,13 @@ CARDS: dict[str, Card] = {
         "stay ≤ 1), text_encoder/ 8.05 GB of safetensors (Qwen3ForCausalLM) on the Hub's tree "
         "page, licence in BFL's FLUX.2 README; the root's single-file checkpoint is left out; "
         "transformer size est. (4B, bf16); gating not verified"),
-    "Qwen/Qwen-Image": Card(
-        "Apache-2.0", False, 57.7,
+    "Tongyi-MAI/Z-Image-Turbo": Card(
+        "Apache-2.0", None, 21.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
-        "verified on the Hub's tree page of main: 57.7 GB, the diffusers folders only "
-        "(QwenImagePipeline), a LICENSE file; text_encoder/ 16.6 GB (Qwen2.5-VL-7B) on a "
-        "duplicate's page; licence name and gating from the model card, not re-checked",
-        size_verified=True),
+        "verified on the Hub's pages: the id, licence apache-2.0, 6B, model_index.json "
+        "(ZImagePipeline: Qwen3Model, Qwen2Tokenizer, ZImageTransformer2DModel, AutoencoderKL, "
+        "FlowMatchEulerDiscreteScheduler), tokenizer/ files; size est. (6.15B transformer + "
+        "Qwen3-4B, bf16); gating not verified"),
     "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Card(
         "Apache-2.0", False, 23.0,
         diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),

@@ -79,10 +79,8 @@ _ESTIMATED = {
     ("transformers.musicgen", "sfx"): UnitCost(1.0, 1.0, False),
     ("diffusers.stable_audio", "music"): UnitCost(2.0, 0.3, False),
     ("diffusers.stable_audio", "sfx"): UnitCost(2.0, 0.3, False),
-    ("diffusers.audio_video", "clip"): UnitCost(10.0, 30.0, False),      # as LTX-2 (MODELS)
-    ("diffusers.audio_video", "footage"): UnitCost(10.0, 30.0, False),
+    ("diffusers.audio_video", "clip"): UnitCost(10.0, 12.0, False),      # as LTX-2 (MODELS)
     ("diffusers.ace_step", "music"): UnitCost(2.0, 0.05, False),
-    ("diffusers.ace_step", "sfx"): UnitCost(2.0, 0.05, False),
     # a LoRA step (batch 1, bf16, gradient checkpointing): ~0.15 s for SD 1.5 at 512 px, ~0.5 s
     # for SDXL or FLUX at 1024 px; the fixed part loads the model and encodes the pictures.
     # Measured on CPU with the tiny test SD (32 px, rank 4, 3 pictures, 1 thread): 0.92 s fixed +
@@ -137,9 +135,14 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "taken as 3× (2.25× the tokens, attention-bound); Wan 2.2 README: needs 80 GB", 40,
         (1280, 720)),
     ("Lightricks/LTX-2", "gpu"): _gpu(
-        "clip", 10.0, 30.0, 70.0, "from the Wan A14B figure by token count: LTX-2's VAE (32×32×8) gives "
-        "~5× fewer tokens than Wan's (16×16×4) for a 720p clip, with a 14B video stream; weights "
-        "38 GB (19B) + Gemma 3 12B text encoder 24 GB", 40, (1280, 704)),
+        "clip", 10.0, 12.0, 70.0, "FLOPs: ~6,100 video tokens for 121 frames at 768×512 (VAE "
+        "32×32×8), a 14B video stream (~2e14 a pass), 4 passes a step (CFG, STG, modality "
+        "guidance) at ~40 % of an H100's bf16 peak: ~2 s a step; weights 38 GB (19B) + Gemma 3 "
+        "12B 24 GB", 30, (768, 512)),
+    ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
+        "keyframe", 0.0, 1.5, 24.0, "Z-Image model card: sub-second on an H800 at 1024², 8 "
+        "function evaluations; taken as 1.5 s at 1280×720 with the text encoder; weights 6.15B "
+        "transformer + Qwen3-4B (bf16)", 9, (1280, 720)),
     ("Lightricks/LTX-Video", "gpu"): _gpu(
         "clip", 3.0, 1.2, 24.0, "LTX-Video paper (arXiv 2501.00103): 5 s of 768×512 video in ~2 s "
         "on an H100; taken 3× slower for LTXConditionPipeline with CFG at 25 steps and the VAE "

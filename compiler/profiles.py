@@ -65,8 +65,8 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "coqui.freevc": ("performance",),
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
-    "diffusers.audio_video": ("clip", "footage"),
-    "diffusers.ace_step": ("music", "sfx"),
+    "diffusers.audio_video": ("clip",),
+    "diffusers.ace_step": ("music",),
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
@@ -275,11 +275,14 @@ def _preview() -> Profile:
 def _final() -> Profile:
     """The best models this project knows that fit one 80 GB card, one at a time."""
     return Profile("final", models={
-        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Qwen/Qwen-Image",
-                                steps=50, guidance=4.0, resolution=(1280, 720), batch_size=1),
-        # LTX-2: video with its own sound; dialogue close-ups lip-sync to the line's speech
+        # Z-Image Turbo: 8 transformer passes, no guidance; refs and `from:` through img2img
+        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Tongyi-MAI/Z-Image-Turbo",
+                                steps=9, guidance=0.0, resolution=(1280, 720), batch_size=2),
+        # LTX-2 at its native 24 fps, 121 frames (5 s) a segment; the sound it generates is
+        # discarded (the film's mix owns the sound) and it does not lip-sync yet
         "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
-                            steps=40, guidance=4.0, resolution=(1280, 704), frames=121),
+                            dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
+                            frames=121, options={"spatio_temporal_guidance_blocks": [29]}),
         "footage": _ltx_footage(steps=40, resolution=(1216, 704)),
         "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
                               dtype="bfloat16", options={"max_context_seconds": 20}),

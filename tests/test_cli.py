@@ -191,16 +191,19 @@ def test_plan_lists_per_kind_the_model_its_memory_and_a_sourced_estimate(tmp_pat
     script.write_text((GOLDEN / "plain.fountain").read_text())
     rows, out = _plan_rows(capsys, script, "final")
     kind, backend, model, jobs, work, memory, time, figures = rows[("clip", "diffusers.audio_video")]
-    assert model == "Lightricks/LTX-2"
+    from moviola.compiler.profiles import builtin_profiles
+
+    assert model == builtin_profiles()["final"].models["clip"].model
     assert memory.endswith("GB est.") and time.endswith(" est.") and work.endswith("s of clip")
-    assert f"  {figures} from the Wan A14B figure" in out          # where the figure comes from
+    assert f"  {figures} {estimate.figures(model).source}" in out   # where the figure comes from
     mix = rows[("mix", "edit.mix")]
     assert not mix[6].endswith("est.") and f"  {mix[7]} measured: benchmarks/estimate.py" in out
     assert "render time ~" in out and "not measured (docs/benchmarks.md)" in out
     # twice the steps: twice the clip's per-step part, and nothing else changes
-    (tmp_path / "moviola.toml").write_text("[profiles.final.clip]\nsteps = 80\n")
+    steps = builtin_profiles()["final"].models["clip"].steps
+    (tmp_path / "moviola.toml").write_text(f"[profiles.final.clip]\nsteps = {2 * steps}\n")
     slower, _ = _plan_rows(capsys, script, "final")
-    fixed = int(jobs) * estimate.figures("Lightricks/LTX-2").cost.per_job
+    fixed = int(jobs) * estimate.figures(model).cost.per_job
     assert abs((_seconds(slower[("clip", "diffusers.audio_video")][6]) - fixed)
                - 2 * (_seconds(time) - fixed)) <= 2
     assert {key: row for key, row in slower.items() if key[0] != "clip"} == \
