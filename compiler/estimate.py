@@ -126,9 +126,11 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "keyframe", 0.0, 40.0, 62.0, "FLOPs: a 20B MMDiT, ~3,600 tokens at 1280×720, true CFG (two passes), "
         "at ~40 % of an H100's bf16 peak; weights 41 GB + text encoder 16 GB", 50, (1280, 720)),
     ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "gpu"): _gpu(
-        "clip", 5.0, 22.0, 26.0, "Wan 2.2 README: a 5 s 720p clip (121 frames, 50 steps) in under 9 "
-        "minutes on one RTX 4090 with offload; an H100 taken as 3× faster (36 s a second at 50 "
-        "steps)", 30, (1280, 704)),
+        "clip", 5.0, 17.0, 26.0, "FLOPs: ~27,000 tokens for 121 frames at 1280×704 (VAE and "
+        "patches 32×32×4), ~5.5e14 a pass, 2 passes a step (CFG) at ~40 % of an H100's bf16 "
+        "peak: ~2.8 s a step; the Wan 2.2 README's 5 s clip in < 9 min on an RTX 4090 (50 steps) "
+        "agrees within 1.5×; weights 21 GiB (5B + UMT5-XXL 5.7B + VAE, counted)", 30,
+        (1280, 704)),
     ("Wan-AI/Wan2.2-I2V-A14B-Diffusers", "gpu"): _gpu(
         "clip", 10.0, 220.0, 76.0, "LightX2V benchmarks: Wan2.1-I2V-14B (same per-step cost as one "
         "Wan 2.2 A14B expert) at 480p, 81 frames, 40 steps with CFG, 366 s on an H200; 720p "
