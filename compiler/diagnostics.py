@@ -127,7 +127,8 @@ They must be greater than zero and at most 10 minutes.
 """),
         _code("E304", "bad-setting", E, "a title-page setting has a value Moviola cannot use",
               """
-`Seed:` is a whole number, `Profile:` one of draft, preview, final, and `Language:` a
+`Seed:` is a whole number, `Profile:` one of draft, laptop, preview, final (or a profile
+of the project's moviola.toml), and `Language:` a
 language tag such as `en` or `fr-FR`.
 """),
         _code("E401", "missing-file", E, "a referenced file or folder does not exist",

@@ -1,10 +1,13 @@
-"""How long a render takes: seconds per job, from unit costs per (backend, kind).
+"""How long a render takes: seconds per job, from unit costs per (backend, kind) or per model.
 
 Each backend's cost is a fixed part per job plus a part per unit of work: a second of clip, a
 keyframe, a second of speech, a second of music, a second of film (the mix and the mux). The draft
 figures were measured on the development machine (2 cores) from a build report's per-job times
-(``python3 benchmarks/estimate.py``); the GPU figures are estimates until a GPU machine measures them,
-and say so (``UnitCost.measured``). docs/benchmarks.md records where each figure comes from.
+(``python3 benchmarks/estimate.py``). A model backend's cost depends on its model far more than on
+the backend: :data:`MODELS` holds, per model of the built-in profiles, its unit cost at stated
+settings, its GPU memory and where each figure comes from. Those GPU figures are estimates from
+published figures until a GPU run measures them (``UnitCost.measured`` False; ``moviola plan``
+labels them "est."); docs/benchmarks.md records them and their sources.
 
 ``moviola diff`` and ``moviola plan`` call :func:`render_seconds`, so the cost a diff shows is
 the cost the plan shows for the same jobs. Pure: reads nothing, imports nothing heavy.
@@ -82,6 +85,8 @@ _ESTIMATED = {
     ("transformers.musicgen", "sfx"): UnitCost(1.0, 1.0, False),
     ("diffusers.stable_audio", "music"): UnitCost(2.0, 0.3, False),
     ("diffusers.stable_audio", "sfx"): UnitCost(2.0, 0.3, False),
+    ("diffusers.audio_video", "clip"): UnitCost(10.0, 12.0, False),      # as LTX-2 (MODELS)
+    ("diffusers.ace_step", "music"): UnitCost(2.0, 0.05, False),
     # a LoRA step (batch 1, bf16, gradient checkpointing): ~0.15 s for SD 1.5 at 512 px, ~0.5 s
     # for SDXL or FLUX at 1024 px; the fixed part loads the model and encodes the pictures.
     # Measured on CPU with the tiny test SD (32 px, rank 4, 3 pictures, 1 thread): 0.92 s fixed +
@@ -90,15 +95,138 @@ _ESTIMATED = {
 }
 
 COSTS: dict[tuple[str, str], UnitCost] = {**_MEASURED, **_ESTIMATED}
+
+# Where the time figures of MODELS hold: the GPUs the built-in profiles are sized for.
+REFERENCE_GPU = "one H100/H200-class GPU, bfloat16, model loaded"
+
 # A backend this table does not know: the slowest figure known for its kind, never zero.
 _FALLBACK = UnitCost(5.0, 12.0, False)
 
 
-def unit_cost(backend: str, kind: str) -> UnitCost:
+@dataclass(frozen=True, slots=True)
+class ModelFigures:
+    """What one model costs: time per unit of work and memory, at the settings they hold for."""
+
+    kind: str                       # the kind whose unit of work (UNITS) the cost counts
+    cost: UnitCost                  # seconds per job + per unit (see UNITS) at `steps`, `size`
+    memory_gb: float                # peak memory at those settings (GPU; RAM for a CPU figure)
+    source: str                     # where the figures come from, for docs and `moviola plan`
+    steps: int | None = None        # denoising steps the cost holds for (None: not a diffusion model)
+    size: tuple[int, int] | None = None   # generation size it holds for (pictures, video)
+    device: str = "gpu"             # "gpu": REFERENCE_GPU; "cpu": one core of the dev machine
+
+
+def _gpu(kind: str, per_job: float, per_unit: float, memory_gb: float, source: str,
+         steps: int | None = None, size: tuple[int, int] | None = None) -> ModelFigures:
+    return ModelFigures(kind, UnitCost(per_job, per_unit, False), memory_gb, source, steps, size)
+
+
+# Per model of the built-in profiles. Estimates (measured=False) until benchmarks/gpu.py or a
+# GPU build's report (benchmarks/estimate.py --report) measures them; docs/benchmarks.md keeps
+# the derivations. Keys are Hugging Face ids without a revision.
+MODELS: dict[tuple[str, str], ModelFigures] = {
+    ("black-forest-labs/FLUX.2-klein-4B", "gpu"): _gpu(
+        "keyframe", 0.0, 0.6, 16.0, "BFL model card: sub-second per picture, from 13 GB of VRAM; ~1 s per "
+        "1024² picture at 4 steps on an RTX 4090 (stable-diffusion.cpp#1214)", 4, (1024, 576)),
+    ("Qwen/Qwen-Image", "gpu"): _gpu(
+        "keyframe", 0.0, 40.0, 62.0, "FLOPs: a 20B MMDiT, ~3,600 tokens at 1280×720, true CFG (two passes), "
+        "at ~40 % of an H100's bf16 peak; weights 41 GB + text encoder 16 GB", 50, (1280, 720)),
+    ("Wan-AI/Wan2.2-TI2V-5B-Diffusers", "gpu"): _gpu(
+        "clip", 5.0, 17.0, 26.0, "FLOPs: ~27,000 tokens for 121 frames at 1280×704 (VAE and "
+        "patches 32×32×4), ~5.5e14 a pass, 2 passes a step (CFG) at ~40 % of an H100's bf16 "
+        "peak: ~2.8 s a step; the Wan 2.2 README's 5 s clip in < 9 min on an RTX 4090 (50 steps) "
+        "agrees within 1.5×; weights 21 GiB (5B + UMT5-XXL 5.7B + VAE, counted)", 30,
+        (1280, 704)),
+    ("Wan-AI/Wan2.2-I2V-A14B-Diffusers", "gpu"): _gpu(
+        "clip", 10.0, 220.0, 76.0, "LightX2V benchmarks: Wan2.1-I2V-14B (same per-step cost as one "
+        "Wan 2.2 A14B expert) at 480p, 81 frames, 40 steps with CFG, 366 s on an H200; 720p "
+        "taken as 3× (2.25× the tokens, attention-bound); Wan 2.2 README: needs 80 GB", 40,
+        (1280, 720)),
+    ("Lightricks/LTX-2", "gpu"): _gpu(
+        "clip", 10.0, 12.0, 70.0, "FLOPs: ~6,100 video tokens for 121 frames at 768×512 (VAE "
+        "32×32×8), a 14B video stream (~2e14 a pass), 4 passes a step (CFG, STG, modality "
+        "guidance) at ~40 % of an H100's bf16 peak: ~2 s a step; weights 38 GB (19B) + Gemma 3 "
+        "12B 24 GB", 30, (768, 512)),
+    ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
+        "keyframe", 0.0, 1.5, 24.0, "Z-Image model card: sub-second on an H800 at 1024², 8 "
+        "function evaluations; taken as 1.5 s at 1280×720 with the text encoder; weights 6.15B "
+        "transformer + Qwen3-4B (bf16)", 9, (1280, 720)),
+    ("Lightricks/LTX-Video", "gpu"): _gpu(
+        "clip", 3.0, 1.2, 24.0, "LTX-Video paper (arXiv 2501.00103): 5 s of 768×512 video in ~2 s "
+        "on an H100; taken 3× slower for LTXConditionPipeline with CFG at 25 steps and the VAE "
+        "decode; weights 2B transformer + T5-XXL (~13.5 GB bf16) and activations", 25, (704, 480)),
+    ("ACE-Step/acestep-v15-xl-turbo-diffusers", "gpu"): _gpu(
+        "music", 2.0, 0.05, 16.0, "ACE-Step v1 README: 4 minutes of music in ~20 s on an A100 at "
+        "27 steps (3.5B, 0.08 s a second); the v1.5 XL turbo is 5B at 8 steps", 8),
+    ("stabilityai/stable-audio-open-1.0", "gpu"): _gpu(
+        "sfx", 2.0, 0.3, 8.0, "Stable Audio Open paper: 47 s of audio, 100 steps, in ~8 s on an H100 "
+        "(a 1.1B DiT, T5-base encoder)", 100),
+    ("facebook/mms-tts-eng", "gpu"): _gpu(
+        "speech", 0.1, 0.01, 1.0, "VITS, 36M parameters: non-autoregressive, far faster than real time"),
+    ("facebook/mms-tts-eng", "cpu"): ModelFigures(
+        "speech", UnitCost(0.5, 0.38, False), 0.5,
+        "real-time factor 0.38 on the development CPU, one thread, a VITS at mms-tts-eng's "
+        "sizes (36.3M parameters) with random weights (the speech helper's run, 2026-12-02; "
+        "not a benchmarks/ script yet)", device="cpu"),
+    ("sesame/csm-1b", "gpu"): _gpu(
+        "speech", 0.5, 1.0, 5.0, "step count: 12.5 backbone steps (1B) and 12.5 × 31 depth-decoder "
+        "steps a second of speech, at ~2 ms a small step, eager PyTorch; bf16 weights ~3.5 GB "
+        "plus a 10–20 s voice context"),
+    ("microsoft/speecht5_vc", "gpu"): _gpu(
+        "speech", 0.3, 0.2, 1.5, "SpeechT5's autoregressive decoder, ~31 steps a second of speech "
+        "(16 kHz, hop 256, reduction 2) at ~5 ms each, plus HiFi-GAN and WavLM; float32 weights "
+        "~1.1 GB (0.62 + 0.05 + 0.4 GB files)"),
+}
+
+
+def figures(model: str | None, device: str = "gpu", kind: str | None = None) -> ModelFigures | None:
+    """The figures of ``model`` (a Hugging Face id, ``@revision`` ignored) on ``device``
+    ("gpu" or "cpu"), or None when they are not known. With ``kind``, only figures that count
+    that kind's unit of work (a keyframe model's figures do not price its LoRA training)."""
+    if not model:
+        return None
+    known = MODELS.get((model.partition("@")[0], device))
+    if known is None or (kind is not None and UNITS.get(kind) != UNITS[known.kind]):
+        return None
+    return known
+
+
+def _device_class(plan) -> str:
+    config = getattr(plan, "config", None)
+    return "cpu" if config is not None and config.device == "cpu" else "gpu"
+
+
+def _config(job, plan):
+    config = getattr(plan, "config", None)
+    return config.models.get(job.profile_kind) if config is not None else None
+
+
+def unit_cost(backend: str, kind: str, model: str | None = None, device: str = "gpu") -> UnitCost:
+    """The cost of a job: its model's figures where known, else its backend's for the kind,
+    else the slowest figure known for the kind (never zero)."""
+    known_model = figures(model, device, kind)
+    if known_model is not None:
+        return known_model.cost
     if (backend, kind) in COSTS:
         return COSTS[(backend, kind)]
     known = [cost for (name, k), cost in COSTS.items() if k == kind]
     return max(known, key=lambda c: (c.per_unit, c.per_job)) if known else _FALLBACK
+
+
+def _job_cost(job, plan) -> tuple[UnitCost, float]:
+    """(unit cost, scale of its per-unit part): a model's figures hold for their steps and
+    size; another step count scales the cost linearly, a larger picture at least linearly."""
+    device = _device_class(plan)
+    cost = unit_cost(job.backend, job.profile_kind, job.model, device)
+    known = figures(job.model, device, job.profile_kind)
+    config = _config(job, plan)
+    scale = 1.0
+    if known is not None and config is not None:
+        if known.steps and config.steps:
+            scale *= config.steps / known.steps
+        if known.size and config.resolution:
+            scale *= (config.resolution[0] * config.resolution[1]) / (known.size[0] * known.size[1])
+    return cost, scale
 
 
 def job_units(job, plan) -> float:
@@ -125,8 +253,8 @@ def job_units(job, plan) -> float:
 
 def job_seconds(job, plan) -> float:
     """Estimated seconds to render ``job`` of ``plan`` under the plan's profile."""
-    cost = unit_cost(job.backend, job.profile_kind)
-    return cost.per_job + cost.per_unit * job_units(job, plan)
+    cost, scale = _job_cost(job, plan)
+    return cost.per_job + cost.per_unit * scale * job_units(job, plan)
 
 
 def render_seconds(jobs: Iterable, plan) -> float:
@@ -134,9 +262,69 @@ def render_seconds(jobs: Iterable, plan) -> float:
     return sum(job_seconds(job, plan) for job in jobs)
 
 
-def measured(jobs: Iterable) -> bool:
+def measured(jobs: Iterable, plan=None) -> bool:
     """Whether every figure behind an estimate of ``jobs`` was measured."""
-    return all(unit_cost(job.backend, job.profile_kind).measured for job in jobs)
+    device = _device_class(plan)
+    return all(unit_cost(job.backend, job.profile_kind, job.model, device).measured
+               for job in jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class KindEstimate:
+    """One line of ``moviola plan``'s summary: a kind of job, what renders it and its cost."""
+
+    kind: str                   # the profile entry (keyframe, clip, footage, speech…, mix…)
+    backend: str
+    model: str                  # "" for draft and edit backends
+    jobs: int
+    units: float                # the jobs' units of work (UNITS[kind])
+    seconds: float
+    measured: bool
+    memory_gb: float | None     # the model's peak memory, when known
+    source: str                 # where the time figure comes from
+
+
+def figures_markdown() -> str:
+    """docs/benchmarks.md's table of :data:`MODELS` (generated: ``python -m moviola.compiler.catalog``)."""
+    out = ["| model | on | per job | per unit | at | memory | measured | source |",
+           "|---|---|---|---|---|---|---|---|"]
+    for (model, device), known in MODELS.items():
+        where = REFERENCE_GPU.split(",")[0] if device == "gpu" else "one CPU core"
+        at = ", ".join(part for part in (f"{known.steps} steps" if known.steps else "",
+                                         f"{known.size[0]}×{known.size[1]}" if known.size else "")
+                       if part) or "-"
+        out.append(f"| `{model}` | {where} | {known.cost.per_job:g} s | {known.cost.per_unit:g} s "
+                   f"a {UNITS[known.kind]} | {at} | {known.memory_gb:g} GB "
+                   f"| {'yes' if known.cost.measured else 'no (est.)'} | {known.source} |")
+    return "\n".join(out) + "\n"
+
+
+DRAFT_SOURCE = "measured: benchmarks/estimate.py, draft build, 2-core development machine"
+
+
+def by_kind(plan) -> list[KindEstimate]:
+    """The plan's jobs summed per (kind, backend, model), in plan order."""
+    device = _device_class(plan)
+    lines: dict[tuple[str, str, str], list] = {}
+    for job in plan.jobs:
+        model = "" if job.backend.startswith(("draft.", "edit.")) else job.model
+        line = lines.setdefault((job.profile_kind, job.backend, model), [0, 0.0, 0.0])
+        line[0] += 1
+        line[1] += job_units(job, plan)
+        line[2] += job_seconds(job, plan)
+    out = []
+    for (kind, backend, model), (jobs, units, seconds) in lines.items():
+        known = figures(model, device, kind)
+        cost = unit_cost(backend, kind, model, device)
+        if known is not None:
+            source = known.source
+        elif cost.measured:
+            source = DRAFT_SOURCE
+        else:
+            source = "a per-backend guess (no figures for this model yet)"
+        out.append(KindEstimate(kind, backend, model, jobs, units, seconds, cost.measured,
+                                known.memory_gb if known is not None else None, source))
+    return out
 
 
 # A job's identity names its cut: "clip:<cut id>", "speech:<cut id>/<line number>",

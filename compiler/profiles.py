@@ -1,7 +1,8 @@
 """Render profiles: which backend and which model renders each kind of job.
 
-Three profiles are built in: ``draft`` (the default; any CPU, no model weights), ``preview``
-(fast models on one GPU) and ``final`` (the best models this project knows). A project's
+Four profiles are built in: ``draft`` (the default; any CPU, no model weights), ``laptop``
+(a CPU in minutes: draft pictures, a small neural voice), ``preview`` (fast models on one
+24–48 GB GPU) and ``final`` (the best models this project knows, on one 80 GB GPU). A project's
 ``moviola.toml``, beside its script, overrides them key by key and defines new ones::
 
     [profiles.preview]             # merges into the built-in profile of the same name
@@ -67,6 +68,8 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "coqui.freevc": ("performance",),
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
+    "diffusers.audio_video": ("clip",),
+    "diffusers.ace_step": ("music",),
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
@@ -82,6 +85,26 @@ _RESOLUTION = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
 def is_draft(backend: str) -> bool:
     """Draft backends are algorithms shipped with Moviola: they take no model."""
     return backend.startswith("draft.")
+
+
+# Owner names no Hugging Face account can have: huggingface.co/models, /datasets and /spaces
+# are the Hub's own pages. `models/x` is therefore always a project folder.
+_NOT_HUB_OWNERS = ("models", "datasets", "spaces")
+
+
+def is_project_path(model: str, project: Path | None = None) -> bool:
+    """Whether a configured model (``model``, ``lora`` or a model an option names) can only be
+    a path inside the project, never a Hugging Face id: not exactly ``owner/name`` (one folder,
+    ``./x``, ``a/b/c``), a ``.safetensors`` file, an owner the Hub cannot have (``models/``), or
+    a first folder that exists in ``project``. An ``owner/name`` that matches none of these may be
+    either, and the project's folder of that name wins when it exists (``runtime.models.locate``)."""
+    text = model.strip().replace("\\", "/")
+    if text.startswith("./") or text.lower().endswith(".safetensors"):
+        return True
+    parts = text.partition("@")[0].split("/")
+    if len(parts) != 2 or not all(parts) or parts[0].lower() in _NOT_HUB_OWNERS:
+        return True
+    return project is not None and (Path(project) / parts[0]).is_dir()
 
 
 class Options(dict):
@@ -207,53 +230,84 @@ def _draft() -> Profile:
     })
 
 
+# The model profiles name current models that load natively (safetensors in the repository's
+# main branch, no remote code); docs/profiles.md gives each one's licence, gating, download and
+# memory, compiler/estimate.py MODELS its time and memory figures.
+
+# A recorded take becomes the character's voice. The main branches of these repositories hold
+# pickles only; the pinned pull-request revisions hold the same weights as .safetensors
+# (SFconvertbot), read on the Hub's tree pages.
+_VOICE_CONVERSION = ModelConfig(
+    "performance", "transformers.voice_conversion", "microsoft/speecht5_vc@refs/pr/7",
+    dtype="float32", options={"vocoder": "microsoft/speecht5_hifigan@refs/pr/1",
+                              "speaker_encoder": "microsoft/wavlm-base-sv@refs/pr/2"})
+
+
+def _ltx_footage(steps: int, resolution: tuple[int, int]) -> ModelConfig:
+    """Filmed footage restyled by LTX-Video (LTXConditionPipeline: the whole video as one
+    condition, denoised from its latents by `strength`); 97 frames a segment at its native 25 fps."""
+    return ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
+                       steps=steps, guidance=3.0, resolution=resolution, frames=97,
+                       options={"strength": 0.6})
+
+
 def _preview() -> Profile:
+    """Fast models for one 24–48 GB card: each fits alone (the manager evicts between kinds)."""
+    wan_5b = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
     return Profile("preview", models={
-        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "stabilityai/sdxl-turbo",
-                                steps=4, guidance=0.0, resolution=(1024, 576), batch_size=4),
-        "clip": ModelConfig("clip", "diffusers.image_to_video", "Lightricks/LTX-Video",
-                            steps=25, guidance=3.0, resolution=(704, 480), frames=97),
-        # the same LTX weights restyle filmed footage (LTXConditionPipeline, shared resident)
-        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
-                               steps=25, guidance=3.0, resolution=(704, 480), frames=97,
-                               options={"strength": 0.6}),
-        "speech": ModelConfig("speech", "transformers.tts", "facebook/mms-tts-eng",
-                              dtype="float32", batch_size=8),
-        "performance": ModelConfig("performance", "transformers.voice_conversion",
-                                   "microsoft/speecht5_vc", dtype="float32",
-                                   options={"vocoder": "microsoft/speecht5_hifigan",
-                                            "speaker_encoder": "microsoft/wavlm-base-plus-sv"}),
-        "music": ModelConfig("music", "transformers.musicgen", "facebook/musicgen-small",
-                             guidance=3.0, batch_size=4),
+        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image",
+                                "black-forest-labs/FLUX.2-klein-4B",
+                                steps=4, guidance=1.0, resolution=(1024, 576), batch_size=4),
+        # Wan 2.2 TI2V-5B: 1280×704 (its VAE and patches need multiples of 32), 24 fps native
+        "clip": ModelConfig("clip", "diffusers.image_to_video", wan_5b,
+                            steps=30, guidance=5.0, resolution=(1280, 704), frames=121),
+        # Wan 2.2 TI2V cannot restyle a video in diffusers 0.42 (its video-to-video pipeline
+        # reads the 16x VAE as 8x): LTX-Video restyles the footage, every frame from its latents
+        "footage": _ltx_footage(steps=25, resolution=(704, 480)),
+        # CSM clones each character's `voice:`; a character without one gets its own speaker
+        "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
+                              dtype="bfloat16", options={"max_context_seconds": 10}),
+        "performance": _VOICE_CONVERSION,
+        "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
+                             steps=8, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",
                            steps=100, guidance=7.0, batch_size=4),
     })
 
 
 def _final() -> Profile:
+    """The best models this project knows that fit one 80 GB card, one at a time."""
     return Profile("final", models={
-        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image",
-                                "black-forest-labs/FLUX.1-schnell",
-                                steps=4, guidance=0.0, resolution=(1280, 720), batch_size=2),
-        "clip": ModelConfig("clip", "diffusers.image_to_video",
-                            "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
-                            steps=40, guidance=5.0, resolution=(1280, 720), frames=81),
-        # Wan's image-to-video weights cannot restyle a video; LTX's can, at 720p
-        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
-                               steps=40, guidance=3.0, resolution=(1216, 704), frames=97,
-                               options={"strength": 0.6}),
-        "speech": ModelConfig("speech", "coqui.xtts", "coqui/XTTS-v2", dtype="float32"),
-        # coqui publishes FreeVC as a release archive, not on the Hub: a project folder
-        "performance": ModelConfig("performance", "coqui.freevc", "models/freevc24",
-                                   dtype="float32"),
-        "music": ModelConfig("music", "transformers.musicgen", "facebook/musicgen-medium",
-                             guidance=3.0, batch_size=2),
+        # Z-Image Turbo: 8 transformer passes, no guidance; refs and `from:` through img2img
+        "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Tongyi-MAI/Z-Image-Turbo",
+                                steps=9, guidance=0.0, resolution=(1280, 720), batch_size=2),
+        # LTX-2 at its native 24 fps, 121 frames (5 s) a segment; the sound it generates is
+        # discarded (the film's mix owns the sound) and it does not lip-sync yet
+        "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
+                            dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
+                            frames=121, options={"spatio_temporal_guidance_blocks": [29]}),
+        "footage": _ltx_footage(steps=40, resolution=(1216, 704)),
+        "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
+                              dtype="bfloat16", options={"max_context_seconds": 20}),
+        "performance": _VOICE_CONVERSION,
+        "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
+                             steps=8, batch_size=2),
         "sfx": ModelConfig("sfx", "diffusers.stable_audio", "stabilityai/stable-audio-open-1.0",
                            steps=200, guidance=7.0, batch_size=2),
     })
 
 
-_BUILTIN = {"draft": _draft, "preview": _preview, "final": _final}
+def _laptop() -> Profile:
+    """A CPU in minutes: draft pictures and sound, with a small neural voice."""
+    draft = _draft().models
+    return Profile("laptop", device="cpu", models={
+        **draft,
+        "speech": ModelConfig("speech", "transformers.tts", "facebook/mms-tts-eng",
+                              dtype="float32", batch_size=8),
+    })
+
+
+_BUILTIN = {"draft": _draft, "laptop": _laptop, "preview": _preview, "final": _final}
 BUILTIN_NAMES = tuple(_BUILTIN)          # the names a title page may choose without moviola.toml
 
 

@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                            "(a line's text, a file's bytes, a model revision, an input…)")
     _indent_option(plan)
     plan.add_argument("--profile", metavar="NAME",
-                      help="draft, preview, final or a profile of moviola.toml (default: the title page's)")
+                      help="draft, laptop, preview, final or a profile of moviola.toml (default: the title page's)")
 
     build = commands.add_parser(
         "build", help="render the film (mp4 with subtitles, .srt/.vtt, .otio, contact sheet)",
@@ -116,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
                             "out/NAME.mp4 beside the script); never the script or a file it reads")
     build.add_argument("--report", metavar="FILE.json", help="write a machine-readable build report")
     build.add_argument("--profile", metavar="NAME",
-                       help="draft (CPU, no weights), preview, final or a profile of moviola.toml "
+                       help="draft (CPU, no weights), laptop (CPU, a neural voice), preview, final or a "
+                            "profile of moviola.toml "
                             "(default: the title page's Profile)")
     build.add_argument("--quiet", action="store_true", help="no progress display")
     build.add_argument("-j", "--jobs", type=int, metavar="N",
@@ -735,6 +736,7 @@ def _plan(args) -> int:
                       _clock(job_seconds(job, render_plan)),
                       f"line {job.span.line}" if job.span else "")
     console.print(table)
+    _print_costs(console, render_plan)
     for note in render_plan.notes:
         console.print(f"[yellow]note:[/] {note}")
     summary = ", ".join(f"{kind} {cached}/{total} cached" for kind, (total, cached) in counts.items())
@@ -742,6 +744,48 @@ def _plan(args) -> int:
                   f"estimated runtime {_clock(render_plan.estimated_seconds)} "
                   f"(speech lengths fix the final timing)")
     return EXIT_OK
+
+
+def _print_costs(console, render_plan) -> None:
+    """Per kind of job: the model, its memory and the render time, with where each time figure
+    comes from ("est.": from published figures, until a GPU run measures it)."""
+    from rich.table import Table
+
+    from moviola.compiler.estimate import REFERENCE_GPU, UNITS, by_kind
+
+    lines = by_kind(render_plan)
+    gpu = render_plan.config is not None and render_plan.config.device != "cpu"
+    table = Table("kind", "backend", "model", "jobs", "work", "memory", "time", "figures",
+                  title=f"Render time by kind (profile {render_plan.profile})",
+                  title_justify="left", header_style="bold")
+    sources: list[str] = []
+    for line in lines:
+        work = _work(line.units, UNITS.get(line.kind, "job"), line.jobs)
+        memory = f"{line.memory_gb:g} GB est." if line.memory_gb is not None else "-"
+        time = _clock(line.seconds) + ("" if line.measured else " est.")
+        if line.source not in sources:
+            sources.append(line.source)
+        table.add_row(line.kind, line.backend, line.model or "-", str(line.jobs), work, memory,
+                      time, f"[{sources.index(line.source) + 1}]")
+    console.print(table)
+    for number, source in enumerate(sources, 1):
+        console.print(f"  [{number}] {source}", markup=False)
+    total = sum(line.seconds for line in lines)
+    estimated = not all(line.measured for line in lines)
+    where = REFERENCE_GPU if gpu else "a CPU like the development machine's (figures per core)"
+    console.print(f"render time ~{_clock(total)}{' est.' if estimated else ''}, one job after "
+                  f"another, on {where}" + ("; figures marked est. are estimates from published "
+                                            "figures, not measured (docs/benchmarks.md)"
+                                            if estimated else ""))
+
+
+def _work(units: float, unit: str, jobs: int) -> str:
+    """"95 s of speech", "55 keyframes", "1 job": a kind's units of work, for people."""
+    if unit == "job":
+        units = jobs
+    if unit.startswith("second of "):
+        return f"{units:.0f} s of {unit.removeprefix('second of ')}"
+    return f"{units:.0f} {unit}{'' if round(units) == 1 else 's'}"
 
 
 def _print_why(render_plan, states: dict, reasons: dict) -> int:
@@ -1200,6 +1244,8 @@ def _print_diff(result) -> None:
 
 def _clock(seconds: float) -> str:
     seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from moviola.compiler import catalog
 from moviola.compiler.profiles import DEFAULT_PROFILE, ModelConfig, Profile, ProfileError, \
-    is_draft, load_profiles
+    is_draft, is_project_path, load_profiles
 
 from . import models
 from .backends import registry
@@ -90,6 +91,7 @@ class ModelStatus:
     detail: str
     fetch: str | None = None     # the download command, for a missing hub model
     revision: str | None = None  # the model's identity (shortened), when found
+    unusable: tuple[str, ...] = ()   # of a configuration naming several models: those not usable
 
     @property
     def ok(self) -> bool:
@@ -98,7 +100,12 @@ class ModelStatus:
 
 def model_status(config: ModelConfig, project: Path, libraries: dict[str, Library],
                  located: dict[tuple, ModelStatus] | None = None) -> ModelStatus:
-    """Whether one configured model can run here (libraries imported, weights present)."""
+    """Whether one configured model can run here (libraries imported, weights present).
+
+    Every model the configuration names is looked for, not only the first: the model, those
+    its backend adds from the options (a vocoder, a speaker encoder, a model per language), its
+    LoRA and IP-Adapter; each lands in ``located`` (what the report lists as found, missing or
+    broken), so one run names everything a profile lacks."""
     missing_libs = [libraries[m].name for m in needs(config.backend)
                     if m in libraries and not libraries[m].ok]
     if config.model is None:
@@ -106,38 +113,66 @@ def model_status(config: ModelConfig, project: Path, libraries: dict[str, Librar
             return ModelStatus("unavailable", f"needs {', '.join(missing_libs)}")
         return ModelStatus("built in", "no weights needed")
     located = {} if located is None else located
-    statuses = []
     pickles = config.backend in PICKLE_BACKENDS
-    for name, adapter in ((config.model, False), (config.lora, True)):
-        if name is None:
-            continue
+    statuses: dict[str, ModelStatus] = {}
+    for name, adapter in named_models(config, project):
         key = (name, adapter, pickles)
         if key not in located:
             located[key] = _locate(name, project, adapter=adapter, pickles=pickles)
-        statuses.append(located[key])
-    worst = next((s for s in statuses if not s.ok), statuses[0])
-    if worst.ok and config.lora:
-        worst = ModelStatus("found", f"{statuses[0].detail}; LoRA {statuses[1].detail}",
-                            revision=statuses[0].revision)
-    if worst.ok and missing_libs:
+        statuses[name] = located[key]
+    unusable = {name: status for name, status in statuses.items() if not status.ok}
+    if unusable:
+        worst = next(iter(unusable.values()))
+        return replace(worst, unusable=tuple(unusable)) if list(unusable) != [config.model] \
+            else worst
+    if missing_libs:
         return ModelStatus("unavailable", f"needs {', '.join(missing_libs)}")
-    if worst.ok:
-        problem = _backend_check(config, project)
-        if problem is not None:
-            name, status = problem
-            located.setdefault((name, False, pickles), status)
-            return status
-    return worst
+    # everything named is on disk: the backend's own check (model types, parts that must fit)
+    problem = _backend_check(config, project)
+    if problem is not None:
+        name, status = problem
+        located.setdefault((name, False, pickles), status)
+        return status
+    main = statuses[config.model]
+    extras = [f"{name} {status.revision}" for name, status in statuses.items()
+              if name != config.model]
+    detail = main.detail + (f"; with {', '.join(extras)}" if extras else "")
+    return ModelStatus("found", detail, revision=main.revision)
+
+
+def named_models(config: ModelConfig, project: Path) -> list[tuple[str, bool]]:
+    """(name, is an adapter) of every model ``config`` names: the model and the others its
+    backend loads (``model_names()``, where the backend has one), the LoRA and the IP-Adapter."""
+    names = [(config.model, False)]
+    try:
+        backend = registry.backend_class(config.backend)(config, None, project)
+    except Exception:  # noqa: BLE001 - an unknown or unimportable backend: its check says why
+        backend = None
+    if callable(getattr(backend, "model_names", None)):
+        names += [(name, False) for name in backend.model_names()]
+    if config.lora:
+        names.append((config.lora, True))
+    ip_adapter = config.options.get("ip_adapter")
+    if isinstance(ip_adapter, dict):
+        ip_adapter = ip_adapter.get("path")
+    if isinstance(ip_adapter, str):
+        names.append((ip_adapter, True))
+    return list(dict.fromkeys(names))
 
 
 def _backend_check(config: ModelConfig, project: Path) -> tuple[str, ModelStatus] | None:
     """The backend's own ``validate()`` (it finds, never loads): it knows what else the model
     needs, a vocoder, a speaker encoder, an IP-Adapter, a model per language."""
     try:
-        registry.backend_class(config.backend)(config, None, project).validate()
+        backend_class = registry.backend_class(config.backend)
+    except (KeyError, ImportError) as error:
+        return config.model, ModelStatus("unavailable", f"backend {config.backend} cannot be "
+                                         f"loaded here ({_first_line(error)})")
+    try:
+        backend_class(config, None, project).validate()
     except Exception as error:  # noqa: BLE001 - reported as the model's status
         name = getattr(error, "model", None) or config.model
-        return name, _status_of(error, name)
+        return name, _status_of(error, name, project)
     return None
 
 
@@ -151,18 +186,35 @@ def _locate(name: str, project: Path, adapter: bool = False, pickles: bool = Fal
                 raise
             path = Path(error.path)
             note = "; .pth weights, which coqui-tts loads weights-only"
+        if models.is_repo_id(name) and _inside(path, project):
+            # the project's folder wins over the hub id of the same name (locate looks there first)
+            note += f"; the project's folder, not the Hugging Face model {name}"
         revision = _short(models.identity(path))
         return ModelStatus("found", f"{path} ({revision}){note}", revision=revision)
     except Exception as error:  # noqa: BLE001 - mapped to a status, unknown errors re-raised
-        return _status_of(error, name)
+        return _status_of(error, name, project)
 
 
-def _status_of(error: Exception, name: str) -> ModelStatus:
+def _inside(path: Path, project: Path) -> bool:
+    root = Path(project).resolve()
+    return root in Path(path).resolve().parents
+
+
+def _status_of(error: Exception, name: str, project: Path | None = None) -> ModelStatus:
     if isinstance(error, models.ModelNotFound):
         if error.reason:
             return ModelStatus("missing", error.reason)
+        if is_project_path(error.model or name, project) and error.places:
+            # a project path, never a hub id: no download can make it appear
+            if str(error.places[0]).endswith(".safetensors"):
+                return ModelStatus("missing", f"no file {error.places[0]} in the project")
+            return ModelStatus("missing", f"no folder {error.places[0]} in the project: put the "
+                               f"model there (config.json or model_index.json, and .safetensors "
+                               f"weights)")
         looked = ", ".join(str(place) for place in error.places)
-        return ModelStatus("missing", f"looked in {looked}", error.fetch)
+        # a built-in profile's model: fetch the pipeline's files only (compiler/catalog.py)
+        fetch = catalog.download_command(error.repo_id) if error.fetch else None
+        return ModelStatus("missing", f"looked in {looked}", fetch)
     if isinstance(error, models.ModelBroken):
         return ModelStatus("broken", f"{error.path}: {error.why}")
     if isinstance(error, (OSError, ImportError, ValueError)):
@@ -269,6 +321,8 @@ def report(project: Path, console) -> int:
             label = status.state
             if status.state == "found":
                 label += f" {status.revision}"
+            elif status.unusable:
+                label += f": {', '.join(status.unusable)}"
             elif status.state == "unavailable":
                 label = status.detail
             table.add_row(kind, config.backend, config.model or "-", f"[{colour}]{label}[/]")

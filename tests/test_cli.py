@@ -163,3 +163,59 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
     process.stdout.close()
     assert process.wait(timeout=60) == 0
     assert b"Traceback" not in process.stderr.read()
+
+
+def _plan_rows(capsys, script, profile) -> tuple[dict[tuple[str, str], list[str]], str]:
+    """`moviola plan`'s "Render time by kind" rows, by (kind, backend), and the whole output."""
+    assert main(["plan", str(script), "--profile", profile]) == 0
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.split("Render time by kind")[1].splitlines():
+        cells = [cell.strip() for cell in line.strip("│┃").split("│")]
+        if len(cells) == 8 and cells[0] != "kind":
+            rows[(cells[0], cells[1])] = cells
+    return rows, out
+
+
+def _seconds(clock: str) -> int:
+    parts = [int(part) for part in clock.removesuffix(" est.").split(":")]
+    return sum(part * 60 ** power for power, part in enumerate(reversed(parts)))
+
+
+def test_plan_lists_per_kind_the_model_its_memory_and_a_sourced_estimate(tmp_path, capsys,
+                                                                          monkeypatch):
+    from moviola.compiler import estimate
+
+    monkeypatch.setenv("COLUMNS", "300")
+    script = tmp_path / "film.fountain"
+    script.write_text((GOLDEN / "plain.fountain").read_text())
+    rows, out = _plan_rows(capsys, script, "final")
+    kind, backend, model, jobs, work, memory, time, figures = rows[("clip", "diffusers.audio_video")]
+    from moviola.compiler.profiles import builtin_profiles
+
+    assert model == builtin_profiles()["final"].models["clip"].model
+    assert memory.endswith("GB est.") and time.endswith(" est.") and work.endswith("s of clip")
+    assert f"  {figures} {estimate.figures(model).source}" in out   # where the figure comes from
+    mix = rows[("mix", "edit.mix")]
+    assert not mix[6].endswith("est.") and f"  {mix[7]} measured: benchmarks/estimate.py" in out
+    assert "render time ~" in out and "not measured (docs/benchmarks.md)" in out
+    # twice the steps: twice the clip's per-step part, and nothing else changes
+    steps = builtin_profiles()["final"].models["clip"].steps
+    (tmp_path / "moviola.toml").write_text(f"[profiles.final.clip]\nsteps = {2 * steps}\n")
+    slower, _ = _plan_rows(capsys, script, "final")
+    fixed = int(jobs) * estimate.figures(model).cost.per_job
+    assert abs((_seconds(slower[("clip", "diffusers.audio_video")][6]) - fixed)
+               - 2 * (_seconds(time) - fixed)) <= 2
+    assert {key: row for key, row in slower.items() if key[0] != "clip"} == \
+        {key: row for key, row in rows.items() if key[0] != "clip"}
+
+
+def test_plan_under_laptop_needs_no_gpu(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    script = tmp_path / "film.fountain"
+    script.write_text((GOLDEN / "plain.fountain").read_text())
+    rows, out = _plan_rows(capsys, script, "laptop")
+    assert rows[("speech", "transformers.tts")][2] == "facebook/mms-tts-eng"
+    assert {backend for _, backend in rows} & {"diffusers.text_to_image",
+                                                "diffusers.image_to_video"} == set()
+    assert "H100" not in out

@@ -131,7 +131,12 @@ def test_without_torch_gpu_profiles_are_unavailable(tmp_path, hub, monkeypatch):
     code, text = run(tmp_path)
     assert code == 0
     assert "not installed: GPU profiles unavailable" in text
-    assert "preview: 7 of 7 models not usable; torch is not installed" in text
+    from moviola.compiler.profiles import builtin_profiles, is_draft
+
+    preview = builtin_profiles()["preview"].models.values()
+    models = sum(not is_draft(config.backend) for config in preview)
+    assert f"preview: {models} of 7 models not usable; torch is not installed" in text
+    assert "laptop: 1 of 7 models not usable; torch is not installed" in text
 
 
 def test_bad_config_fails(tmp_path, hub):
@@ -175,3 +180,81 @@ def test_cli_doctor(tmp_path, hub, capsys):
     assert main(["doctor", str(script)]) == 0
     out = capsys.readouterr().out
     assert "profile draft" in out and "draft: ready" in out
+
+
+def test_a_missing_project_folder_is_not_a_hub_id(tmp_path, hub):
+    """`models/x` can only be a folder of the project (no Hub account is called "models"):
+    the doctor names the folder to fill, never a download that cannot exist."""
+    project = tmp_path / "film"
+    project.mkdir()
+    (project / "moviola.toml").write_text(
+        '[profiles.mine.keyframe]\nbackend = "diffusers.text_to_image"\nmodel = "models/my-sd"\n'
+        'lora = "loras/grain.safetensors"\n')
+    code, text = run(project)
+    assert f"models/my-sd: no folder {project / 'models' / 'my-sd'} in the project" in text
+    assert f"loras/grain.safetensors: no file {project / 'loras' / 'grain.safetensors'}" in text
+    assert "missing: models/my-sd, loras/grain.safetensors" in text   # both, in one round
+    for wrong in ("hf download models/", "hf download loras/", "models--models--"):
+        assert wrong not in text
+
+
+def test_a_project_folder_named_like_a_hub_id_wins_and_says_so(tmp_path, hub):
+    project = tmp_path / "film"
+    tiny_model(project / "some-org" / "sd")
+    tiny_model(hub / "models--some-org--sd" / "snapshots" / "abc123")
+    (project / "moviola.toml").write_text(
+        '[profiles.mine.keyframe]\nbackend = "diffusers.text_to_image"\nmodel = "some-org/sd"\n')
+    code, text = run(project)
+    assert (f"some-org/sd: {project / 'some-org' / 'sd'} (sha256:" in text
+            and "the project's folder, not the Hugging Face model some-org/sd" in text)
+    assert "abc123" not in text
+    # a broken project folder is reported, never silently replaced by the cached hub model
+    (project / "some-org" / "sd" / "model.safetensors").unlink()
+    code, text = run(project)
+    assert "some-org/sd: " + str(project / "some-org" / "sd") + ": no weights" in text
+    assert "mine: 1 of 7 models not usable" in text
+
+
+def test_every_missing_model_is_named_in_one_round(tmp_path, hub):
+    """A configuration's model, the models its options name and its LoRA are all looked for,
+    though the first is already missing; every kind of every profile is checked."""
+    (tmp_path / "moviola.toml").write_text(
+        '[profiles.studio.performance]\nbackend = "transformers.voice_conversion"\n'
+        'model = "org/vc"\noptions = { vocoder = "org/vocoder", speaker_encoder = "org/xvector" }\n'
+        '[profiles.studio.speech]\nbackend = "transformers.tts"\nmodel = "org/vits-en"\n'
+        'options = { languages = { fr = "org/vits-fr" } }\n'
+        '[profiles.studio.keyframe]\nbackend = "diffusers.text_to_image"\nmodel = "org/sd"\n'
+        'lora = "org/grain-lora"\noptions = { ip_adapter = { path = "org/ip-adapter" } }\n')
+    code, text = run(tmp_path)
+    for model in ("org/vc", "org/vocoder", "org/xvector", "org/vits-en", "org/vits-fr", "org/sd",
+                  "org/grain-lora", "org/ip-adapter"):
+        assert f"hf download {model}\n" in text, model
+        assert f"{model}: looked in {tmp_path / model}, " \
+               f"{hub / ('models--' + model.replace('/', '--'))}" in text
+    assert "missing: org/vc, org/vocoder, org/xvector" in text
+    assert "studio: 3 of 7 models not usable" in text
+
+
+def test_a_models_options_found_are_listed_with_it(tmp_path, hub):
+    import tiny_audio_models
+
+    tiny_audio_models.build_vits(tmp_path / "models" / "vits")
+    tiny_audio_models.build_vits(tmp_path / "models" / "vits-fr")
+    (tmp_path / "moviola.toml").write_text(
+        '[profiles.radio.speech]\nbackend = "transformers.tts"\nmodel = "models/vits"\n'
+        'options = { languages = { fr = "models/vits-fr" } }\n')
+    code, text = run(tmp_path)
+    assert "radio: ready" in text
+    assert f"models/vits-fr: {tmp_path / 'models' / 'vits-fr'} (sha256:" in text
+
+
+def test_a_missing_builtin_model_is_fetched_with_only_its_pipelines_files(tmp_path, hub):
+    from moviola.compiler import catalog
+    from moviola.compiler.profiles import builtin_profiles
+
+    code, text = run(tmp_path)
+    clip = builtin_profiles()["final"].models["clip"].model
+    command = catalog.download_command(clip)
+    assert f"  {command}\n" in text
+    assert command.startswith(f"hf download {clip} --include ") and '"transformer/*.safetensors"' in command
+    assert "hf download some-org/model\n" in catalog.download_command("some-org/model") + "\n"

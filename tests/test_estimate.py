@@ -9,7 +9,7 @@ import pytest
 from moviola.compiler import estimate
 from moviola.compiler.api import compile_file
 from moviola.compiler.plan import DRAFT, plan
-from moviola.compiler.profiles import BACKENDS
+from moviola.compiler.profiles import BACKENDS, builtin_profiles, parse_profiles
 
 SAMPLES = sorted((Path(__file__).parents[1] / "samples").glob("*.fountain"))
 
@@ -25,22 +25,81 @@ def test_every_backend_and_kind_has_a_unit_cost():
             assert not cost.measured, backend
 
 
-@pytest.mark.parametrize("profile", ["draft", "preview", "final"])
+@pytest.mark.parametrize("profile", list(builtin_profiles()))
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_every_job_is_priced_from_its_units(sample, profile):
     render_plan = plan(compile_file(sample).film, profile)
+    device = "cpu" if render_plan.config.device == "cpu" else "gpu"
     for job in render_plan.jobs:
-        cost = estimate.unit_cost(job.backend, job.profile_kind)
+        cost = estimate.unit_cost(job.backend, job.profile_kind, job.model, device)
         units = estimate.job_units(job, render_plan)
         assert units >= 0
-        assert estimate.job_seconds(job, render_plan) == pytest.approx(cost.per_job + cost.per_unit * units)
+        # a model's figures hold for its steps; the profile's own count scales them
+        known = estimate.figures(job.model, device, job.profile_kind)
+        config = render_plan.config.models.get(job.profile_kind)
+        steps = config.steps if config else None
+        scale = steps / known.steps if known and known.steps and steps else 1.0
+        assert estimate.job_seconds(job, render_plan) == pytest.approx(
+            cost.per_job + cost.per_unit * scale * units)
     clips = [j for j in render_plan.jobs if j.kind == "clip"]
     # a clip's units are its shot's seconds: the whole film's clips add up to the film
     assert sum(estimate.job_units(j, render_plan) for j in clips) == pytest.approx(
         render_plan.estimated_seconds)
     total = estimate.render_seconds(render_plan.jobs, render_plan)
     assert total == pytest.approx(sum(estimate.job_seconds(j, render_plan) for j in render_plan.jobs))
-    assert estimate.measured(render_plan.jobs) == (profile == "draft")
+    assert estimate.measured(render_plan.jobs, render_plan) == (profile == "draft")
+    lines = estimate.by_kind(render_plan)
+    assert sum(line.jobs for line in lines) == len(render_plan.jobs)
+    assert sum(line.seconds for line in lines) == pytest.approx(total)
+
+
+@pytest.mark.parametrize("name", [n for n in builtin_profiles() if n != "draft"])
+def test_every_model_of_a_builtin_profile_has_sourced_figures(name):
+    """`moviola plan --profile final` can say, per kind, the model's memory and where its time
+    comes from: no built-in model falls back to a per-backend guess."""
+    profile = builtin_profiles()[name]
+    device = "cpu" if profile.device == "cpu" else "gpu"
+    card = {"preview": 48, "final": 80}.get(name)
+    for kind, config in profile.models.items():
+        if config.backend.startswith("draft.") or config.model.startswith("models/"):
+            continue
+        known = estimate.figures(config.model, device)
+        assert known is not None, (kind, config.model)
+        assert not known.cost.measured and known.source
+        if card:
+            assert known.memory_gb <= card, (kind, config.model)   # each fits the card alone
+
+
+def test_more_steps_and_larger_pictures_cost_more(tmp_path):
+    film = compile_file(SAMPLES[0]).film
+    base = plan(film, "preview")
+    slower = plan(film, parse_profiles('[profiles.preview.clip]\nsteps = 60\n'
+                                       'resolution = "2560x1408"\n')["preview"])
+    clip = next(j for j in base.jobs if j.kind == "clip" and j.backend != "draft.motion")
+    same = slower.job(clip.ref)
+    cost = estimate.unit_cost(clip.backend, "clip", clip.model)
+    units = estimate.job_units(clip, base)
+    assert estimate.job_seconds(same, slower) == pytest.approx(
+        cost.per_job + cost.per_unit * units * 2 * 4)
+
+
+def test_a_model_without_figures_falls_back_to_its_backend():
+    film = compile_file(SAMPLES[0]).film
+    render_plan = plan(film, parse_profiles('[profiles.preview.keyframe]\n'
+                                            'model = "some-org/unknown"\n')["preview"])
+    keyframe = next(j for j in render_plan.jobs if j.kind == "keyframe"
+                    and j.backend == "diffusers.text_to_image")
+    assert estimate.job_seconds(keyframe, render_plan) == pytest.approx(
+        estimate.COSTS[("diffusers.text_to_image", "keyframe")].per_unit)
+    line = next(line for line in estimate.by_kind(render_plan) if line.kind == "keyframe"
+                and line.model == "some-org/unknown")
+    assert line.memory_gb is None and "guess" in line.source
+
+
+def test_the_laptop_profile_renders_the_sample_in_minutes():
+    film = compile_file(Path(__file__).parents[1] / "samples" / "the-wash-house.fountain").film
+    render_plan = plan(film, "laptop")
+    assert estimate.render_seconds(render_plan.jobs, render_plan) < 15 * 60
 
 
 def test_longer_speech_costs_more():
@@ -49,3 +108,25 @@ def test_longer_speech_costs_more():
     speeches = sorted((j for j in render_plan.jobs if j.kind == "speech"),
                       key=lambda j: len(j.params.text.split()))
     assert estimate.job_seconds(speeches[0], render_plan) < estimate.job_seconds(speeches[-1], render_plan)
+
+
+def test_docs_benchmarks_lists_every_model_figure():
+    from moviola.compiler import catalog
+
+    text = (Path(__file__).parents[1] / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert catalog.update(text, catalog.GENERATED["benchmarks.md"]) == text, \
+        "run: python -m moviola.compiler.catalog"
+    for model, device in estimate.MODELS:
+        assert f"| `{model}` |" in text
+
+
+def test_a_models_figures_price_only_its_own_kind_of_work():
+    """A `train:` job trains the keyframe model: the keyframe figures do not price its steps."""
+    keyframe_model = builtin_profiles()["preview"].models["keyframe"].model
+    assert estimate.figures(keyframe_model, "gpu", "keyframe") is not None
+    assert estimate.figures(keyframe_model, "gpu", "train") is None
+    assert estimate.unit_cost("training.lora", "train", keyframe_model) == \
+        estimate.COSTS[("training.lora", "train")]
+    # speech figures price a recorded line too (the same unit: a second of speech)
+    voice = builtin_profiles()["preview"].models["performance"].model
+    assert estimate.figures(voice, "gpu", "performance") is not None

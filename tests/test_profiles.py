@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_builtin_profiles_cover_every_kind_with_known_backends():
     profiles = builtin_profiles()
-    assert list(profiles) == ["draft", "preview", "final"]
+    assert list(profiles) == ["draft", "laptop", "preview", "final"]
     for profile in profiles.values():
         assert set(profile.models) == set(KINDS)
         for kind, config in profile.models.items():
@@ -38,38 +38,50 @@ def test_draft_defaults():
     assert draft.is_draft and draft.device == "cpu"
 
 
-def test_preview_and_final_defaults():
+def test_model_profiles_name_hub_models_with_settings():
     profiles = builtin_profiles()
-    preview, final = profiles["preview"].models, profiles["final"].models
-    key = preview["keyframe"]
-    assert (key.backend, key.model, key.steps, key.guidance, key.resolution) == (
-        "diffusers.text_to_image", "stabilityai/sdxl-turbo", 4, 0.0, (1024, 576))
-    clip = preview["clip"]
-    assert (clip.backend, clip.model, clip.resolution, clip.frames) == (
-        "diffusers.image_to_video", "Lightricks/LTX-Video", (704, 480), 97)
-    assert 20 <= clip.steps <= 30
-    assert (preview["speech"].backend, preview["speech"].model) == ("transformers.tts",
-                                                                     "facebook/mms-tts-eng")
-    assert (preview["music"].backend, preview["music"].model) == ("transformers.musicgen",
-                                                                  "facebook/musicgen-small")
-    assert (preview["sfx"].backend, preview["sfx"].model) == ("diffusers.stable_audio",
-                                                              "stabilityai/stable-audio-open-1.0")
-    assert (final["keyframe"].model, final["keyframe"].steps) == ("black-forest-labs/FLUX.1-schnell", 4)
-    assert final["clip"].model == "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
-    assert (final["speech"].backend, final["speech"].model) == ("coqui.xtts", "coqui/XTTS-v2")
-    # a recorded take becomes the character's voice: speech-to-speech in both
-    performance = preview["performance"]
-    assert (performance.backend, performance.model) == ("transformers.voice_conversion",
-                                                        "microsoft/speecht5_vc")
-    assert performance.options["vocoder"] == "microsoft/speecht5_hifigan"
-    assert final["performance"].backend == "coqui.freevc"
-    # filmed footage is restyled by a video-to-video model
-    for profile in (preview, final):
-        assert (profile["footage"].backend, profile["footage"].model) == (
-            "diffusers.video_to_video", "Lightricks/LTX-Video")
-    assert final["music"].model == "facebook/musicgen-medium"
-    assert final["sfx"].backend == "diffusers.stable_audio"
-    assert not profiles["preview"].is_draft
+    for name in ("preview", "final"):
+        profile = profiles[name]
+        assert not profile.is_draft and profile.device == "auto"
+        for kind in ("keyframe", "clip", "footage", "music", "sfx"):
+            config = profile.models[kind]
+            assert not config.backend.startswith("draft."), (name, kind)
+            assert config.steps, (name, kind)
+        for kind in ("clip", "footage"):
+            width, height = profile.models[kind].resolution
+            assert width % 32 == 0 and height % 32 == 0 and profile.models[kind].frames
+        # filmed footage is restyled by the video-to-video path of the clip's family
+        assert profile.models["footage"].backend == "diffusers.video_to_video"
+        assert profile.models["footage"].options["strength"] < 1
+
+
+def test_laptop_draws_pictures_and_speaks_with_a_small_neural_voice():
+    laptop, draft = builtin_profiles()["laptop"], builtin_profiles()["draft"]
+    assert laptop.device == "cpu" and not laptop.is_draft
+    for kind in ("keyframe", "clip", "footage"):
+        assert laptop.models[kind] == draft.models[kind]
+    speech = laptop.models["speech"]
+    assert speech.backend == "transformers.tts" and speech.dtype == "float32"
+
+
+def test_every_builtin_hub_model_has_a_card_and_the_docs_are_generated_from_them():
+    """docs/profiles.md gives per model its licence, gating, download size, memory and an
+    `hf download` line with --include: generated from compiler/catalog.py, kept in sync."""
+    from moviola.compiler import catalog
+
+    named = catalog.builtin_models()                     # models and their options' models
+    assert "microsoft/speecht5_hifigan@refs/pr/1" in named
+    hub = {model.partition("@")[0] for model in named}
+    assert hub == set(catalog.CARDS)                     # none missing, none stale
+    for repo in hub:
+        assert "--include" in catalog.download_command(repo) and catalog.CARDS[repo].verified
+    docs = Path(__file__).parents[1] / "docs" / "profiles.md"
+    text = docs.read_text(encoding="utf-8")
+    assert catalog.update(text) == text, "run: python -m moviola.compiler.catalog"
+    for model in named:
+        repo, _, revision = model.partition("@")
+        pin = f" --revision {revision}" if revision else ""
+        assert f"\nhf download {repo}{pin} --include" in text, model
 
 
 def test_no_config_means_builtin(tmp_path):
@@ -87,7 +99,7 @@ def test_identity_excludes_batch_size_and_is_json():
     assert set(a.identity()) == {"backend", "model", "dtype", "steps", "guidance", "resolution",
                                  "frames", "lora", "options"}
     config = builtin_profiles()["preview"].models["clip"]
-    assert json.loads(json.dumps(config.identity()))["resolution"] == [704, 480]
+    assert json.loads(json.dumps(config.identity()))["resolution"] == list(config.resolution)
 
 
 def test_plain_dict_options_and_list_resolution_are_converted():
@@ -133,7 +145,9 @@ def test_override_merges_into_builtin():
     assert preview.memory_budget_bytes == 40 * 1024**3
     key = preview.models["keyframe"]
     assert (key.model, key.steps) == ("models/my-sd", 6)
-    assert (key.backend, key.guidance, key.resolution) == ("diffusers.text_to_image", 0.0, (1024, 576))
+    builtin_key = builtin["preview"].models["keyframe"]
+    assert (key.backend, key.guidance, key.resolution) == (
+        builtin_key.backend, builtin_key.guidance, builtin_key.resolution)
     for kind in ("clip", "speech", "music", "sfx"):
         assert preview.models[kind] == builtin["preview"].models[kind]
     assert profiles["draft"] == builtin["draft"] and profiles["final"] == builtin["final"]
@@ -154,7 +168,7 @@ def test_base_chains_and_cycles():
     profiles = parse_profiles('[profiles.a]\nbase = "b"\noffload = true\n'
                               '[profiles.b]\nbase = "final"\n[profiles.b.music]\nsteps = 3\n')
     assert profiles["a"].models["music"].steps == 3
-    assert profiles["a"].models["clip"].model == "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers"
+    assert profiles["a"].models["clip"] == builtin_profiles()["final"].models["clip"]
     assert profiles["a"].offload and not profiles["b"].offload
     with pytest.raises(ProfileError) as caught:
         parse_profiles('[profiles.a]\nbase = "b"\n[profiles.b]\nbase = "a"\n')
@@ -298,3 +312,24 @@ def test_profile_dataclass_shape():
     assert (profile.device, profile.memory_budget_gb, profile.offload, profile.models) == (
         "auto", None, False, {})
     assert profile.memory_budget_bytes is None
+
+
+@pytest.mark.parametrize("model, project_path", [
+    ("models/freevc24", True),              # no Hub account can be called "models"
+    ("loras/grain.safetensors", True),
+    ("./sd", True), ("weights", True), ("a/b/c", True),
+    ("facebook/mms-tts-eng", False), ("Lightricks/LTX-2@abc123", False),
+    ("black-forest-labs/FLUX.2-klein-4B", False),
+])
+def test_project_paths_are_told_from_hub_ids(model, project_path):
+    from moviola.compiler.profiles import is_project_path
+
+    assert is_project_path(model) is project_path
+
+
+def test_an_owner_folder_in_the_project_makes_a_project_path(tmp_path):
+    from moviola.compiler.profiles import is_project_path
+
+    assert not is_project_path("studio/sd", tmp_path)
+    (tmp_path / "studio").mkdir()
+    assert is_project_path("studio/sd", tmp_path)

@@ -15,7 +15,7 @@ import pytest
 from moviola.cli import main
 from moviola.compiler.api import compile_text
 from moviola.compiler.plan import plan
-from moviola.compiler.profiles import parse_profiles
+from moviola.compiler.profiles import builtin_profiles, parse_profiles
 from moviola.runtime import speech_dsp
 from moviola.runtime.audio_io import read_wav, write_wav
 from moviola.runtime.backends.draft import speech
@@ -150,7 +150,10 @@ def test_recorded_lines_render_under_the_performance_backend():
     assert "profile_kind" not in plain.to_json()
     # every profile has a performance backend; preview's converts with a model
     preview = speech_jobs(plan(film, "preview"))
-    assert [j.backend for j in preview] == ["transformers.voice_conversion"] * 2 + ["transformers.tts"]
+    models = builtin_profiles()["preview"].models
+    assert [j.backend for j in preview] == ["transformers.voice_conversion"] * 2 + \
+        [models["speech"].backend]
+    assert models["performance"].backend == "transformers.voice_conversion"
 
 
 def test_a_speech_backend_under_performance_speaks_the_text_instead():
