@@ -107,11 +107,16 @@ CARDS: dict[str, Card] = {
         "StableAudioDiTModel, vae AutoencoderOobleck), licence stable-audio-community; gated: "
         "the model card asks to accept the licence; the root's stable-audio-tools checkpoints are "
         "left out; size est."),
-    "sesame/csm-1b": Card(
-        "Apache-2.0", True, 6.2, ("*.json", "*.safetensors", "*.jinja"),
-        "class: transformers CsmForConditionalGeneration (its config docstring names the id); "
-        "licence, gating and size (fp32 model.safetensors, Mimi codec inside) from a mirror's "
-        "listing, not this repository's; the repository's ckpt.pt (a pickle) is left out"),
+    "vibevoice/VibeVoice-1.5B-hf": Card(
+        "MIT (not verified)", None, 5.4, ("*.json", "*.safetensors", "*.jinja"),
+        "class: transformers VibeVoiceForConditionalGeneration (its docstrings name the id), "
+        "generation settings (guidance 1.3, 10 diffusion steps) from transformers' conversion "
+        "script; licence from Microsoft's VibeVoice release, gating and size est. (2.70B "
+        "parameters counted at the real config, bf16)"),
+    "vibevoice/VibeVoice-7B-hf": Card(
+        "MIT (not verified)", None, 18.2, ("*.json", "*.safetensors", "*.jinja"),
+        "the Hub page seen (\"Transformers-compatible version\"); class and settings as the 1.5B; "
+        "gating not shown; size est. (9.08B parameters counted at the real config, bf16)"),
     "microsoft/speecht5_vc": Card(
         "MIT", False, 0.62, ("*.json", "model.safetensors", "spm_char.model"),
         "verified on the Hub's tree page of refs/pr/7: model.safetensors 621 MB, MIT; main holds "

@@ -168,6 +168,13 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "real-time factor 0.38 on the development CPU, one thread, a VITS at mms-tts-eng's "
         "sizes (36.3M parameters) with random weights (the speech helper's run, 2026-12-02; "
         "not a benchmarks/ script yet)", device="cpu"),
+    ("vibevoice/VibeVoice-1.5B-hf", "gpu"): _gpu(
+        "speech", 0.3, 0.3, 7.0, "step count: 7.5 frames a second of speech, each one LM step "
+        "(1.5B) and 10 diffusion-head steps ×2 (guidance) plus codec decode and semantic encode; "
+        "bf16 weights 5.4 GB and a 10 s voice context", 10),
+    ("vibevoice/VibeVoice-7B-hf", "gpu"): _gpu(
+        "speech", 0.3, 0.4, 21.0, "as the 1.5B with a 7B LM: ~0.4 s a second of speech on an "
+        "H100 (the speech helper's estimate); bf16 weights 18.2 GB and context", 10),
     ("sesame/csm-1b", "gpu"): _gpu(
         "speech", 0.5, 1.0, 5.0, "step count: 12.5 backbone steps (1B) and 12.5 × 31 depth-decoder "
         "steps a second of speech, at ~2 ms a small step, eager PyTorch; bf16 weights ~3.5 GB "

@@ -264,9 +264,10 @@ def _preview() -> Profile:
         # Wan 2.2 TI2V cannot restyle a video in diffusers 0.42 (its video-to-video pipeline
         # reads the 16x VAE as 8x): LTX-Video restyles the footage, every frame from its latents
         "footage": _ltx_footage(steps=25, resolution=(704, 480)),
-        # CSM clones each character's `voice:`; a character without one gets its own speaker
-        "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
-                              dtype="bfloat16", options={"max_context_seconds": 10}),
+        # VibeVoice clones each character's `voice:` (a turn of its multi-speaker chat); a
+        # character without one still speaks, in an uncloned voice; not gated (CSM-1B is)
+        "speech": ModelConfig("speech", "transformers.vibevoice", "vibevoice/VibeVoice-1.5B-hf",
+                              dtype="bfloat16", steps=10, guidance=1.3),
         "performance": _VOICE_CONVERSION,
         "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
                              steps=8, batch_size=2),
@@ -287,8 +288,9 @@ def _final() -> Profile:
                             dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
                             frames=121, options={"spatio_temporal_guidance_blocks": [29]}),
         "footage": _ltx_footage(steps=40, resolution=(1216, 704)),
-        "speech": ModelConfig("speech", "transformers.tts_clone", "sesame/csm-1b",
-                              dtype="bfloat16", options={"max_context_seconds": 20}),
+        # the same voice family as preview, larger: a preview's voices resemble the final's
+        "speech": ModelConfig("speech", "transformers.vibevoice", "vibevoice/VibeVoice-7B-hf",
+                              dtype="bfloat16", steps=10, guidance=1.3),
         "performance": _VOICE_CONVERSION,
         "music": ModelConfig("music", "diffusers.ace_step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
                              steps=8, batch_size=2),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from moviola.compiler import paths
+from moviola.compiler.profiles import is_project_path
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 CONFIG_FILES = ("model_index.json", "config.json")
@@ -51,10 +52,9 @@ class ModelNotFound(Exception):
     @property
     def fetch(self) -> str | None:
         """The command that downloads the model on a connected machine, if it is a hub id."""
-        if self.repo_id is None:
-            return None
-        repo, _, revision = self.repo_id.partition("@")
-        return f"hf download {repo}" + (f" --revision {revision}" if revision else "")
+        from moviola.compiler.catalog import download_command
+
+        return None if self.repo_id is None else download_command(self.repo_id)
 
     def _render(self) -> str:
         lines = [f"model {self.model!r} not found" + (f": {self.reason}" if self.reason else "")]
@@ -150,7 +150,8 @@ def locate(model: str, project: Path | None, *, adapter: bool = False) -> Path:
             if resolution.problem is None:
                 check(local, adapter=adapter)
                 return local
-    if is_repo_id(text):
+    # `models/x` and the like name the project's folders only: never offer to download them
+    if is_repo_id(text) and not is_project_path(text, project):
         snapshot, looked = _hub_snapshot(text)
         places.append(looked)
         if snapshot is not None:
