@@ -64,6 +64,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "coqui.freevc": ("performance",),
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
+    "diffusers.ace_step": ("music",),
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")

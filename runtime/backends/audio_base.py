@@ -9,6 +9,7 @@ and effects in :mod:`.music_models`.
 | ``transformers.tts_clone`` | ``CsmForConditionalGeneration``      | speech (cloned) |
 | ``transformers.musicgen``  | ``MusicgenForConditionalGeneration`` | music, sfx      |
 | ``diffusers.stable_audio`` | ``StableAudioPipeline``              | music, sfx      |
+| ``diffusers.ace_step``     | ``AceStepPipeline`` (sung lyrics)    | music           |
 
 docs/audio-backends.md is the user documentation.
 

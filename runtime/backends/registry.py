@@ -34,6 +34,7 @@ BACKENDS = {
     "transformers.voice_conversion": "moviola.runtime.backends.voice_conversion:VoiceConversion",
     "transformers.musicgen": "moviola.runtime.backends.music_models:MusicGen",
     "diffusers.stable_audio": "moviola.runtime.backends.music_models:StableAudio",
+    "diffusers.ace_step": "moviola.runtime.backends.music_models:AceStep",
     "coqui.xtts": "moviola.runtime.backends.coqui:XttsBackend",
     "coqui.freevc": "moviola.runtime.backends.coqui:FreeVcBackend",
     "training.lora": "moviola.runtime.backends.training:LoraTraining",
