@@ -121,6 +121,8 @@ def test_lyrics_reach_the_music(project, manager):
     assert rate == 48000 and river.shape == (int(1.2 * 48000), 2)          # 48 kHz stereo
     assert np.abs(river - river_other).max() > 1e-3       # other words, other music
     np.testing.assert_array_equal(storm, storm_other)     # the instrumental cue is untouched
+    (alone, _), = render(project, manager, [music_tasks(project)["RIVER"]])
+    np.testing.assert_array_equal(river, alone)            # a batch changes no job's audio
 
 
 def test_same_inputs_same_audio_and_the_prompt_counts(project, manager):
