@@ -82,7 +82,8 @@ def music_tasks(project: Path, first: str = FIRST, seconds: float = 1.2,
     compilation = compile_text(SCRIPT.format(first=first), str(project / "film.fountain"), project)
     assert compilation.ok, compilation.errors
     draft = builtin_profiles()["draft"]
-    profile = Profile("tiny", device="cpu", models={**draft.models, "music": config or ace_config()})
+    profile = Profile("tiny", device="cpu",
+                      models={**draft.models, "music": config or ace_config()})
     tasks = {}
     for job in plan(compilation.film, profile).jobs:
         if job.kind != "music":

@@ -1,4 +1,6 @@
-"""Music and effects backends: MusicGen (🤗 transformers), Stable Audio and ACE-Step (diffusers) (docs/audio-backends.md)."""
+"""Music and effects backends: MusicGen (transformers), Stable Audio and ACE-Step (diffusers).
+
+User documentation: docs/audio-backends.md."""
 
 from __future__ import annotations
 
