@@ -169,5 +169,11 @@ def test_a_model_that_cannot_sing_names_the_cue(project, manager):
         backend.run_batch([task])
 
 
+def test_lyrics_the_model_would_cut_are_an_error(project, manager):
+    task = music_tasks(project, lyrics="la " * 700)["RIVER"]       # the tiny tokenizer: 2100
+    with pytest.raises(LyricsNotTaken, match="music RIVER.*2100 tokens.*segment_seconds"):
+        render(project, manager, [task])
+
+
 def test_registry_names_ace_step():
     assert registry.backend_class("diffusers.ace_step") is AceStep

@@ -43,6 +43,7 @@ class _Row:
     seed: int
     lyrics: str = ""         # the lines sung in this segment ("" instrumental)
     tempo: float | None = None
+    label: str = ""          # the job's, for errors
 
 
 class LyricsNotTaken(Exception):
@@ -108,7 +109,7 @@ class _MusicAndEffects(TransformersBackend):
                 seed = task.job.seed if number == 0 else \
                     sub_seed(task.job.seed, f"segment {number}")
                 rows.append(_Row(index, _prompt(task), length, seed, "\n".join(sung),
-                                 getattr(task.job.params, "tempo", None)))
+                                 getattr(task.job.params, "tempo", None), task.job.label))
         audio = self.generate_rows(name, rows)
         results, cursor = [], 0
         for index, task in enumerate(tasks):
@@ -371,7 +372,7 @@ class AceStep(_AudioPipeline):
     ``segment_seconds`` (default 240) is generated in segments crossfaded over
     ``crossfade_seconds`` (default 2), each singing its share of the lines in order, each with
     its own seed; the whole is cut to the cue's exact length. The audio (48 kHz stereo) needs
-    no resampling.
+    no resampling. Lines past what the pipeline reads (it truncates) are an error, not cut.
 
     One generation per call: the pipeline pads a batch's prompts and lyrics to the longest,
     which moves a job's audio slightly, and batching must never change what a job renders.
@@ -382,6 +383,7 @@ class AceStep(_AudioPipeline):
 
     what = "an ACE-Step pipeline"
     pipeline_class = "AceStepPipeline"
+    lyric_tokens = 2048 - 32      # the pipeline's max_lyric_length (it truncates), less its header
     default_segment = 240.0
     takes_lyrics = True
 
@@ -399,6 +401,12 @@ class AceStep(_AudioPipeline):
                     "shift": float(self.options.get("shift", 3.0))}
         if self.config.guidance is not None:
             settings["guidance_scale"] = self.config.guidance
+        for row in rows:
+            tokens = len(pipe.tokenizer(row.lyrics).input_ids)
+            if tokens > self.lyric_tokens:
+                raise LyricsNotTaken(f"{row.label}: {tokens} tokens of sung lines in one segment; "
+                                     f"{self.config.model} reads at most {self.lyric_tokens} "
+                                     "(lower segment_seconds to share them out)")
         audio = []
         for row in rows:
             with self.models.compute(self.key(name)), torch.inference_mode():
