@@ -65,6 +65,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
     "diffusers.ace_step": ("music",),
+    "diffusers.stable_audio_3": ("music", "sfx"),
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")

@@ -30,7 +30,8 @@ from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_pro
 from moviola.runtime.audio_io import read_wav  # noqa: E402
 from moviola.runtime.backends import registry  # noqa: E402
 from moviola.runtime.backends.audio_base import sub_seed  # noqa: E402
-from moviola.runtime.backends.music_models import AceStep, LyricsNotTaken, MusicGen  # noqa: E402
+from moviola.runtime.backends.music_models import (AceStep, LyricsNotTaken, MusicGen,  # noqa: E402
+                                                   StableAudio3)
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
@@ -53,6 +54,7 @@ Marie walks along the river.
 INT. KITCHEN - NIGHT
 
 [[music: STORM]]
+[[sfx: rain on a door, 1.5s]]
 Julie shuts the door.
 """
 FIRST = "the river knows my name"
@@ -63,6 +65,7 @@ def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("music")
     tiny_music_models.build_ace_step(root / "models" / "ace-step")
     tiny_audio_models.build_musicgen(root / "models" / "musicgen")
+    tiny_music_models.build_stable_audio_3(root / "models" / "stable-audio-3")
     return root
 
 
@@ -77,16 +80,18 @@ def ace_config(**over) -> ModelConfig:
 
 
 def music_tasks(project: Path, first: str = FIRST, seconds: float = 1.2,
-                config: ModelConfig | None = None, seed=None, **params) -> dict[str, Task]:
-    """The planned music jobs of SCRIPT (with the first sung line ``first``) as tasks, by theme."""
+                config: ModelConfig | None = None, seed=None, kind: str = "music",
+                **params) -> dict[str, Task]:
+    """The planned music jobs of SCRIPT (with the first sung line ``first``) as tasks, by
+    theme (or its effects, by description)."""
     compilation = compile_text(SCRIPT.format(first=first), str(project / "film.fountain"), project)
     assert compilation.ok, compilation.errors
     draft = builtin_profiles()["draft"]
     profile = Profile("tiny", device="cpu",
-                      models={**draft.models, "music": config or ace_config()})
+                      models={**draft.models, kind: config or ace_config()})
     tasks = {}
     for job in plan(compilation.film, profile).jobs:
-        if job.kind != "music":
+        if job.kind != kind:
             continue
         if params:
             job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params))
@@ -94,16 +99,17 @@ def music_tasks(project: Path, first: str = FIRST, seconds: float = 1.2,
             job = dataclasses.replace(job, seed=seed(job.seed))
         folder = project / "out" / f"{next(_COUNTER):03d}"
         folder.mkdir(parents=True)
-        tasks[job.params.theme] = Task.of(job, f"key{folder.name}", folder, project, (),
+        tasks[job.params.theme if kind == "music" else job.params.description] = Task.of(job, f"key{folder.name}", folder, project, (),
                                           {"seconds": seconds})
     return tasks
 
 
-def render(project, manager, tasks: list[Task], config: ModelConfig | None = None):
-    backend = AceStep(config or ace_config(), manager, project)
+def render(project, manager, tasks: list[Task], config: ModelConfig | None = None,
+           backend_class=AceStep):
+    backend = backend_class(config or ace_config(), manager, project)
     backend.validate()
     backend.run_batch(tasks)
-    return [read_wav(task.output("music")) for task in tasks]
+    return [read_wav(task.output(task.job.kind)) for task in tasks]
 
 
 def test_the_cue_carries_its_sung_lines(project):
@@ -175,5 +181,39 @@ def test_lyrics_the_model_would_cut_are_an_error(project, manager):
         render(project, manager, [task])
 
 
-def test_registry_names_ace_step():
+# -- diffusers.stable_audio_3 (effects) -----------------------------------------------------------
+
+def sa3_config(**over) -> ModelConfig:
+    values = dict(kind="sfx", backend="diffusers.stable_audio_3", model="models/stable-audio-3",
+                  dtype="float32", steps=4, batch_size=4)
+    values.update(over)
+    return ModelConfig(**values)
+
+
+def effect(project, **params) -> Task:
+    task, = music_tasks(project, config=sa3_config(), kind="sfx", **params).values()
+    return task                                  # the script's one effect
+
+
+def test_effect_has_its_duration_at_48k_and_follows_its_prompt(project, manager):
+    (rain, rate), = render(project, manager, [effect(project)], sa3_config(), StableAudio3)
+    (again, _), = render(project, manager, [effect(project)], sa3_config(), StableAudio3)
+    (door, _), = render(project, manager, [effect(project, description="a door slams")],
+                        sa3_config(), StableAudio3)
+    assert rate == 48000 and rain.shape == (int(1.5 * 48000), 2)
+    np.testing.assert_array_equal(rain, again)             # stochastic sampler, seeded per job
+    assert np.abs(rain - door).max() > 1e-3
+
+
+def test_effects_render_the_same_in_a_batch(project, manager):
+    other = effect(project, seed=lambda seed: seed + 1)
+    (alone, _), = render(project, manager, [effect(project)], sa3_config(), StableAudio3)
+    (batched, _), (second, _) = render(project, manager, [effect(project), other],
+                                       sa3_config(), StableAudio3)
+    np.testing.assert_array_equal(alone, batched)
+    assert np.abs(second - alone).max() > 1e-3            # its own seed
+
+
+def test_registry_names_the_backends():
     assert registry.backend_class("diffusers.ace_step") is AceStep
+    assert registry.backend_class("diffusers.stable_audio_3") is StableAudio3

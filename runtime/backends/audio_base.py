@@ -10,6 +10,7 @@ and effects in :mod:`.music_models`.
 | ``transformers.musicgen``  | ``MusicgenForConditionalGeneration`` | music, sfx      |
 | ``diffusers.stable_audio`` | ``StableAudioPipeline``              | music, sfx      |
 | ``diffusers.ace_step``     | ``AceStepPipeline`` (sung lyrics)    | music           |
+| ``diffusers.stable_audio_3`` | ``StableAudio3Pipeline``           | music, sfx      |
 
 docs/audio-backends.md is the user documentation.
 

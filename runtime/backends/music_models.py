@@ -360,6 +360,47 @@ class StableAudio(_AudioPipeline):
         return audio
 
 
+class StableAudio3(_AudioPipeline):
+    """``diffusers.stable_audio_3``: Stable Audio 3 (diffusers' ``StableAudio3Pipeline``) for
+    sound effects and music.
+
+    The prompt is built as for MusicGen. The pipeline is told the sound's length (its duration
+    embedder's range: up to 384 s for stabilityai/stable-audio-3-medium), so a cue within it is
+    one generation; a longer one crossfaded segments, as with MusicGen. One generation per call
+    (a job's audio must not depend on its batch). The audio (44.1 kHz stereo) is resampled to
+    48 kHz. ``steps``: default the checkpoint's scheduler's (8 for the distilled medium);
+    ``guidance`` passed only when set (default the pipeline's, 1). Options: ``segment_seconds``,
+    ``crossfade_seconds``."""
+
+    what = "a Stable Audio 3 pipeline"
+    pipeline_class = "StableAudio3Pipeline"
+    default_segment = 1e9                     # the duration embedder's range
+
+    def limits(self, name: str) -> tuple[float, int]:
+        pipe = self.resident(name)
+        return float(pipe.duration_embedder.config.max_val), int(pipe.vae.config.sampling_rate)
+
+    def generate_rows(self, name: str, rows: list[_Row]) -> list[np.ndarray]:
+        import torch
+
+        pipe = self.resident(name)
+        rate = int(pipe.vae.config.sampling_rate)
+        settings = {}
+        if self.config.steps:
+            settings["num_inference_steps"] = self.config.steps
+        if self.config.guidance is not None:
+            settings["guidance_scale"] = self.config.guidance
+        audio = []
+        for row in rows:
+            with self.models.compute(self.key(name)), torch.inference_mode():
+                output = pipe(prompt=row.prompt, duration=row.seconds,
+                              generator=seeded_generator(pipe.device, row.seed),
+                              output_type="np", **settings)
+            samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
+            audio.append(_exact(samples, int(round(row.seconds * rate))))
+        return audio
+
+
 # --------------------------------------------------------------------------- ACE-Step
 
 class AceStep(_AudioPipeline):
