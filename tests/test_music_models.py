@@ -99,8 +99,8 @@ def music_tasks(project: Path, first: str = FIRST, seconds: float = 1.2,
             job = dataclasses.replace(job, seed=seed(job.seed))
         folder = project / "out" / f"{next(_COUNTER):03d}"
         folder.mkdir(parents=True)
-        tasks[job.params.theme if kind == "music" else job.params.description] = Task.of(job, f"key{folder.name}", folder, project, (),
-                                          {"seconds": seconds})
+        name = job.params.theme if kind == "music" else job.params.description
+        tasks[name] = Task.of(job, f"key{folder.name}", folder, project, (), {"seconds": seconds})
     return tasks
 
 
