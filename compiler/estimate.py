@@ -86,7 +86,9 @@ _ESTIMATED = {
     ("diffusers.stable_audio", "music"): UnitCost(2.0, 0.3, False),
     ("diffusers.stable_audio", "sfx"): UnitCost(2.0, 0.3, False),
     ("diffusers.audio_video", "clip"): UnitCost(10.0, 12.0, False),      # as LTX-2 (MODELS)
-    ("diffusers.ace_step", "music"): UnitCost(2.0, 0.05, False),
+    ("diffusers.ace_step", "music"): UnitCost(2.0, 0.05, False),          # 8-step turbo
+    ("diffusers.stable_audio_3", "music"): UnitCost(1.0, 0.05, False),    # distilled, 8 steps
+    ("diffusers.stable_audio_3", "sfx"): UnitCost(1.0, 0.05, False),
     # a LoRA step (batch 1, bf16, gradient checkpointing): ~0.15 s for SD 1.5 at 512 px, ~0.5 s
     # for SDXL or FLUX at 1024 px; the fixed part loads the model and encodes the pictures.
     # Measured on CPU with the tiny test SD (32 px, rank 4, 3 pictures, 1 thread): 0.92 s fixed +

@@ -188,6 +188,8 @@ class MusicParams(JobParams):
     fade_in: float
     sample_rate: int
     source: str | None               # a recorded theme
+    lyrics: str | None = None        # the sung lines it plays under, one a line; None: instrumental
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model", "lyrics")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -500,6 +502,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
         previous_clip = clip
 
     music: list[JobRef] = []
+    sung = _sung_lines(film)
     for number, (cut, cue) in enumerate(((c, q) for c in cuts for q in c.cues), 1):
         if cue.theme is None:
             continue
@@ -509,6 +512,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             theme=theme.name, description=theme.description, tempo=theme.tempo,
             fade_in=cue.fade_in, sample_rate=SAMPLE_RATE,
             source=theme.source.path if theme.source else None,
+            lyrics="\n".join(sung[cue.span]) if sung.get(cue.span) else None,
         ), timing=tuple(i for ids in speech_of.values() for i in ids),
             files=[theme.source.path] if theme.source else [],
             seed=derive_seed(settings.seed, f"music:{theme.name}"),
@@ -589,6 +593,22 @@ def _train_jobs(build: "_Builder", film: ir.Film, profile: Profile) -> tuple[dic
 def cache_folder(project: Path) -> Path:
     """Where a project's rendered jobs are cached: ``.moviola/cache`` beside its script."""
     return Path(project) / ".moviola" / "cache"
+
+
+def _sung_lines(film: ir.Film) -> dict:
+    """Each music cue's span → the lyric (``~``) lines sung while it plays: from the cue to the
+    next cue, in script order."""
+    sung: dict = {}
+    playing = None
+    for scene in film.scenes:
+        for shot in scene.shots:
+            for beat in shot.beats:
+                if isinstance(beat, ir.MusicCue):
+                    playing = beat.span if beat.theme is not None else None
+                    sung.setdefault(playing, [])
+                elif isinstance(beat, ir.Lyric) and playing is not None:
+                    sung[playing].append(beat.text)
+    return sung
 
 
 def plan_in_project(film: ir.Film, project: Path | None, profile: str | None = None) -> RenderPlan:

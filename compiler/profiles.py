@@ -70,6 +70,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "diffusers.stable_audio": ("music", "sfx"),
     "diffusers.audio_video": ("clip",),
     "diffusers.ace_step": ("music",),
+    "diffusers.stable_audio_3": ("music", "sfx"),
 }
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")

@@ -11,6 +11,8 @@ and effects in :mod:`.music_models`.
 | ``transformers.vibevoice`` | ``VibeVoiceForConditionalGeneration``| speech (cloned) |
 | ``transformers.musicgen``  | ``MusicgenForConditionalGeneration`` | music, sfx      |
 | ``diffusers.stable_audio`` | ``StableAudioPipeline``              | music, sfx      |
+| ``diffusers.ace_step``     | ``AceStepPipeline`` (sung lyrics)    | music           |
+| ``diffusers.stable_audio_3`` | ``StableAudio3Pipeline``           | music, sfx      |
 
 docs/audio-backends.md is the user documentation.
 

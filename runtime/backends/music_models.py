@@ -1,4 +1,6 @@
-"""Music and effects backends: MusicGen (🤗 transformers) and Stable Audio (diffusers) (docs/audio-backends.md)."""
+"""Music and effects backends: MusicGen (transformers), Stable Audio and ACE-Step (diffusers).
+
+User documentation: docs/audio-backends.md."""
 
 from __future__ import annotations
 
@@ -39,6 +41,13 @@ class _Row:
     prompt: str
     seconds: float
     seed: int
+    lyrics: str = ""         # the lines sung in this segment ("" instrumental)
+    tempo: float | None = None
+    label: str = ""          # the job's, for errors
+
+
+class LyricsNotTaken(Exception):
+    """A music cue has sung lines and its model cannot sing them."""
 
 
 class _MusicAndEffects(TransformersBackend):
@@ -48,6 +57,7 @@ class _MusicAndEffects(TransformersBackend):
     each: prompt, seconds, seed) with ``generate_rows``."""
 
     default_segment = 30.0
+    takes_lyrics = False
 
     def render(self, tasks: list, name: str) -> list[dict]:
         outputs: list[np.ndarray | None] = [None] * len(tasks)
@@ -88,12 +98,18 @@ class _MusicAndEffects(TransformersBackend):
         rows: list[_Row] = []
         plans = []
         for index, task in enumerate(tasks):
+            lines = _lyric_lines(task)
+            if lines and not self.takes_lyrics:
+                raise LyricsNotTaken(f"{task.job.label}: the cue has sung lines and "
+                                     f"{self.config.model} ({self.config.backend}) cannot sing; "
+                                     "use a lyrics model (diffusers.ace_step)")
             plan = segment_plan(_length(task) / SAMPLE_RATE, longest, overlap)
             plans.append(plan)
-            for number, length in enumerate(plan):
+            for number, (length, sung) in enumerate(zip(plan, _share_lines(lines, len(plan)))):
                 seed = task.job.seed if number == 0 else \
                     sub_seed(task.job.seed, f"segment {number}")
-                rows.append(_Row(index, _prompt(task), length, seed))
+                rows.append(_Row(index, _prompt(task), length, seed, "\n".join(sung),
+                                 getattr(task.job.params, "tempo", None), task.job.label))
         audio = self.generate_rows(name, rows)
         results, cursor = [], 0
         for index, task in enumerate(tasks):
@@ -200,6 +216,20 @@ def _prompt(task) -> str:
     return description
 
 
+def _lyric_lines(task) -> list[str]:
+    lyrics = getattr(task.job.params, "lyrics", None)     # effects have none
+    return [line for line in (lyrics or "").splitlines() if line.strip()]
+
+
+def _share_lines(lines: list[str], segments: int) -> list[list[str]]:
+    """The sung lines of a cue in order over its segments, an equal share each (a segment
+    sings its own lines, not the whole song again)."""
+    shares: list[list[str]] = [[] for _ in range(segments)]
+    for number, line in enumerate(lines):
+        shares[number * segments // len(lines)].append(line)
+    return shares
+
+
 def _length(task) -> int:
     """Samples at 48 kHz: the timeline's length for music, the duration for an effect."""
     if task.job.kind == "music":
@@ -250,7 +280,31 @@ def _seeded_sampler(generators: list, rows_per_item: int, guidance: float, top_k
 
 # --------------------------------------------------------------------------- Stable Audio
 
-class StableAudio(_MusicAndEffects):
+class _AudioPipeline(_MusicAndEffects):
+    """A diffusers audio pipeline: the folder's model_index.json must name ``pipeline_class``."""
+
+    pipeline_class = ""
+
+    def _check_type(self, path: Path) -> None:
+        try:
+            kind = json.loads((path / "model_index.json").read_text("utf-8")).get("_class_name")
+        except (OSError, ValueError, AttributeError):
+            raise store.ModelBroken(path, "model_index.json is missing or not readable JSON: not "
+                                    "a diffusers pipeline") from None
+        if kind != self.pipeline_class:
+            raise store.ModelBroken(path, f"model_index.json describes a {kind!r}; backend "
+                                    f"{self.config.backend} needs a {self.pipeline_class}")
+
+    def load(self, path: Path):
+        import diffusers
+
+        pipe = store.load_safely(getattr(diffusers, self.pipeline_class).from_pretrained, path,
+                                 dtype=self.torch_dtype())
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+
+class StableAudio(_AudioPipeline):
     """``diffusers.stable_audio``: Stable Audio Open (diffusers' ``StableAudioPipeline``) for
     music cues and sound effects.
 
@@ -267,24 +321,8 @@ class StableAudio(_MusicAndEffects):
     needs the ``torchsde`` package."""
 
     what = "a Stable Audio pipeline"
+    pipeline_class = "StableAudioPipeline"
     default_segment = 1e9                     # the model's window
-
-    def _check_type(self, path: Path) -> None:
-        try:
-            kind = json.loads((path / "model_index.json").read_text("utf-8")).get("_class_name")
-        except (OSError, ValueError, AttributeError):
-            raise store.ModelBroken(path, "model_index.json is missing or not readable JSON: not "
-                                    "a diffusers pipeline") from None
-        if kind != "StableAudioPipeline":
-            raise store.ModelBroken(path, f"model_index.json describes a {kind!r}; backend "
-                                    f"{self.config.backend} needs a StableAudioPipeline")
-
-    def load(self, path: Path):
-        from diffusers import StableAudioPipeline
-
-        pipe = store.load_safely(StableAudioPipeline.from_pretrained, path, dtype=self.torch_dtype())
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
 
     def limits(self, name: str) -> tuple[float, int]:
         pipe = self.resident(name)
@@ -319,6 +357,106 @@ class StableAudio(_MusicAndEffects):
                 for i, values in zip(chunk, output.audios):
                     samples = np.asarray(values, dtype=np.float32).T     # (samples, channels)
                     audio[i] = _exact(samples, int(round(rows[i].seconds * rate)))
+        return audio
+
+
+class StableAudio3(_AudioPipeline):
+    """``diffusers.stable_audio_3``: Stable Audio 3 (diffusers' ``StableAudio3Pipeline``) for
+    sound effects and music.
+
+    The prompt is built as for MusicGen. The pipeline is told the sound's length (its duration
+    embedder's range: up to 384 s for stabilityai/stable-audio-3-medium), so a cue within it is
+    one generation; a longer one crossfaded segments, as with MusicGen. One generation per call
+    (a job's audio must not depend on its batch). The audio (44.1 kHz stereo) is resampled to
+    48 kHz. ``steps``: default the checkpoint's scheduler's (8 for the distilled medium);
+    ``guidance`` passed only when set (default the pipeline's, 1). Options: ``segment_seconds``,
+    ``crossfade_seconds``."""
+
+    what = "a Stable Audio 3 pipeline"
+    pipeline_class = "StableAudio3Pipeline"
+    default_segment = 1e9                     # the duration embedder's range
+
+    def limits(self, name: str) -> tuple[float, int]:
+        pipe = self.resident(name)
+        return float(pipe.duration_embedder.config.max_val), int(pipe.vae.config.sampling_rate)
+
+    def generate_rows(self, name: str, rows: list[_Row]) -> list[np.ndarray]:
+        import torch
+
+        pipe = self.resident(name)
+        rate = int(pipe.vae.config.sampling_rate)
+        settings = {}
+        if self.config.steps:
+            settings["num_inference_steps"] = self.config.steps
+        if self.config.guidance is not None:
+            settings["guidance_scale"] = self.config.guidance
+        audio = []
+        for row in rows:
+            with self.models.compute(self.key(name)), torch.inference_mode():
+                output = pipe(prompt=row.prompt, duration=row.seconds,
+                              generator=seeded_generator(pipe.device, row.seed),
+                              output_type="np", **settings)
+            samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
+            audio.append(_exact(samples, int(round(row.seconds * rate))))
+        return audio
+
+
+# --------------------------------------------------------------------------- ACE-Step
+
+class AceStep(_AudioPipeline):
+    """``diffusers.ace_step``: ACE-Step 1.5 (diffusers' ``AceStepPipeline``) for music cues
+    with sung lyrics.
+
+    The prompt is built as for MusicGen; a theme's tempo also goes to the pipeline as ``bpm``.
+    The cue's sung lines (the Fountain ``~`` lines from its cue to the next one) reach the
+    model's ``lyrics``; an instrumental cue passes none (""). A cue longer than
+    ``segment_seconds`` (default 240) is generated in segments crossfaded over
+    ``crossfade_seconds`` (default 2), each singing its share of the lines in order, each with
+    its own seed; the whole is cut to the cue's exact length. The audio (48 kHz stereo) needs
+    no resampling. Lines past what the pipeline reads (it truncates) are an error, not cut.
+
+    One generation per call: the pipeline pads a batch's prompts and lyrics to the longest,
+    which moves a job's audio slightly, and batching must never change what a job renders.
+
+    ``steps`` (default 8, the turbo checkpoints' schedule) and ``guidance`` (the pipeline's
+    default 7; turbo checkpoints ignore it). Options: ``vocal_language`` (default "en"),
+    ``shift`` (default 3), ``segment_seconds``, ``crossfade_seconds``."""
+
+    what = "an ACE-Step pipeline"
+    pipeline_class = "AceStepPipeline"
+    lyric_tokens = 2048 - 32      # the pipeline's max_lyric_length (it truncates), less its header
+    default_segment = 240.0
+    takes_lyrics = True
+
+    def limits(self, name: str) -> tuple[float, int]:
+        # the DiT has rotary positions: no window; segments keep a generation's memory bounded
+        return 600.0, int(self.resident(name).vae.config.sampling_rate)
+
+    def generate_rows(self, name: str, rows: list[_Row]) -> list[np.ndarray]:
+        import torch
+
+        pipe = self.resident(name)
+        rate = int(pipe.vae.config.sampling_rate)
+        settings = {"num_inference_steps": self.config.steps or 8,
+                    "vocal_language": str(self.options.get("vocal_language", "en")),
+                    "shift": float(self.options.get("shift", 3.0))}
+        if self.config.guidance is not None:
+            settings["guidance_scale"] = self.config.guidance
+        for row in rows:
+            tokens = len(pipe.tokenizer(row.lyrics).input_ids)
+            if tokens > self.lyric_tokens:
+                raise LyricsNotTaken(f"{row.label}: {tokens} tokens of sung lines in one segment; "
+                                     f"{self.config.model} reads at most {self.lyric_tokens} "
+                                     "(lower segment_seconds to share them out)")
+        audio = []
+        for row in rows:
+            with self.models.compute(self.key(name)), torch.inference_mode():
+                output = pipe(prompt=row.prompt, lyrics=row.lyrics, audio_duration=row.seconds,
+                              bpm=int(round(row.tempo)) if row.tempo else None,
+                              generator=seeded_generator(pipe.device, row.seed),
+                              output_type="np", **settings)
+            samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
+            audio.append(_exact(samples, int(round(row.seconds * rate))))
         return audio
 
 

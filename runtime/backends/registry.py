@@ -37,6 +37,8 @@ BACKENDS = {
     "transformers.voice_conversion": "moviola.runtime.backends.voice_conversion:VoiceConversion",
     "transformers.musicgen": "moviola.runtime.backends.music_models:MusicGen",
     "diffusers.stable_audio": "moviola.runtime.backends.music_models:StableAudio",
+    "diffusers.ace_step": "moviola.runtime.backends.music_models:AceStep",
+    "diffusers.stable_audio_3": "moviola.runtime.backends.music_models:StableAudio3",
     "coqui.xtts": "moviola.runtime.backends.coqui:XttsBackend",
     "coqui.freevc": "moviola.runtime.backends.coqui:FreeVcBackend",
     "training.lora": "moviola.runtime.backends.training:LoraTraining",
