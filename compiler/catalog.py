@@ -67,13 +67,6 @@ CARDS: dict[str, Card] = {
         "(ZImagePipeline: Qwen3Model, Qwen2Tokenizer, ZImageTransformer2DModel, AutoencoderKL, "
         "FlowMatchEulerDiscreteScheduler), tokenizer/ files; size est. (6.15B transformer + "
         "Qwen3-4B, bf16); gating not verified"),
-    "Wan-AI/Wan2.2-TI2V-5B-Diffusers": Card(
-        "Apache-2.0", False, 23.0,
-        diffusers_files("scheduler", "vae", "text_encoder", "tokenizer", "transformer"),
-        "verified: text_encoder/ 11.4 GB of safetensors (UMT5) on the Hub's tree page, "
-        "WanPipeline in model_index.json; components: diffusers WanPipeline / "
-        "WanImageToVideoPipeline (no transformer_2 or image encoder for TI2V-5B); transformer "
-        "size est. (5B, bf16)"),
     "Lightricks/LTX-Video": Card(
         "LTX-Video licence (License.txt; the Hub says 'other')", False, 28.0,
         diffusers_files("scheduler", "text_encoder", "tokenizer", "transformer", "vae"),

@@ -254,16 +254,16 @@ def _ltx_footage(steps: int, resolution: tuple[int, int]) -> ModelConfig:
 
 def _preview() -> Profile:
     """Fast models for one 24–48 GB card: each fits alone (the manager evicts between kinds)."""
-    wan_5b = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
     return Profile("preview", models={
         "keyframe": ModelConfig("keyframe", "diffusers.text_to_image",
                                 "black-forest-labs/FLUX.2-klein-4B",
                                 steps=4, guidance=1.0, resolution=(1024, 576), batch_size=4),
-        # Wan 2.2 TI2V-5B: 1280×704 (its VAE and patches need multiples of 32), 24 fps native
-        "clip": ModelConfig("clip", "diffusers.image_to_video", wan_5b,
-                            steps=30, guidance=5.0, resolution=(1280, 704), frames=121),
-        # Wan 2.2 TI2V cannot restyle a video in diffusers 0.42 (its video-to-video pipeline
-        # reads the 16x VAE as 8x): LTX-Video restyles the footage, every frame from its latents
+        # LTX-Video for clips and footage: one resident model for both, the fastest open video
+        # model (its folder declares text-to-video: clips run through LTXImageToVideoPipeline);
+        # 97 frames a segment at its native 25 fps. Wan 2.2 TI2V-5B is sharper and ~4× slower
+        # (docs/profiles.md), and cannot restyle a video in diffusers 0.42.
+        "clip": ModelConfig("clip", "diffusers.image_to_video", "Lightricks/LTX-Video",
+                            steps=25, guidance=3.0, resolution=(704, 480), frames=97),
         "footage": _ltx_footage(steps=25, resolution=(704, 480)),
         # VibeVoice clones each character's `voice:` (a turn of its multi-speaker chat); a
         # character without one still speaks, in an uncloned voice; not gated (CSM-1B is)

@@ -73,8 +73,10 @@ def test_every_model_of_a_builtin_profile_has_sourced_figures(name):
 def test_more_steps_and_larger_pictures_cost_more(tmp_path):
     film = compile_file(SAMPLES[0]).film
     base = plan(film, "preview")
-    slower = plan(film, parse_profiles('[profiles.preview.clip]\nsteps = 60\n'
-                                       'resolution = "2560x1408"\n')["preview"])
+    config = base.config.models["clip"]
+    width, height = config.resolution                # twice the steps, four times the pixels
+    slower = plan(film, parse_profiles(f'[profiles.preview.clip]\nsteps = {config.steps * 2}\n'
+                                       f'resolution = "{width * 2}x{height * 2}"\n')["preview"])
     clip = next(j for j in base.jobs if j.kind == "clip" and j.backend != "draft.motion")
     same = slower.job(clip.ref)
     cost = estimate.unit_cost(clip.backend, "clip", clip.model)
