@@ -166,10 +166,10 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
     ("facebook/mms-tts-eng", "gpu"): _gpu(
         "speech", 0.1, 0.01, 1.0, "VITS, 36M parameters: non-autoregressive, far faster than real time"),
     ("facebook/mms-tts-eng", "cpu"): ModelFigures(
-        "speech", UnitCost(0.5, 0.38, False), 0.5,
-        "real-time factor 0.38 on the development CPU, one thread, a VITS at mms-tts-eng's "
-        "sizes (36.3M parameters) with random weights (the speech helper's run, 2026-12-02; "
-        "not a benchmarks/ script yet)", device="cpu"),
+        "speech", UnitCost(0.5, 0.26, True), 0.5,
+        "benchmarks/speech.py, 2026-12-02: real-time factor 0.263 on the development CPU, one "
+        "thread, a VITS at mms-tts-eng's sizes (36.3M parameters) with random weights (the "
+        "compute of trained weights)", device="cpu"),
     ("vibevoice/VibeVoice-1.5B-hf", "gpu"): _gpu(
         "speech", 0.3, 0.3, 7.0, "step count: 7.5 frames a second of speech, each one LM step "
         "(1.5B) and 10 diffusion-head steps ×2 (guidance) plus codec decode and semantic encode; "

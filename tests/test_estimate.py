@@ -47,7 +47,9 @@ def test_every_job_is_priced_from_its_units(sample, profile):
         render_plan.estimated_seconds)
     total = estimate.render_seconds(render_plan.jobs, render_plan)
     assert total == pytest.approx(sum(estimate.job_seconds(j, render_plan) for j in render_plan.jobs))
-    assert estimate.measured(render_plan.jobs, render_plan) == (profile == "draft")
+    # draft's unit costs are fitted by benchmarks/estimate.py, laptop's voice by
+    # benchmarks/speech.py; the GPU profiles' figures are estimates until a GPU run
+    assert estimate.measured(render_plan.jobs, render_plan) == (profile in ("draft", "laptop"))
     lines = estimate.by_kind(render_plan)
     assert sum(line.jobs for line in lines) == len(render_plan.jobs)
     assert sum(line.seconds for line in lines) == pytest.approx(total)
@@ -65,7 +67,8 @@ def test_every_model_of_a_builtin_profile_has_sourced_figures(name):
             continue
         known = estimate.figures(config.model, device)
         assert known is not None, (kind, config.model)
-        assert not known.cost.measured and known.source
+        # only this machine's CPU has measured a model yet (benchmarks/speech.py)
+        assert known.source and (not known.cost.measured or device == "cpu")
         if card:
             assert known.memory_gb <= card, (kind, config.model)   # each fits the card alone
 
