@@ -111,6 +111,10 @@ def process_seconds(command: list[str], repeats: int = 5) -> float:
     best of ``repeats``. CPU time, not wall time, because the machine may be busy with other
     work, which stretches wall time but not the work a process does."""
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    # both sides run from compiled bytecode, as after a user's first run: pip compiled the
+    # rivals' at install, and the warm-up run writes Moviola's (an editable install's) unless
+    # PYTHONDONTWRITEBYTECODE forbids it, which would charge Moviola a compile on every run
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     samples = []
     for _ in range(repeats + 1):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
