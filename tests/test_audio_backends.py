@@ -586,3 +586,28 @@ def test_an_out_of_memory_line_is_retried_and_renders_the_same(film, manager, mo
     assert len(calls) == 2
     assert np.array_equal(audio(retried, "speech")[0], expected)
     assert sum(entry["out_of_memory_retries"] for entry in manager.stats().values()) == 1
+
+
+def test_an_out_of_memory_cue_is_retried_and_sounds_the_same(film, manager, monkeypatch):
+    """Music goes through the manager's retry too: after one allocation failure, the cue is
+    the cue of a run that never failed."""
+    import torch
+    from transformers import MusicgenForConditionalGeneration
+
+    backend = MusicGen(music_config(), manager, film.project)
+    river, _ = film.jobs("music")
+    clean = film.task(river, seconds=1.0)
+    backend.run_batch([clean])
+    real, calls = MusicgenForConditionalGeneration.generate, []
+
+    def fails_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MusicgenForConditionalGeneration, "generate", fails_once)
+    retried = film.task(river, seconds=1.0)
+    backend.run_batch([retried])
+    assert len(calls) == 2
+    assert np.array_equal(audio(retried, "music")[0], audio(clean, "music")[0])

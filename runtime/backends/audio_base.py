@@ -130,12 +130,12 @@ class TransformersBackend(BaseBackend):
     def key(self, name: str) -> str:
         return f"{self.config.backend}|{self.path(name)}|{self.config.dtype}"
 
-    def generate(self, name: str, tasks: list, run):
-        """``run()`` on the resident model ``name`` for ``tasks``, through the manager: an out of
-        memory evicts the other models and retries once, then names the lines (``run`` seeds
-        its own generators, so the retry draws the same noise)."""
+    def generate(self, name: str, labels: list[str], run):
+        """``run()`` on the resident model ``name`` for the jobs ``labels`` name, through the
+        manager: an out of memory evicts the other models and retries once, then names the
+        jobs (``run`` seeds its own generators, so the retry draws the same noise)."""
         return self.models.call(self.key(name), run, lambda: (
-            f"{', '.join(task.job.label for task in tasks)}: {len(tasks)} job(s) per call "
+            f"{', '.join(dict.fromkeys(labels))}: {len(labels)} generation(s) per call "
             f"(batch_size {self.config.batch_size})"))
 
     def resident(self, name: str) -> Loaded:

@@ -196,11 +196,15 @@ class MusicGen(_MusicAndEffects):
         device = device_of(model)
         inputs = processor(text=[row.prompt for row in rows], padding=True,
                            return_tensors="pt").to(device)
-        sampler = _seeded_sampler([seeded_generator(device, row.seed) for row in rows],
-                                  decoder.num_codebooks, guidance, top_k, temperature)
-        with self.models.compute(self.key(name)), torch.inference_mode():
-            values = model.generate(**inputs, generation_config=settings,
-                                    logits_processor=LogitsProcessorList([sampler]))
+        def call():
+            # a fresh sampler each try: its generators must draw from the start again
+            sampler = _seeded_sampler([seeded_generator(device, row.seed) for row in rows],
+                                      decoder.num_codebooks, guidance, top_k, temperature)
+            with torch.inference_mode():
+                return model.generate(**inputs, generation_config=settings,
+                                      logits_processor=LogitsProcessorList([sampler]))
+
+        values = self.generate(name, [row.label for row in rows], call)
         values = values.float().cpu().numpy()          # (rows, channels, samples)
         return [values[i, :, :int(round(row.seconds * model_rate))].T for i, row in enumerate(rows)]
 
@@ -345,15 +349,18 @@ class StableAudio(_AudioPipeline):
         for seconds, indexes in by_length.items():
             for start in range(0, len(indexes), self.batch_size):
                 chunk = indexes[start:start + self.batch_size]
-                with self.models.compute(self.key(name)), torch.inference_mode():
-                    output = pipe(
-                        prompt=[rows[i].prompt for i in chunk],
-                        negative_prompt=[negative] * len(chunk) if negative else None,
-                        audio_end_in_s=seconds,
-                        num_inference_steps=steps,
-                        guidance_scale=guidance,
-                        generator=[seeded_generator(device, rows[i].seed) for i in chunk],
-                        output_type="np")
+                def call(chunk=chunk, seconds=seconds):
+                    with torch.inference_mode():
+                        return pipe(
+                            prompt=[rows[i].prompt for i in chunk],
+                            negative_prompt=[negative] * len(chunk) if negative else None,
+                            audio_end_in_s=seconds,
+                            num_inference_steps=steps,
+                            guidance_scale=guidance,
+                            generator=[seeded_generator(device, rows[i].seed) for i in chunk],
+                            output_type="np")
+
+                output = self.generate(name, [rows[i].label for i in chunk], call)
                 for i, values in zip(chunk, output.audios):
                     samples = np.asarray(values, dtype=np.float32).T     # (samples, channels)
                     audio[i] = _exact(samples, int(round(rows[i].seconds * rate)))
@@ -392,10 +399,13 @@ class StableAudio3(_AudioPipeline):
             settings["guidance_scale"] = self.config.guidance
         audio = []
         for row in rows:
-            with self.models.compute(self.key(name)), torch.inference_mode():
-                output = pipe(prompt=row.prompt, duration=row.seconds,
-                              generator=seeded_generator(pipe.device, row.seed),
-                              output_type="np", **settings)
+            def call(row=row):
+                with torch.inference_mode():
+                    return pipe(prompt=row.prompt, duration=row.seconds,
+                                generator=seeded_generator(pipe.device, row.seed),
+                                output_type="np", **settings)
+
+            output = self.generate(name, [row.label], call)
             samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
             audio.append(_exact(samples, int(round(row.seconds * rate))))
         return audio
@@ -450,11 +460,14 @@ class AceStep(_AudioPipeline):
                                      "(lower segment_seconds to share them out)")
         audio = []
         for row in rows:
-            with self.models.compute(self.key(name)), torch.inference_mode():
-                output = pipe(prompt=row.prompt, lyrics=row.lyrics, audio_duration=row.seconds,
-                              bpm=int(round(row.tempo)) if row.tempo else None,
-                              generator=seeded_generator(pipe.device, row.seed),
-                              output_type="np", **settings)
+            def call(row=row):
+                with torch.inference_mode():
+                    return pipe(prompt=row.prompt, lyrics=row.lyrics, audio_duration=row.seconds,
+                                bpm=int(round(row.tempo)) if row.tempo else None,
+                                generator=seeded_generator(pipe.device, row.seed),
+                                output_type="np", **settings)
+
+            output = self.generate(name, [row.label], call)
             samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
             audio.append(_exact(samples, int(round(row.seconds * rate))))
         return audio

@@ -170,7 +170,7 @@ class Tts(TransformersBackend):
                     noise_scale_durations=[base_duration * d.noise for d in deliveries],
                     speaker_ids=speakers)
 
-        waves = self.generate(name, tasks, synthesize)
+        waves = self.generate(name, [task.job.label for task in tasks], synthesize)
         rate = int(config.sampling_rate)
         metas = []
         for task, wave, delivery in zip(tasks, waves, deliveries):
@@ -227,7 +227,7 @@ class TtsClone(TransformersBackend):
                            "depth_decoder_top_k"):
                 if option in self.options:
                     generation[option] = self.options[option]
-            audio = self.generate(name, [task], lambda: generated_under_seed(
+            audio = self.generate(name, [task.job.label], lambda: generated_under_seed(
                 model, device, task.job.seed, **inputs, max_new_tokens=max_frames,
                 output_audio=True, **generation))
             wave = audio[0].float().cpu().numpy().reshape(-1)
@@ -381,7 +381,7 @@ class PocketTts(TransformersBackend):
                           if option in self.options}
             frames = frame_budget(text, float(model.config.frame_rate),
                                   float(self.options.get("max_seconds", 20.0)))
-            output = self.generate(name, [task], lambda: generated_under_seed(
+            output = self.generate(name, [task.job.label], lambda: generated_under_seed(
                 model, device_of(model), task.job.seed, **inputs, do_sample=True,
                 max_new_tokens=frames, **generation))
             # a list of latents, or (the checkpoints' generation config) padded latents + mask
@@ -472,7 +472,7 @@ class VibeVoice(TransformersBackend):
                 generation["guidance_scale"] = float(self.config.guidance)
             if self.config.steps is not None:
                 generation["num_diffusion_steps"] = int(self.config.steps)
-            output = self.generate(name, [task], lambda: generated_under_seed(
+            output = self.generate(name, [task.job.label], lambda: generated_under_seed(
                 model, device_of(model), task.job.seed, **inputs, **generation))
             # a list of waveforms (None: no speech), or an output holding that list
             audio_out = (output if isinstance(output, list) else output.audio)[0]

@@ -233,7 +233,7 @@ class VoiceConversion(TransformersBackend):
                 return model.generate_speech(values, speaker, attention_mask=mask, vocoder=vocoder,
                                              minlenratio=minlenratio, maxlenratio=maxlenratio)
 
-        wave = self.generate(roles["model"], [task], convert)
+        wave = self.generate(roles["model"], [task.job.label], convert)
         wave = wave.float().cpu().numpy().reshape(-1)
         converted = len(wave) / out_rate
         target = int(round(len(take) * out_rate / in_rate))
@@ -264,7 +264,7 @@ class VoiceConversion(TransformersBackend):
                 with torch.inference_mode():
                     return encoder(values).embeddings
 
-            embeddings = self.generate(name, [task], embed)
+            embeddings = self.generate(name, [task.job.label], embed)
             self._xvectors[voice] = torch.nn.functional.normalize(
                 embeddings.float(), dim=-1)[0].cpu()
         return self._xvectors[voice]
