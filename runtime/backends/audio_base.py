@@ -148,6 +148,14 @@ class TransformersBackend(BaseBackend):
     def load(self, path: Path) -> Loaded:
         raise NotImplementedError
 
+    def load_with_processor(self, model_class, path: Path) -> Loaded:
+        """``model_class`` and the folder's ``AutoProcessor``, loaded safely, in eval mode."""
+        from transformers import AutoProcessor
+
+        model = store.load_safely(model_class.from_pretrained, path, dtype=self.torch_dtype())
+        processor = store.load_safely(AutoProcessor.from_pretrained, path)
+        return Loaded(model.eval(), processor)
+
     # -- running
     def group(self, task) -> Hashable:
         """Jobs with equal groups can share a batch; the group names the model to use."""

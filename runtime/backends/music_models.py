@@ -147,12 +147,9 @@ class MusicGen(_MusicAndEffects):
     what = "a MusicGen model"
 
     def load(self, path: Path) -> Loaded:
-        from transformers import AutoProcessor, MusicgenForConditionalGeneration
+        from transformers import MusicgenForConditionalGeneration
 
-        model = store.load_safely(MusicgenForConditionalGeneration.from_pretrained, path,
-                                  dtype=self.torch_dtype())
-        processor = store.load_safely(AutoProcessor.from_pretrained, path)
-        return Loaded(model.eval(), processor)
+        return self.load_with_processor(MusicgenForConditionalGeneration, path)
 
     def limits(self, name: str) -> tuple[float, int]:
         config = self.resident(name).model.config

@@ -205,12 +205,9 @@ class TtsClone(TransformersBackend):
     what = "a CSM model"
 
     def load(self, path: Path) -> Loaded:
-        from transformers import AutoProcessor, CsmForConditionalGeneration
+        from transformers import CsmForConditionalGeneration
 
-        model = store.load_safely(CsmForConditionalGeneration.from_pretrained, path,
-                                  dtype=self.torch_dtype())
-        processor = store.load_safely(AutoProcessor.from_pretrained, path)
-        return Loaded(model.eval(), processor)
+        return self.load_with_processor(CsmForConditionalGeneration, path)
 
     def render(self, tasks: list, name: str) -> list[dict]:
         loaded = self.resident(name)
@@ -433,12 +430,9 @@ class VibeVoice(TransformersBackend):
     what = "a VibeVoice model"
 
     def load(self, path: Path) -> Loaded:
-        from transformers import AutoProcessor, VibeVoiceForConditionalGeneration
+        from transformers import VibeVoiceForConditionalGeneration
 
-        model = store.load_safely(VibeVoiceForConditionalGeneration.from_pretrained, path,
-                                  dtype=self.torch_dtype())
-        processor = store.load_safely(AutoProcessor.from_pretrained, path)
-        return Loaded(model.eval(), processor)
+        return self.load_with_processor(VibeVoiceForConditionalGeneration, path)
 
     def render(self, tasks: list, name: str) -> list[dict]:
         return [self._speak(task, name) for task in tasks]
