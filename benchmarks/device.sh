@@ -7,20 +7,23 @@
 #      tests/conftest.py);
 #   3. benchmarks/gpu.py for keyframes (Stable Diffusion 1.5 shapes) and for clips (Wan 2.2
 #      TI2V-5B's configuration, 1280×704, 121 frames): naive script, runtime, compute floor, and
-#      peak memory per model.
+#      peak memory per model;
+#   4. benchmarks/train.py: LoRA training at Stable Diffusion 1.5 size (512 px, bf16, gradient
+#      checkpointing, random weights) against its compute floor, with peak memory.
 # Everything is tee'd into $OUT (device.log, the figures as JSON, the tests' junit XML).
 # With this workplace's device tool, from the repository root:
 #     run(command="bash benchmarks/device.sh", carry=[".whl"], timeout_s=600)
-# Each stage has its own time limit (TESTS_S, KEYFRAMES_S, VIDEO_S seconds) so that one stage
+# Each stage has its own time limit (TESTS_S, KEYFRAMES_S, TRAIN_S, VIDEO_S seconds) so that one stage
 # running long still leaves the others their turn; VIDEO_ARGS passes options to the clip bench.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/device}
 mkdir -p "$OUT"
 LOG="$OUT/device.log"
-TESTS_S=${TESTS_S:-140}
-KEYFRAMES_S=${KEYFRAMES_S:-100}
-VIDEO_S=${VIDEO_S:-320}
+TESTS_S=${TESTS_S:-130}
+KEYFRAMES_S=${KEYFRAMES_S:-90}
+TRAIN_S=${TRAIN_S:-60}
+VIDEO_S=${VIDEO_S:-280}
 VIDEO_ARGS=${VIDEO_ARGS:---video-steps 4 --video-shots 2}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 say() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
@@ -51,6 +54,10 @@ say "keyframes benchmark (limit ${KEYFRAMES_S} s)"
 timeout "$KEYFRAMES_S" python3 benchmarks/gpu.py --only keyframes --json "$OUT/keyframes.json" \
     2>&1 | tee -a "$LOG"
 say "keyframes: exit ${PIPESTATUS[0]}"
+
+say "LoRA training benchmark, Stable Diffusion 1.5 size (limit ${TRAIN_S} s)"
+timeout "$TRAIN_S" python3 benchmarks/train.py --steps 20 2>&1 | tee -a "$LOG"
+say "training: exit ${PIPESTATUS[0]}"
 
 say "clips benchmark, Wan 2.2 TI2V-5B configuration (limit ${VIDEO_S} s): $VIDEO_ARGS"
 # shellcheck disable=SC2086  # VIDEO_ARGS is a list of options
