@@ -288,7 +288,8 @@ def _final() -> Profile:
         "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Tongyi-MAI/Z-Image-Turbo",
                                 steps=9, guidance=0.0, resolution=(1280, 720), batch_size=2),
         # LTX-2 at its native 24 fps, 121 frames (5 s) a segment; the sound it generates is
-        # discarded (the film's mix owns the sound) and it does not lip-sync yet
+        # discarded (the film's mix owns the sound); no lip_sync: it would need the clips
+        # unguided (runtime/backends/diffusers_ltx2.py), and the dev checkpoint wants guidance
         "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
                             dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
                             frames=121, options={"spatio_temporal_guidance_blocks": [29]}),

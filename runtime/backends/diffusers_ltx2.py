@@ -75,18 +75,20 @@ class AudioVideo(ImageToVideo):
 
     def validate(self) -> None:
         if self.options.get("lip_sync"):
-            wrong = [f"guidance = {self.config.guidance}"] if self.config.guidance is None \
-                or float(self.config.guidance) > 1.0 else []
+            guidance = self.config.guidance
+            wrong = [] if guidance is not None and float(guidance) <= 1.0 else \
+                [f"guidance = {guidance}"]
             wrong += [f"options.{name} = {self.options.get(name)}"
                       for name, value in UNGUIDED.items() if self.options.get(name) != value]
             if wrong:
-                wanted = ", ".join(["guidance = 1"]
-                                   + [f"options.{name} = {value:g}" for name, value in UNGUIDED.items()])
+                wanted = ", ".join(["guidance = 1"] + [f"options.{name} = {value:g}"
+                                                       for name, value in UNGUIDED.items()])
                 raise LipSyncUnavailable(
                     f"{self.config.kind} model {self.config.model}: lip-sync runs through "
                     f"diffusers' LTX2DFRPipeline, the one LTX-2 pipeline that holds the speech "
                     f"fixed, and it takes no guidance; the profile has {', '.join(wrong)}. Set "
-                    f"{wanted} (every clip then renders unguided), or remove options.lip_sync")
+                    f"{wanted} (every clip's picture then renders unguided), or remove "
+                    f"options.lip_sync")
         super().validate()
 
     def variant(self, pipe, which: str):
