@@ -358,3 +358,25 @@ def test_log_mel_places_pitch_and_time_and_roundtrips_the_audio_vae(project):
     frames = len(mel_low)
     assert latents.shape == (1, vae.config.latent_channels, (frames - 1) // 4 + 1, bins // 4)
     assert decoded.shape == (1, vae.config.output_channels, 4 * (latents.shape[2] - 1) + 1, bins)
+
+
+def test_editing_a_line_renders_its_close_up_again_only_when_it_lip_syncs(project, tmp_path):
+    # the close-up outlasts its line: the line's length leaves its frame count alone
+    script = SCRIPT.replace("close-up, static, 0.5s", "close-up, static, 3s")
+    edited = script.replace("Here it comes.", "Here it goes.")
+    draft = builtin_profiles()["draft"]
+
+    def statuses(clip: ModelConfig, text: str) -> dict[str, str]:
+        compilation = compile_text(text, str(project / "film.fountain"), project)
+        profile = Profile("lips", device="cpu", models={**draft.models, "clip": clip})
+        cache = Cache(tmp_path / ("lips" if clip.options.get("lip_sync") else "plain"))
+        executor = Executor(plan(compilation.film, profile), project, cache)
+        return {job["id"]: job["status"] for job in executor.run().jobs}
+
+    for clip, again in ((clip_config(), "cached"), (lip_sync_config(), "executed")):
+        first = statuses(clip, script)
+        assert first[f"clip:{SHOT}"] == first[f"clip:{LONG_SHOT}"] == "executed"
+        second = statuses(clip, edited)
+        assert second[f"speech:{SHOT}/1"] == "executed"
+        assert second[f"clip:{SHOT}"] == again
+        assert second[f"clip:{LONG_SHOT}"] == "cached"
