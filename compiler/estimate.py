@@ -116,11 +116,16 @@ class ModelFigures:
     steps: int | None = None        # denoising steps the cost holds for (None: not a diffusion model)
     size: tuple[int, int] | None = None   # generation size it holds for (pictures, video)
     device: str = "gpu"             # "gpu": REFERENCE_GPU; "cpu": one core of the dev machine
+    # a lip-synced clip's share of the per-unit cost (its pass runs unguided: fewer transformer
+    # calls a step than the figures count); None: a model that does not lip-sync
+    lip_sync_share: float | None = None
 
 
 def _gpu(kind: str, per_job: float, per_unit: float, memory_gb: float, source: str,
-         steps: int | None = None, size: tuple[int, int] | None = None) -> ModelFigures:
-    return ModelFigures(kind, UnitCost(per_job, per_unit, False), memory_gb, source, steps, size)
+         steps: int | None = None, size: tuple[int, int] | None = None,
+         lip_sync_share: float | None = None) -> ModelFigures:
+    return ModelFigures(kind, UnitCost(per_job, per_unit, False), memory_gb, source, steps, size,
+                        lip_sync_share=lip_sync_share)
 
 
 # Per model of the built-in profiles. Estimates (measured=False) until benchmarks/gpu.py or a
@@ -148,7 +153,8 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "clip", 10.0, 12.0, 70.0, "FLOPs: ~6,100 video tokens for 121 frames at 768×512 (VAE "
         "32×32×8), a 14B video stream (~2e14 a pass), 4 passes a step (CFG, STG, modality "
         "guidance) at ~40 % of an H100's bf16 peak: ~2 s a step; weights 38 GB (19B) + Gemma 3 "
-        "12B 24 GB", 30, (768, 512)),
+        "12B 24 GB; a lip-synced clip (LTX2DFRPipeline, unguided) makes 1 of those 4 passes",
+        30, (768, 512), lip_sync_share=0.25),
     ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
         "keyframe", 0.0, 1.5, 24.0, "Z-Image model card: sub-second on an H800 at 1024², 8 "
         "function evaluations; taken as 1.5 s at 1280×720 with the text encoder; weights 6.15B "
@@ -235,6 +241,8 @@ def _job_cost(job, plan) -> tuple[UnitCost, float]:
             scale *= config.steps / known.steps
         if known.size and config.resolution:
             scale *= (config.resolution[0] * config.resolution[1]) / (known.size[0] * known.size[1])
+        if known.lip_sync_share is not None and any(ref.kind == "speech" for ref in job.inputs):
+            scale *= known.lip_sync_share          # a clip that hears its dialogue lip-syncs
     return cost, scale
 
 

@@ -444,6 +444,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
         speech_of[cut.id] = ids
 
     trained, notes = _train_jobs(build, film, profile)
+    lip_sync = "clip" in configs and bool(configs["clip"].options.get("lip_sync"))
     scenes = {scene.index: scene for scene in film.scenes}
     previous_clip: Job | None = None
     clips: list[JobRef] = []
@@ -487,6 +488,9 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
         inputs = [keyframe.ref]
         if cut.transition_in == "dissolve" and previous_clip is not None:
             inputs.append(previous_clip.ref)
+        if lip_sync and cut.card is None and not _is_video(cut):
+            # a lip-syncing clip model hears the lines said in frame (their timing: the clip's)
+            inputs += _spoken_in_frame(cut, speech_of[cut.id])
         clip = build.add(JobRef("clip", cut.id), ClipParams(
             width=width, height=height, fps=settings.fps,
             move=cut.move.kind.value, speed=cut.move.speed.value,
@@ -629,6 +633,21 @@ def _camera_params(cut: Cut) -> dict:
             "focal_length": cut.lens.focal_length if cut.lens else None,
             "focus": cut.focus.value if cut.focus else None,
             "lighting": cut.lighting.value if cut.lighting else None}
+
+
+# the framings close enough for a mouth to read: the only shots a clip model lip-syncs
+LIP_SYNC_SIZES = frozenset({ir.ShotSize.MEDIUM, ir.ShotSize.MEDIUM_CLOSE_UP,
+                            ir.ShotSize.CLOSE_UP, ir.ShotSize.EXTREME_CLOSE_UP})
+
+
+def _spoken_in_frame(cut: Cut, speech: list[JobRef]) -> list[JobRef]:
+    """The speech jobs of a close or medium shot's lines said on screen by someone in frame
+    (not voice-over, not off screen); none for other framings."""
+    if cut.size not in LIP_SYNC_SIZES:
+        return []
+    in_frame = {name.upper() for name in cut.characters}
+    return [ref for line, ref in zip(cut.lines, speech)
+            if not line.voice_over and not line.off_screen and line.character.upper() in in_frame]
 
 
 def _caption(cut: Cut) -> str:

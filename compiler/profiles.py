@@ -73,6 +73,10 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "diffusers.stable_audio_3": ("music", "sfx"),
 }
 
+# the clip backends that take a shot's dialogue (options.lip_sync): the plan gives their close
+# and medium shots the speech said in frame
+LIP_SYNC_BACKENDS = ("diffusers.audio_video",)
+
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
 EXECUTORS = ("local", "ray")              # [build] executor: where jobs render
 BUILD_KEYS = ("executor", "ray_address")
@@ -284,7 +288,8 @@ def _final() -> Profile:
         "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Tongyi-MAI/Z-Image-Turbo",
                                 steps=9, guidance=0.0, resolution=(1280, 720), batch_size=2),
         # LTX-2 at its native 24 fps, 121 frames (5 s) a segment; the sound it generates is
-        # discarded (the film's mix owns the sound) and it does not lip-sync yet
+        # discarded (the film's mix owns the sound); no lip_sync: it would need the clips
+        # unguided (runtime/backends/diffusers_ltx2.py), and the dev checkpoint wants guidance
         "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
                             dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
                             frames=121, options={"spatio_temporal_guidance_blocks": [29]}),
@@ -584,6 +589,10 @@ class _Reader:
                     raise self.error("'options' must be a table: options = { key = value }", keys)
                 values[key] = Options({**inherited.options, **_plain(value)})
         config = replace(inherited, **values)
+        if config.options.get("lip_sync") and (kind != "clip" or backend not in LIP_SYNC_BACKENDS):
+            raise self.error(f"options.lip_sync: {kind} backend {backend!r} cannot lip-sync; "
+                             f"a clip model that takes the dialogue does "
+                             f"({', '.join(LIP_SYNC_BACKENDS)})", where + ("options",))
         if is_draft(backend) and config.model is not None:
             raise self.error(f"backend {backend!r} is built in and takes no model",
                              where + ("model",))

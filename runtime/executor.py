@@ -155,10 +155,17 @@ class Executor:
             cut = line.cut(job.ref.identity)
             fps = line.fps
             fade = int(round(timeline_module.FADE * fps))
-            return {"frames": cut.frames,
-                    "fade_in": min(fade, cut.frames // 2) if cut.transition_in == "fade_in" else 0,
-                    "fade_out": min(fade, cut.frames // 2) if cut.transition_out in ("fade_out",) else 0,
-                    "dissolve": timeline_module.dissolve_frames(cut, fps)}
+            out = {"frames": cut.frames,
+                   "fade_in": min(fade, cut.frames // 2) if cut.transition_in == "fade_in" else 0,
+                   "fade_out": min(fade, cut.frames // 2) if cut.transition_out in ("fade_out",) else 0,
+                   "dissolve": timeline_module.dissolve_frames(cut, fps)}
+            heard = {ref for ref in job.inputs if ref.kind == "speech"}
+            if heard:
+                # a lip-synced clip: where in the shot each line it hears starts
+                start = cut.start_frame / fps
+                out["speech"] = {str(line.job): round(line.start - start, 3)
+                                 for line in cut.lines if line.job in heard}
+            return out
         if job.kind == "music":
             placement = next((m for m in line.music if m.job == job.ref), None)
             return {"seconds": round(placement.seconds, 3) if placement else 0.0}

@@ -135,3 +135,27 @@ def test_a_models_figures_price_only_its_own_kind_of_work():
     # speech figures price a recorded line too (the same unit: a second of speech)
     voice = builtin_profiles()["preview"].models["performance"].model
     assert estimate.figures(voice, "gpu", "performance") is not None
+
+
+def test_a_lip_synced_clip_is_priced_for_its_unguided_pass():
+    from dataclasses import replace
+
+    from moviola.compiler.api import compile_text
+    from moviola.compiler.profiles import Options
+
+    text = "EXT. RIVER - DAY\n\n[[shot: close-up]]\nMARIE looks up.\n\nMARIE\nHere it comes.\n"
+    final = builtin_profiles()["final"]
+    clip = final.models["clip"]
+    synced = replace(final, models={**final.models, "clip": replace(
+        clip, guidance=1.0, options=Options({**clip.options, "lip_sync": True}))})
+    film = compile_text(text, "film.fountain").film
+    guided, unguided = plan(film, final), plan(film, synced)
+
+    def clip_seconds(render_plan):
+        return sum(estimate.job_seconds(job, render_plan) for job in render_plan.jobs
+                   if job.kind == "clip")
+
+    known = estimate.figures(clip.model, "gpu", "clip")
+    assert clip_seconds(unguided) < clip_seconds(guided)
+    assert clip_seconds(unguided) == pytest.approx(
+        known.cost.per_job + (clip_seconds(guided) - known.cost.per_job) * known.lip_sync_share)

@@ -21,7 +21,9 @@ from moviola.compiler.api import compile_text  # noqa: E402
 from moviola.compiler.plan import plan  # noqa: E402
 from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
 from moviola.runtime import timeline  # noqa: E402
-from moviola.runtime.backends.diffusers_ltx2 import AudioVideo, LipSyncUnavailable  # noqa: E402
+from moviola.runtime.audio_io import write_wav  # noqa: E402
+from moviola.runtime.backends.diffusers_ltx2 import (AudioVideo, LipSyncUnavailable,  # noqa: E402
+                                                     log_mel)
 from moviola.runtime.backends.protocol import Input, Task  # noqa: E402
 from moviola.runtime.backends.registry import backend_class  # noqa: E402
 from moviola.runtime.cache import Cache, Entry  # noqa: E402
@@ -68,9 +70,16 @@ def clip_config(**over) -> ModelConfig:
     return ModelConfig(**values)
 
 
+def lip_sync_config(**over) -> ModelConfig:
+    """A clip model that lip-syncs (unguided, as lip-sync requires); ``max_frames`` and other
+    options over the tiny model's."""
+    options = {**clip_config().options, "lip_sync": True, **over.pop("options", {})}
+    return clip_config(options=Options(options), **over)
+
+
 class Film:
-    def __init__(self, project: Path, clip: ModelConfig):
-        compilation = compile_text(SCRIPT, str(project / "film.fountain"), project)
+    def __init__(self, project: Path, clip: ModelConfig, script: str = SCRIPT):
+        compilation = compile_text(script, str(project / "film.fountain"), project)
         assert compilation.ok, compilation.errors
         draft = builtin_profiles()["draft"]
         self.project = project
@@ -95,11 +104,23 @@ class Film:
         Image.fromarray(picture).save(task.output("keyframe"))
         return Entry(task.key, folder, {"width": W, "height": H})
 
-    def clip(self, keyframe: Entry, seed: int | None = None, shot: str = SHOT) -> Task:
+    def speech(self, samples: np.ndarray, rate: int = 24000, shot: str = SHOT) -> Entry:
+        """The shot's first line, rendered as ``samples``."""
+        job = self.plan.job(f"speech:{shot}/1")
+        folder = self.folder("speech")
+        task = Task.of(job, f"speech{self.count}", folder, self.project, [], {})
+        write_wav(task.output("speech"), samples, rate)
+        return Entry(task.key, folder, {"seconds": len(samples) / rate})
+
+    def clip(self, keyframe: Entry, seed: int | None = None, shot: str = SHOT,
+             speech: Entry | None = None) -> Task:
         job = self.plan.job(f"clip:{shot}")
         if seed is not None:
             job = dataclasses.replace(job, seed=seed)
         given = [Input.of(self.plan.job(f"keyframe:{shot}"), keyframe)]
+        if speech is not None:
+            # offered whatever the plan says: the task keeps only what the clip declared
+            given.append(Input.of(self.plan.job(f"speech:{shot}/1"), speech))
         return Task.of(job, f"key{self.count}", self.folder("clip"), self.project, given,
                        self.executor.timing_for(job))
 
@@ -194,8 +215,168 @@ def test_a_shot_longer_than_the_model_is_continued_not_stretched(film, manager):
     assert np.abs(frames[middle] - frames_of(other)[middle]).mean() > 0.5
 
 
-def test_lip_sync_is_refused_naming_the_model(film, manager):
-    backend = AudioVideo(clip_config(options=Options({"lip_sync": True})), manager,
-                         film.project)
-    with pytest.raises(LipSyncUnavailable, match="models/ltx2.*lip-sync"):
-        backend.validate()
+def tone(hertz: float, seconds: float = 0.3, rate: int = 24000) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * hertz * np.arange(int(seconds * rate)) / rate)
+            ).astype(np.float32)
+
+
+def test_lip_sync_is_refused_with_guidance_naming_the_model(film, manager):
+    # LTX2DFRPipeline, the pipeline that holds the speech fixed, takes no guidance
+    for over in ({"guidance": 3.0}, {"options": Options({"lip_sync": True})}):
+        config = lip_sync_config(**over) if "guidance" in over else clip_config(**over)
+        backend = AudioVideo(config, manager, film.project)
+        with pytest.raises(LipSyncUnavailable, match="models/ltx2.*lip-sync.*guidance"):
+            backend.validate()
+
+
+def test_the_speech_said_in_frame_reaches_the_clip(project, manager):
+    film = Film(project, lip_sync_config())
+    backend = AudioVideo(lip_sync_config(), manager, project)
+    backend.validate()
+    key = film.keyframe(still(255, 40))
+    low, high = film.speech(tone(220.0)), film.speech(tone(3000.0))
+    first, again = film.clip(key, speech=low), film.clip(key, speech=low)
+    other = film.clip(key, speech=high)
+    assert [i.kind for i in first.inputs.values()] == ["keyframe", "speech"]
+    # the line starts after the shot's lead-in, and the clip knows where
+    assert first.timing["speech"] == {f"speech:{SHOT}/1": 0.35}
+    for task in (first, again, other):
+        backend.run_batch([task])
+    assert np.array_equal(frames_of(first), frames_of(again))
+    # another voice moves the picture (the first frame is the keyframe's either way)
+    assert np.abs(frames_of(first)[1:] - frames_of(other)[1:]).mean() > 0.5
+    # and so does the same voice said later in the shot
+    later = film.clip(key, speech=low)
+    later.timing["speech"] = {f"speech:{SHOT}/1": 0.6}
+    backend.run_batch([later])
+    assert np.abs(frames_of(first)[1:] - frames_of(later)[1:]).mean() > 0.5
+    # the lip-sync pass shares the folder pipeline's weights
+    pipe = backend.pipeline()
+    assert backend.variant(pipe, "lip_sync").transformer is pipe.transformer
+    shutil.rmtree(project / "out", ignore_errors=True)
+
+
+def test_each_segment_of_a_lip_synced_shot_hears_its_own_span(project, manager):
+    # 17 native frames a generation for a 2 s shot: segments from native frames 0, 8, 16…,
+    # each on a canvas LTX2DFRPipeline pads to 25 frames (1.04 s); a line at 1.5 s plays
+    # after the first segment's canvas
+    config = lip_sync_config(options={"max_frames": 17})
+    film = Film(project, config, SCRIPT.replace("close-up, static, 0.5s", "close-up, static, 2s"))
+    backend = AudioVideo(config, manager, project)
+    key = film.keyframe(still(255, 40))
+    tasks = []
+    for voice in (tone(220.0, 0.2), tone(3000.0, 0.2)):
+        task = film.clip(key, speech=film.speech(voice))
+        task.timing["speech"] = {f"speech:{SHOT}/1": 1.5}
+        meta = backend.run_batch([task])[0]
+        tasks.append(task)
+    at_native_rate = task.timing["frames"] / FPS * 24
+    assert at_native_rate > 17 and at_native_rate <= meta["generated"] < at_native_rate + 1
+    first, other = frames_of(tasks[0]), frames_of(tasks[1])
+    total, count = meta["generated"], len(first)
+    native = [round(i * (total - 1) / (count - 1)) for i in range(count)]
+    early = [i for i in range(count) if native[i] < 17]
+    late = [i for i in range(count) if native[i] >= 17]
+    # the first segment does not hear the line: the voice changes only later ones
+    assert np.array_equal(first[early], other[early])
+    assert np.abs(first[late] - other[late]).mean() > 0.5
+    shutil.rmtree(project / "out", ignore_errors=True)
+
+
+def test_a_clip_without_speech_is_unchanged_by_lip_sync(project, manager):
+    plain, synced = Film(project, clip_config()), Film(project, lip_sync_config())
+    key = synced.keyframe(still(255, 40), LONG_SHOT)
+    frames = []
+    for film, config in ((plain, clip_config()), (synced, lip_sync_config())):
+        task = film.clip(key, shot=LONG_SHOT)
+        AudioVideo(config, manager, project).run_batch([task])
+        frames.append(frames_of(task))
+    assert np.array_equal(frames[0], frames[1])
+    shutil.rmtree(project / "out", ignore_errors=True)
+
+
+def test_only_lip_sync_makes_a_clip_depend_on_its_dialogue(project):
+    edited = SCRIPT.replace("Here it comes.", "There it goes.")
+
+    def clip_jobs(config, script=SCRIPT):
+        film = Film(project, config, script)
+        return film.plan.job(f"clip:{SHOT}"), film.plan.job(f"clip:{LONG_SHOT}"), film
+
+    off, off_wide, film = clip_jobs(clip_config())
+    assert not [ref for ref in off.inputs if ref.kind == "speech"]
+    assert "speech" not in film.executor.timing_for(off)
+    # editing the line re-renders its speech, not the clip (same length: same timing)
+    assert clip_jobs(clip_config(), edited)[0].key == off.key
+    on, on_wide, film = clip_jobs(lip_sync_config())
+    assert [str(ref) for ref in on.inputs if ref.kind == "speech"] == [f"speech:{SHOT}/1"]
+    assert film.executor.timing_for(on)["speech"] == {f"speech:{SHOT}/1": 0.35}
+    assert clip_jobs(lip_sync_config(), edited)[0].key != on.key
+    # a wide shot without lines hears nothing
+    assert on_wide.inputs == off_wide.inputs
+    # a voice-over is not said in frame
+    voice_over = SCRIPT.replace("MARIE\nHere", "MARIE (V.O.)\nHere")
+    assert voice_over != SCRIPT
+    heard, _, _ = clip_jobs(lip_sync_config(), voice_over)
+    assert not [ref for ref in heard.inputs if ref.kind == "speech"]
+
+
+def test_lip_sync_is_a_clip_option_of_ltx2_only():
+    from moviola.compiler.profiles import ProfileError, parse_profiles
+
+    with pytest.raises(ProfileError, match="lip_sync.*cannot lip-sync"):
+        parse_profiles('[profiles.mine.clip]\nbackend = "draft.motion"\n'
+                       'options = { lip_sync = true }\n')
+    mine = parse_profiles('[profiles.mine.clip]\nbackend = "diffusers.audio_video"\n'
+                          'model = "Lightricks/LTX-2"\noptions = { lip_sync = true }\n')
+    assert mine["mine"].models["clip"].options["lip_sync"] is True
+    assert not builtin_profiles()["final"].models["clip"].options.get("lip_sync")
+
+
+def test_log_mel_places_pitch_and_time_and_roundtrips_the_audio_vae(project):
+    import torch
+    from diffusers import AutoencoderKLLTX2Audio
+
+    vae = AutoencoderKLLTX2Audio.from_pretrained(project / "models" / "ltx2", subfolder="audio_vae")
+    rate, hop, bins = vae.config.sample_rate, vae.config.mel_hop_length, vae.config.mel_bins
+    silence = np.zeros(rate // 2, np.float32)
+    low = np.concatenate([silence, tone(500.0, 0.5, rate)])
+    high = np.concatenate([silence, tone(4000.0, 0.5, rate)])
+    mel_low, mel_high = log_mel(low, rate, hop, bins), log_mel(high, rate, hop, bins)
+    # a frame every hop (centred), each with the config's mel bins
+    assert mel_low.shape == (len(low) // hop + 1, bins)
+    # silence sits at the floor; the tone starts where it was placed
+    assert np.allclose(mel_low[:40], np.log(1e-5))
+    assert (mel_low[60:] > np.log(1e-5) + 5).any(axis=1).all()
+    # a higher pitch lights a higher mel bin
+    assert mel_high[70:].argmax(axis=1).min() > mel_low[70:].argmax(axis=1).max()
+    # the audio VAE takes it (stereo, as in_channels) and gives it back at the same size:
+    # 4× fewer latent frames and mel bins, decoded to the causal 4(n − 1) + 1 frames
+    spectrogram = torch.from_numpy(mel_low)[None, None].repeat(1, vae.config.in_channels, 1, 1)
+    with torch.no_grad():
+        latents = vae.encode(spectrogram).latent_dist.mode()
+        decoded = vae.decode(latents).sample
+    frames = len(mel_low)
+    assert latents.shape == (1, vae.config.latent_channels, (frames - 1) // 4 + 1, bins // 4)
+    assert decoded.shape == (1, vae.config.output_channels, 4 * (latents.shape[2] - 1) + 1, bins)
+
+
+def test_editing_a_line_renders_its_close_up_again_only_when_it_lip_syncs(project, tmp_path):
+    # the close-up outlasts its line: the line's length leaves its frame count alone
+    script = SCRIPT.replace("close-up, static, 0.5s", "close-up, static, 3s")
+    edited = script.replace("Here it comes.", "Here it goes.")
+    draft = builtin_profiles()["draft"]
+
+    def statuses(clip: ModelConfig, text: str) -> dict[str, str]:
+        compilation = compile_text(text, str(project / "film.fountain"), project)
+        profile = Profile("lips", device="cpu", models={**draft.models, "clip": clip})
+        cache = Cache(tmp_path / ("lips" if clip.options.get("lip_sync") else "plain"))
+        executor = Executor(plan(compilation.film, profile), project, cache)
+        return {job["id"]: job["status"] for job in executor.run().jobs}
+
+    for clip, again in ((clip_config(), "cached"), (lip_sync_config(), "executed")):
+        first = statuses(clip, script)
+        assert first[f"clip:{SHOT}"] == first[f"clip:{LONG_SHOT}"] == "executed"
+        second = statuses(clip, edited)
+        assert second[f"speech:{SHOT}/1"] == "executed"
+        assert second[f"clip:{SHOT}"] == again
+        assert second[f"clip:{LONG_SHOT}"] == "cached"

@@ -8,10 +8,29 @@ in segments through ``LTX2ConditionPipeline``, each conditioned on the previous 
 9 frames, so it plays at its real speed. The audio LTX-2 generates alongside is discarded:
 the film's mix owns the sound.
 
-Lip-sync from the shot's dialogue is not available: in diffusers 0.42 the image-to-video and
-condition pipelines take ``audio_latents`` only as the starting point of the audio denoising
-(noised by ``noise_scale`` and denoised from sigma 1), never as a clean condition the video
-follows. A profile that asks for it (``options.lip_sync = true``) is refused at validation.
+Lip-sync (``options.lip_sync = true``): the plan gives a close or medium shot's clip the speech
+of the lines said on screen by someone in frame, with their offsets in the shot
+(compiler/plan.py). The clip then runs through ``LTX2DFRPipeline`` (same weights, ``from_pipe``),
+the one public LTX-2 pipeline that holds given audio clean while it denoises the video
+(``freeze_audio=True``: the audio stream stays at timestep 0 and takes no Euler step, and the
+video still cross-attends to it), conditioned on the keyframe as its first frame
+(``conditions=[LTX2VideoCondition(image, index=0)]``, ``generate_slots=False``). The dialogue
+reaches it as LTX-2 audio latents: each line placed at its offset, resampled to the audio VAE's
+rate, its log-mel spectrogram (the front end of ltx-core's audio encoder: a 1024-point Hann STFT
+of magnitudes, Slaney mel filters up to Nyquist, natural log floored at 1e-5, with the rate, hop
+and mel bins of the audio VAE's config), encoded by ``AutoencoderKLLTX2Audio``. The audio the
+pass generates is discarded like any other; the mix plays the speech itself.
+
+What it cannot do, and why the ``final`` profile leaves it off: ``LTX2DFRPipeline`` runs no
+guidance. Its ``__call__`` has no ``guidance_scale``, ``negative_prompt``, ``stg_scale`` or
+``modality_scale``, and its ``denoise`` makes one transformer call a step (it is built for the
+distilled LTX-2.5 schedule). The pipelines that guide (``LTX2ImageToVideoPipeline``,
+``LTX2ConditionPipeline``, ``LTX2InContextPipeline``) take ``audio_latents`` only as the start
+of the audio's own denoising (noised by ``noise_scale``, stepped from sigma 1), and their step
+callback cannot reach the audio (``_callback_tensor_inputs`` is latents and prompt embeddings).
+So lip-sync needs a profile whose clips run unguided (``guidance = 1``, ``options.stg_scale =
+0``, ``options.modality_scale = 1``), which validation checks; the LTX-2 dev checkpoint is made
+for guidance 3–4, and ``final`` keeps it (see docs/profiles.md).
 """
 
 from __future__ import annotations
@@ -19,6 +38,9 @@ from __future__ import annotations
 import math
 import weakref
 
+import numpy as np
+
+from moviola.runtime.audio_io import read_wav, resample
 from moviola.runtime.backends.diffusers_base import Work, open_rgb
 from moviola.runtime.backends.diffusers_video import ImageToVideo
 from moviola.runtime.video import cover
@@ -26,35 +48,53 @@ from moviola.runtime.video import cover
 NATIVE_FPS = 24.0            # LTX-2's training frame rate (the pipelines' frame_rate default)
 NATIVE_FRAMES = 121          # the pipelines' default length: 5 s at 24 fps
 # the family's pipelines a clip runs through: the first segment from the keyframe, the next
-# ones continued from the previous segment's last frames
-SIBLINGS = {"image": "LTX2ImageToVideoPipeline", "condition": "LTX2ConditionPipeline"}
+# ones continued from the previous segment's last frames; a lip-synced clip's segments all run
+# through the one that holds the speech fixed
+SIBLINGS = {"image": "LTX2ImageToVideoPipeline", "condition": "LTX2ConditionPipeline",
+            "lip_sync": "LTX2DFRPipeline"}
+# ltx-core's audio front end (its AudioProcessor); the audio VAE's config gives the rest
+MEL_FFT = 1024
+MEL_FLOOR = 1e-5
+# what a lip-synced clip's pass cannot apply (LTX2DFRPipeline takes no guidance): the profile
+# must set them to these values, so that every clip of it renders unguided alike
+UNGUIDED = {"stg_scale": 0.0, "modality_scale": 1.0}
 
-# the image-to-video sibling of each resident LTX-2 pipeline, dropped with it on eviction
+# the siblings of each resident LTX-2 pipeline, dropped with it on eviction
 _SIBLINGS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class LipSyncUnavailable(ValueError):
-    """A profile asked LTX-2 for lip-sync, which diffusers' public API cannot condition on."""
+    """A profile asked LTX-2 for lip-sync with settings the lip-sync pipeline cannot apply."""
 
 
 class AudioVideo(ImageToVideo):
-    """Clips from their keyframe on LTX-2, at LTX-2's native frame rate."""
+    """Clips from their keyframe on LTX-2, at LTX-2's native frame rate; with
+    ``options.lip_sync``, a shot's on-screen dialogue conditions its picture."""
 
     name = "diffusers.audio_video"
-    takes_audio = False      # the plan gives no speech to this backend's clips (see module doc)
 
     def validate(self) -> None:
         if self.options.get("lip_sync"):
-            raise LipSyncUnavailable(
-                f"{self.config.kind} model {self.config.model}: lip-sync is not available with "
-                f"{self.name} — diffusers' LTX-2 image-to-video pipeline takes audio_latents "
-                f"only as noise to denoise, not as a condition the picture follows; remove "
-                f"options.lip_sync from the profile")
+            guidance = self.config.guidance
+            wrong = [] if guidance is not None and float(guidance) <= 1.0 else \
+                [f"guidance = {guidance}"]
+            wrong += [f"options.{name} = {self.options.get(name)}"
+                      for name, value in UNGUIDED.items() if self.options.get(name) != value]
+            if wrong:
+                wanted = ", ".join(["guidance = 1"] + [f"options.{name} = {value:g}"
+                                                       for name, value in UNGUIDED.items()])
+                raise LipSyncUnavailable(
+                    f"{self.config.kind} model {self.config.model}: lip-sync runs through "
+                    f"diffusers' LTX2DFRPipeline, the one LTX-2 pipeline that holds the speech "
+                    f"fixed, and it takes no guidance; the profile has {', '.join(wrong)}. Set "
+                    f"{wanted} (every clip's picture then renders unguided), or remove "
+                    f"options.lip_sync")
         super().validate()
 
     def variant(self, pipe, which: str):
-        """The folder pipeline's image-to-video ("image") or condition ("condition") sibling,
-        sharing its weights (from_pipe without a dtype: nothing is cast in place)."""
+        """The folder pipeline's image-to-video ("image"), condition ("condition") or
+        lip-sync ("lip_sync") sibling, sharing its weights (from_pipe without a dtype: nothing
+        is cast in place)."""
         name = SIBLINGS.get(which)
         if name is None:
             return super().variant(pipe, which)
@@ -64,7 +104,15 @@ class AudioVideo(ImageToVideo):
         if name not in siblings:
             import diffusers
 
-            siblings[name] = getattr(diffusers, name).from_pipe(pipe)
+            components = {}
+            if which == "lip_sync":
+                # LTX2DFRPipeline sets its schedule from sigmas alone (no resolution shift);
+                # it gets the image-to-video pipeline's, already shifted (schedule()), and this
+                # scheduler walks it as given
+                components["scheduler"] = diffusers.FlowMatchEulerDiscreteScheduler.from_config(
+                    pipe.scheduler.config, use_dynamic_shifting=False, shift=1.0,
+                    shift_terminal=None)
+            siblings[name] = getattr(diffusers, name).from_pipe(pipe, **components)
             siblings[name].set_progress_bar_config(disable=True)
         return siblings[name]
 
@@ -73,21 +121,27 @@ class AudioVideo(ImageToVideo):
         if keyframe is None:
             raise ValueError(f"{self.name}: shot {task.job.ref} has no keyframe; "
                              f"{self.config.model} makes clips from their keyframe")
+        speech = task.inputs.of_kind("speech")
+        if speech and not self.options.get("lip_sync"):
+            raise ValueError(f"{self.name}: shot {task.job.ref} was planned with its dialogue "
+                             f"for lip-sync, but {self.config.model} has no options.lip_sync")
         params = task.job.params
-        target = self.variant(pipe, "image")
+        target = self.variant(pipe, "lip_sync" if speech else "image")
         size = self.generation_size(target, (int(params.width), int(params.height)))
-        rate = float(self.options.get("frame_rate") or NATIVE_FPS)
+        rate = self.native_rate()
         count = self.native_frame_count(task, rate,
                                         target.vae_temporal_compression_ratio)
         # the keyframe goes as one PIL image per call: the pipeline re-compresses it (its
         # image_crf recipe) only from a PIL image, so each clip is its own call
         image = cover(open_rgb(keyframe.artifact("keyframe")), size)
-        shared = {**self.steps_and_guidance(target), "width": size[0], "height": size[1],
-                  "num_frames": count, "frame_rate": rate, "image": image}
+        shared = {"width": size[0], "height": size[1], "num_frames": count, "frame_rate": rate}
         sample = {"prompt": keyframe.params.prompt or "", "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
         wanted = int(self.config.frames) if self.config.frames else \
             math.ceil(task.timing["frames"] / float(params.fps) * rate)
+        if speech:
+            return self.lip_synced_work(task, pipe, target, shared, sample, image, wanted)
+        shared.update(self.steps_and_guidance(target), image=image)
 
         def finish(outputs):
             return self.finish_clip(task, self.continued(pipe, outputs[0], wanted, shared,
@@ -100,25 +154,111 @@ class AudioVideo(ImageToVideo):
         """``frames`` extended to ``wanted`` frames by segments of the same length, each
         conditioned on the previous one's last 8k+1 frames (one latent frame plus the first),
         so a shot longer than the model's length plays at its real speed."""
-        import numpy as np
+        condition = self.variant(pipe, "condition")
+        step = {k: v for k, v in shared.items() if k != "image"}
+
+        def segment(conditions, start: int, index: int):
+            return self._call(condition, {**step, "conditions": conditions},
+                              [{**sample, "seed": sample["seed"] + index}])[0]
+
+        return self.segments_after(condition, frames, wanted, segment)
+
+    def segments_after(self, target, frames, wanted: int, segment):
+        """``frames`` extended to ``wanted`` by ``segment(conditions, start, index)`` calls,
+        each given the previous frames' last 8k+1 as its first frames (``start``: the native
+        frame they begin at)."""
         from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
         from PIL import Image
 
-        condition = self.variant(pipe, "condition")
-        overlap = condition.vae_temporal_compression_ratio + 1
+        overlap = target.vae_temporal_compression_ratio + 1
         if len(frames) < wanted and len(frames) <= overlap:
             raise ValueError(f"{self.name}: {self.config.model} makes {len(frames)} frames per "
                              f"call, too few to continue a shot from its last {overlap}; raise "
                              f"options.max_frames (or frames) above {overlap}")
-        segment = 1
+        index = 1
         while len(frames) < wanted:
             tail = [Image.fromarray(frame) for frame in frames[-overlap:]]
-            step = {k: v for k, v in shared.items() if k != "image"}
-            step["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0)]
-            more = self._call(condition, step, [{**sample, "seed": sample["seed"] + segment}])
-            frames = np.concatenate([frames, more[0][overlap:]])
-            segment += 1
+            start = len(frames) - overlap
+            more = segment([LTX2VideoCondition(frames=tail, index=0, strength=1.0)], start, index)
+            frames = np.concatenate([frames, more[overlap:]])
+            index += 1
         return frames[:wanted]
+
+    # -- lip-sync -----------------------------------------------------------------------------
+
+    def lip_synced_work(self, task, pipe, target, shared: dict, sample: dict, image,
+                        wanted: int) -> Work:
+        """The clip through LTX2DFRPipeline with the shot's dialogue held fixed: the keyframe
+        as its first frame, each segment hearing the speech of its own span of the shot."""
+        from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+        rate, count = shared["frame_rate"], shared["num_frames"]
+        shared = {**shared, "sigmas": self.schedule(pipe, target, shared),
+                  "freeze_audio": True, "generate_slots": False}
+
+        def segment(conditions, start: int, index: int):
+            audio = self.speech_latents(target, task, start / rate, count)
+            return self._call(target, {**shared, "conditions": conditions, "audio_latents": audio},
+                              [{**sample, "seed": sample["seed"] + index}])[0]
+
+        def finish(outputs):
+            return self.finish_clip(task, self.segments_after(target, outputs[0], wanted,
+                                                              segment))
+
+        first = {**shared, "audio_latents": self.speech_latents(target, task, 0.0, count),
+                 "conditions": [LTX2VideoCondition(frames=image, index=0, strength=1.0)]}
+        # each lip-synced clip is its own call: its speech is its own
+        return Work((task.key,), "lip_sync", first, [sample], finish, self.task_loras(task))
+
+    def schedule(self, pipe, target, shared: dict) -> list[float]:
+        """The sigmas the image-to-video pipeline walks for the profile's steps at this size:
+        its linear ramp, shifted for the number of video tokens by the folder's scheduler
+        (resolution-dependent shift, stretched to its terminal value)."""
+        import copy
+        import inspect
+
+        from diffusers.pipelines.ltx2.pipeline_ltx2_image2video import calculate_shift
+
+        image_to_video = self.variant(pipe, "image")
+        steps = int(self.config.steps or inspect.signature(image_to_video.__call__)
+                    .parameters["num_inference_steps"].default)
+        spatial = target.vae_spatial_compression_ratio * target.transformer_spatial_patch_size
+        frames = (shared["num_frames"] - 1) // target.vae_temporal_compression_ratio + 1
+        tokens = (-(-frames // target.transformer_temporal_patch_size)
+                  * (shared["height"] // spatial) * (shared["width"] // spatial))
+        scheduler = copy.deepcopy(pipe.scheduler)
+        config = scheduler.config
+        mu = calculate_shift(tokens, config.get("base_image_seq_len", 1024),
+                             config.get("max_image_seq_len", 4096),
+                             config.get("base_shift", 0.95), config.get("max_shift", 2.05))
+        scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), mu=mu)
+        return [float(sigma) for sigma in scheduler.sigmas[:-1]]
+
+    def speech_latents(self, target, task, start: float, frames: int):
+        """The shot's on-screen dialogue for a generation of ``frames`` native frames from
+        ``start`` seconds into the shot (silence where no line plays), as raw LTX-2 audio
+        latents (batch, channels, length, latent mel bins) of the length the pipeline gives
+        that generation."""
+        import torch
+        from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
+
+        vae = target.audio_vae
+        rate, hop = int(vae.config.sample_rate), int(vae.config.mel_hop_length)
+        # the pipeline pads the video to whole keyframe segments: the speech covers them all
+        canvas, _, _ = resolve_canvas(frames, target.vae_temporal_compression_ratio)
+        seconds = canvas / self.native_rate()
+        mel = log_mel(speech_track(task, rate, start, seconds), rate, hop,
+                      int(vae.config.mel_bins))
+        spectrogram = torch.from_numpy(mel)[None, None].repeat(1, int(vae.config.in_channels), 1, 1)
+        with torch.no_grad():
+            latents = vae.encode(spectrogram.to(vae.device, vae.dtype)).latent_dist.mode()
+        # as many latent frames as the pipeline makes for that duration (the causal encoder
+        # gives one more for the STFT's centred last frame)
+        length = round(seconds * rate / hop / target.audio_vae_temporal_compression_ratio)
+        return latents[:, :, :length]
+
+    def native_rate(self) -> float:
+        return float(self.options.get("frame_rate") or NATIVE_FPS)
 
     def native_frame_count(self, task, rate: float, temporal: int) -> int:
         """Frames at LTX-2's rate for the shot's duration (config.frames when set), capped at
@@ -132,3 +272,35 @@ class AudioVideo(ImageToVideo):
         cap = int(self.options.get("max_frames") or NATIVE_FRAMES)
         grid = max(1, math.ceil((min(wanted, cap) - 1) / temporal)) * temporal + 1
         return min(grid, (cap - 1) // temporal * temporal + 1)
+
+
+def speech_track(task, rate: int, start: float, seconds: float) -> np.ndarray:
+    """Mono samples at ``rate`` for ``seconds`` of the shot from ``start``: each of the task's
+    speech inputs at its offset in the shot (``task.timing["speech"]``), silence elsewhere."""
+    track = np.zeros(int(round(seconds * rate)), np.float32)
+    offsets = task.timing.get("speech", {})
+    for line in task.inputs.of_kind("speech"):
+        if str(line.ref) not in offsets:
+            raise ValueError(f"shot {task.job.ref}: no offset in the shot for {line.ref}")
+        samples, source_rate = read_wav(line.artifact("speech"))
+        voice = resample(samples if samples.ndim == 1 else samples.mean(axis=1), source_rate, rate)
+        at = int(round((float(offsets[str(line.ref)]) - start) * rate))
+        first, last = max(at, 0), min(at + len(voice), len(track))
+        if first < last:
+            track[first:last] += voice[first - at:last - at]
+    return track
+
+
+def log_mel(samples: np.ndarray, rate: int, hop: int, bins: int) -> np.ndarray:
+    """The audio VAE's input: the natural log of a magnitude mel spectrogram, (frames, bins),
+    float32 — a centred (reflect-padded) 1024-point Hann STFT every ``hop`` samples, Slaney mel
+    filters from 0 Hz to Nyquist, floored at 1e-5 (ltx-core's audio front end)."""
+    from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
+
+    filters = mel_filter_bank(num_frequency_bins=MEL_FFT // 2 + 1, num_mel_filters=bins,
+                              min_frequency=0.0, max_frequency=rate / 2, sampling_rate=rate,
+                              norm="slaney", mel_scale="slaney")
+    mel = spectrogram(samples.astype(np.float64), window_function(MEL_FFT, "hann"),
+                      frame_length=MEL_FFT, hop_length=hop, power=1.0, center=True,
+                      pad_mode="reflect", mel_filters=filters, mel_floor=MEL_FLOOR)
+    return np.log(mel).T.astype(np.float32)
