@@ -25,6 +25,7 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("ftfy")              # Wan's prompt cleaning
 
+import tiny_models  # noqa: E402
 import tiny_video_models  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -63,9 +64,10 @@ MODELS = {"ltx": tiny_video_models.build_ltx,
           "ltx-condition": lambda folder: tiny_video_models.build_ltx(folder, "LTXConditionPipeline"), "wan21": tiny_video_models.build_wan21_i2v,
           "wan22": tiny_video_models.build_wan22_ti2v,
           "wan22-a14b": tiny_video_models.build_wan22_i2v_a14b,
-          "wan21-t2v": tiny_video_models.build_wan21_t2v}
+          "wan21-t2v": tiny_video_models.build_wan21_t2v,
+          "svd": tiny_models.build_image_to_video, "modelscope": tiny_models.build_text_to_video}
 SIZES = {"ltx": (64, 64), "ltx-condition": (64, 64), "wan21": (32, 32), "wan22": (64, 64), "wan22-a14b": (32, 32),
-         "wan21-t2v": (32, 32)}
+         "wan21-t2v": (32, 32), "svd": (32, 32), "modelscope": (32, 32)}
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +287,34 @@ def test_text_to_video_long_shot_continues_through_image_to_video(film, manager,
     frames = decode(task.output("clip")).astype(int)
     steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
     assert (steps > 0).all()                         # every film frame moves on: no holds
+
+
+@pytest.mark.parametrize("model, native, frames", [("svd", 7, 8), ("modelscope", 8, 16)])
+def test_svd_and_modelscope_fill_a_long_shot_at_their_native_rate(film, manager, model, native,
+                                                                  frames):
+    """Stable Video Diffusion (7 fps, the call's `fps` default) and ModelScope (8 fps) make a
+    10 s shot of 10 s of their own frames, in segments each continued from the previous one's
+    last frame (SVD: its image; ModelScope: its video-to-video pipeline from it), not one
+    generation stretched over the shot."""
+    seconds = 10
+    if model == "svd":
+        backend = ImageToVideo(clip_config(model, frames=frames), manager, film.project)
+        task = film.clip(LONG, film.keyframe(LONG, picture(RED)))
+    else:
+        backend = TextToVideo(clip_config(model, backend="diffusers.text_to_video",
+                                          frames=frames), manager, film.project)
+        task = film.clip(LONG)
+    meta = backend.run_batch([task])[0]
+    assert meta["generated"] == seconds * native
+    assert meta["segments"] == -(-(seconds * native - 1) // (frames - 1))
+    shown = decode(task.output("clip")).astype(int)
+    assert len(shown) == meta["frames"] == seconds * FPS
+    step = np.abs(np.diff(shown, axis=0)).mean(axis=(1, 2, 3))
+    moves = step > np.median(step) / 4       # a held frame differs by H.264's noise (1-3 levels)
+    # every generated frame is shown once or more: a film frame repeats only where the model's
+    # rate is below the film's (SVD: 7 of every 8), never a stretched few
+    assert int(moves.sum()) == seconds * native - 1
+    assert meta["held"] == seconds * (FPS - native)
 
 
 # -- footage --------------------------------------------------------------------------------------

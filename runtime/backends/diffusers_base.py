@@ -388,7 +388,8 @@ class DiffusersBackend(BaseBackend):
 
 
 _OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
-                "max_frames", "video_pipeline", "vae_tiling", "clip_pipeline", "native_fps"}
+                "max_frames", "video_pipeline", "vae_tiling", "clip_pipeline", "native_fps",
+                "continue_strength"}
 _SINGLE = {"video"}                 # one value for the whole call, not one per sample
 
 
