@@ -215,6 +215,22 @@ def test_image_to_video_follows_the_keyframe(film, manager, model, expected, pin
         assert np.abs(clip[0] - target[own]).mean() < np.abs(clip[0] - target[other]).mean()
 
 
+def test_wan_vae_and_image_encoder_stay_float32_beside_a_bf16_transformer(film, manager):
+    """Wan's docs load its VAE and CLIP image encoder in float32 and the transformer in bf16:
+    a bf16 profile does the same, and the clip (still following its keyframe) renders."""
+    import torch
+
+    backend = ImageToVideo(clip_config("wan21", dtype="bfloat16"), manager, film.project)
+    pipe = backend.variant(backend.pipeline(), "clip")
+    assert pipe.transformer.dtype == pipe.text_encoder.dtype == torch.bfloat16
+    assert pipe.vae.dtype == pipe.image_encoder.dtype == torch.float32
+    red, blue = (film.clip(SHORT, film.keyframe(SHORT, picture(c))) for c in (RED, BLUE))
+    backend.run_batch([red, blue])
+    clips = [decode(task.output("clip")).astype(int) for task in (red, blue)]
+    assert np.abs(clips[0] - clips[1]).mean() > 0.2
+    assert pipe.vae.dtype == torch.float32                  # the variant kept the dtypes
+
+
 @pytest.mark.parametrize("model", ["ltx", "wan22"])
 def test_batched_clips_equal_unbatched(film, manager, monkeypatch, model):
     """LTX takes a batch of keyframes in one call; Wan shares one image per call, so its tasks

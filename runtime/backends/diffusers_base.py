@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import math
 import weakref
 from collections import defaultdict
@@ -194,7 +195,7 @@ class DiffusersBackend(BaseBackend):
         # the manager moves it to the device (or sets up CPU offload)
         with _no_progress_bars():                # the CLI draws the build's progress
             pipe = store.load_safely(DiffusionPipeline.from_pretrained, self.path,
-                                     dtype=self.dtype)
+                                     dtype=component_dtypes(self.path, self.dtype))
         pipe.set_progress_bar_config(disable=True)
         if "num_frames" in call_parameters(pipe):
             tile_vae(pipe, self.options.get("vae_tiling", True))
@@ -408,6 +409,30 @@ def _no_progress_bars():
     finally:
         for module in restore:
             module.enable_progress_bar()
+
+
+# Components a family's docs load in float32 beside a half-precision denoiser: Wan's VAE and
+# CLIP image encoder (diffusers' Wan examples; the VAE's decode loses detail in bf16).
+FLOAT32_PARTS = {"Wan": ("vae", "image_encoder")}
+
+
+def component_dtypes(folder: Path, dtype):
+    """``dtype`` for the pipeline in ``folder``, or per component (diffusers' ``dtype`` dict)
+    where its family keeps some parts in float32."""
+    import torch
+
+    if dtype == torch.float32:
+        return dtype
+    try:
+        declared = json.loads((Path(folder) / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return dtype
+    family = next((name for name in FLOAT32_PARTS
+                   if str(declared.get("_class_name", "")).startswith(name)), None)
+    if family is None:
+        return dtype
+    return {"default": dtype, **{part: torch.float32 for part in FLOAT32_PARTS[family]
+                                 if part in declared}}
 
 
 def call_parameters(pipe) -> set[str]:
