@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # tiny models: idle thread
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -352,6 +353,32 @@ def test_image_to_video_clip_frames_and_size(film, manager):
     assert len(decode(dissolving.output("clip"))) == meta["frames"] == dissolving.timing["frames"]
     assert {key: value["loads"] for key, value in manager.stats().items()} == \
         {key: 1 for key in manager.stats()}
+
+
+def test_negative_prompt_reaches_the_model_or_stops_the_build(film, manager):
+    """A pipeline that takes a negative prompt with guidance on renders another keyframe; one
+    without the input, or with guidance off (where it is ignored), stops naming the shot."""
+    plain = TextToImage(keyframe_config(), manager, film.project)
+    negative = TextToImage(keyframe_config(options=Options({"negative_prompt": "fog, water"})),
+                           manager, film.project)
+    without, with_negative = film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_1}")
+    plain.run_batch([without])
+    negative.run_batch([with_negative])
+    assert np.abs(pixels(without.output("keyframe"))
+                  - pixels(with_negative.output("keyframe"))).mean() > 1
+    unguided = TextToImage(keyframe_config(guidance=1.0, options=Options(
+        {"negative_prompt": "fog"})), manager, film.project)
+    with pytest.raises(ValueError, match=r"models/sd .*without classifier-free guidance "
+                                         r"\(guidance 1.0\).*raise `guidance`"):
+        unguided.run_batch([film.task(f"keyframe:{SHOT_1}")])
+    keyframes = TextToImage(keyframe_config(), manager, film.project)
+    entries = keyframe_entries(film, keyframes, [SHOT_1])
+    svd = ImageToVideo(clip_config(options=Options({"negative_prompt": "blur"})), manager,
+                       film.project)
+    task = clip_task(film, SHOT_1, entries)
+    with pytest.raises(ValueError, match=rf"{re.escape(task.job.label)}: the clip model models/svd "
+                                         rf"\(StableVideoDiffusionPipeline\) takes no negative"):
+        svd.run_batch([task])
 
 
 def test_image_to_video_deterministic_and_batch_invariant(film, manager):

@@ -250,6 +250,10 @@ class DiffusersBackend(BaseBackend):
         import torch
 
         accepted = call_parameters(pipe)
+        negative = any(sample.get("negative_prompt") for sample in samples)
+        if negative and "negative_prompt" not in accepted:
+            raise ValueError(self._about(pipe, samples, "takes no negative prompt: remove "
+                                         "options.negative_prompt for this kind"))
         kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
         kwargs.update(shared)
         for name in samples[0]:
@@ -269,7 +273,16 @@ class DiffusersBackend(BaseBackend):
         kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
         result = self.models.call(self.key, lambda: pipe(**kwargs),
                                   lambda: self._call_size(kwargs, samples))
+        if negative and _guidance_was_off(pipe):
+            raise ValueError(self._about(pipe, samples, (
+                f"ran without classifier-free guidance (guidance "
+                f"{kwargs.get('guidance_scale', 'default')}), which ignores the negative prompt: "
+                f"raise `guidance`, or remove options.negative_prompt")))
         return _split_outputs(result, len(samples))
+
+    def _about(self, pipe, samples: list[dict], what: str) -> str:
+        return (f"{_shots(samples)}the {self.config.kind} model {self.config.model} "
+                f"({type(pipe).__name__}) {what}")
 
     def _call_size(self, kwargs: dict, samples: list[dict]) -> str:
         """What a call asked of the device, for an out-of-memory message: the shots, the
@@ -278,9 +291,7 @@ class DiffusersBackend(BaseBackend):
                 else None,
                 f"{kwargs['num_frames']} frames" if "num_frames" in kwargs else None,
                 f"{len(samples)} sample(s) per call (batch_size {self.config.batch_size})"]
-        labels = [sample["label"] for sample in samples if sample.get("label")]
-        where = f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
-        return (f"{where}{self.config.kind} with {self.config.model} at "
+        return (f"{_shots(samples)}{self.config.kind} with {self.config.model} at "
                 + ", ".join(p for p in size if p))
 
     # -- shared settings ------------------------------------------------------------------------
@@ -433,6 +444,21 @@ def component_dtypes(folder: Path, dtype):
         return dtype
     return {"default": dtype, **{part: torch.float32 for part in FLOAT32_PARTS[family]
                                  if part in declared}}
+
+
+def _shots(samples: list[dict]) -> str:
+    """The samples' labels as "shot-a, shot-b: " ("" without any)."""
+    labels = [sample["label"] for sample in samples if sample.get("label")]
+    return f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
+
+
+def _guidance_was_off(pipe) -> bool:
+    """The pipeline's own word, after a call, that it skipped classifier-free guidance (its
+    public ``do_classifier_free_guidance``: guidance ≤ 1, a distilled model…)."""
+    try:
+        return getattr(pipe, "do_classifier_free_guidance", True) is False
+    except Exception:  # noqa: BLE001 - a property some pipelines only define mid-call
+        return False
 
 
 def call_parameters(pipe) -> set[str]:
