@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -379,6 +380,32 @@ def test_negative_prompt_reaches_the_model_or_stops_the_build(film, manager):
     with pytest.raises(ValueError, match=rf"{re.escape(task.job.label)}: the clip model models/svd "
                                          rf"\(StableVideoDiffusionPipeline\) takes no negative"):
         svd.run_batch([task])
+
+
+def test_a_prompt_past_the_clip_window_warns_naming_the_words_cut(film, manager):
+    """diffusers cuts a CLIP prompt at 77 tokens, and the film's style comes last: the build
+    says which words the model will not see, for which shot."""
+    from moviola.runtime.backends.diffusers_base import PromptCut
+
+    backend = TextToImage(keyframe_config(), manager, film.project)
+
+    def keyframe_task(prompt: str) -> Task:
+        job = film.plan.job(f"keyframe:{SHOT_1}")
+        job = dataclasses.replace(job, params=dataclasses.replace(job.params, prompt=prompt))
+        film.count += 1
+        folder = film.project / "out" / f"{film.count:03d}-prompt"
+        folder.mkdir(parents=True)
+        return Task.of(job, f"p{film.count}", folder, film.project, [], {})
+
+    style = "grainy sixteen millimetre film, muted colours"
+    long = ", ".join(["wide shot, fog drifts over the water"] * 6 + [style])
+    task = keyframe_task(long)
+    with pytest.warns(PromptCut, match=rf"{re.escape(task.job.label)}: the keyframe model "
+                                       rf"models/sd .*reads 77 tokens.*muted colours"):
+        backend.run_batch([task])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PromptCut)
+        backend.run_batch([keyframe_task("fog")])
 
 
 def test_image_to_video_deterministic_and_batch_invariant(film, manager):

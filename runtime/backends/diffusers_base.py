@@ -30,6 +30,7 @@ import hashlib
 import inspect
 import json
 import math
+import warnings
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
@@ -250,6 +251,13 @@ class DiffusersBackend(BaseBackend):
         import torch
 
         accepted = call_parameters(pipe)
+        for sample in samples:
+            cut = prompt_cut(pipe, sample.get("prompt"))
+            if cut:
+                warnings.warn(self._about(pipe, [sample], (
+                    f"reads {pipe.tokenizer.model_max_length} tokens of a prompt (CLIP): the "
+                    f"prompt's end is cut, \"{cut}\"; the film's style comes last, so shorten "
+                    f"the descriptions or the style")), PromptCut, stacklevel=2)
         negative = any(sample.get("negative_prompt") for sample in samples)
         if negative and "negative_prompt" not in accepted:
             raise ValueError(self._about(pipe, samples, "takes no negative prompt: remove "
@@ -444,6 +452,27 @@ def component_dtypes(folder: Path, dtype):
         return dtype
     return {"default": dtype, **{part: torch.float32 for part in FLOAT32_PARTS[family]
                                  if part in declared}}
+
+
+class PromptCut(UserWarning):
+    """A prompt longer than the model's CLIP text window: its end is not seen."""
+
+
+# CLIP text encoders read 77 tokens; T5, Qwen, Gemma encoders read hundreds
+CLIP_WINDOW = 77
+
+
+def prompt_cut(pipe, prompt) -> str | None:
+    """The words of ``prompt`` past the CLIP text window of ``pipe``'s tokenizer (which
+    diffusers truncates), or None when it fits or the encoder is not CLIP-sized."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not prompt or not isinstance(limit, int) or limit > CLIP_WINDOW:
+        return None
+    ids = tokenizer(prompt, truncation=False).input_ids
+    if len(ids) <= limit:
+        return None
+    return tokenizer.decode(ids[limit - 1:-1]).strip()      # past BOS + 75 tokens, before EOS
 
 
 def _shots(samples: list[dict]) -> str:
