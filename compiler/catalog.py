@@ -139,7 +139,7 @@ CARDS: dict[str, Card] = {
 # musicgen-small and the musicgen-stereo-* repositories have safetensors on main.
 SAFETENSORS_REVISIONS = {
     "facebook/musicgen-medium": "refs/pr/10",   # model.safetensors 8.04 GB (SFconvertbot)
-    "facebook/musicgen-large": "refs/pr/18",    # model-0000{1,2}-of-00002.safetensors 9.99 + 3.73 GB
+    "facebook/musicgen-large": "refs/pr/18",    # two safetensors shards, 9.99 + 3.73 GB
 }
 
 

@@ -415,8 +415,9 @@ def test_wan_restyle_continues_each_chunk_from_the_previous_one(film, manager, m
                                for name in "ab"])
     segments = metas[0]["segments"]
     a, b = calls[:segments], calls[segments:]
-    pixels = [[np.asarray(frame).astype(int) for frame in chunk[0]["video"]] for chunk in (a[1], b[1])]
-    assert np.array_equal(np.stack(pixels[0][1:]), np.stack(pixels[1][1:]))   # same chunk-2 source
+    sources = [np.stack([np.asarray(frame) for frame in chunk[0]["video"][1:]])
+               for chunk in (a[1], b[1])]
+    assert np.array_equal(*sources)                          # chunk 2's own source: the same
     for chunks in (a, b):                 # its first frame: chunk 1's restyled last frame
         assert np.abs(np.asarray(chunks[1][0]["video"][0]).astype(int)
                       - chunks[0][1][-1].astype(int)).max() <= 1
