@@ -196,13 +196,15 @@ DEFAULT_CONTINUE_STRENGTH = 0.6
 def native_fps(pipe, options: dict) -> int | None:
     """The frame rate the model generates at: ``options.native_fps``, else the call's default
     ``frame_rate`` (LTX: 25) or ``fps`` (Stable Video Diffusion: 7, the rate its docs export
-    at and its micro-conditioning default), else the Wan or ModelScope family's; None when
-    unknown."""
+    at and its micro-conditioning default; a profile's ``options.fps`` for SVD-XT 1.1's 6
+    replaces it), else the Wan or ModelScope family's; None when unknown."""
     if options.get("native_fps"):
         return int(options["native_fps"])
     parameters = inspect.signature(pipe.__call__).parameters
     for name in ("frame_rate", "fps"):
         parameter = parameters.get(name)
+        if parameter is not None and options.get(name):     # the rate the profile tells it
+            return int(options[name])
         if parameter is not None and isinstance(parameter.default, int):
             return parameter.default
     if type(pipe).__name__.startswith("Wan"):
