@@ -132,14 +132,35 @@ CARDS: dict[str, Card] = {
 }
 
 
+# Transformers repositories a profile may name whose `main` branch has the weights as pickles only,
+# with the revision that holds them as safetensors (the Hub's conversion pull requests), each
+# read on the Hub's tree pages. No built-in profile names these; a user profile that names one
+# unpinned is told to pin it (runtime/models.py), and the fetch line fetches that revision.
+# musicgen-small and the musicgen-stereo-* repositories have safetensors on main.
+SAFETENSORS_REVISIONS = {
+    "facebook/musicgen-medium": "refs/pr/10",   # model.safetensors 8.04 GB (SFconvertbot)
+    "facebook/musicgen-large": "refs/pr/18",    # two safetensors shards, 9.99 + 3.73 GB
+}
+
+
+def safetensors_pin(repo_id: str) -> str | None:
+    """``repo@revision`` for an unpinned id whose main branch has pickles only, else None."""
+    repo, _, revision = repo_id.partition("@")
+    if revision or repo not in SAFETENSORS_REVISIONS:
+        return None
+    return f"{repo}@{SAFETENSORS_REVISIONS[repo]}"
+
+
 def download_command(repo_id: str) -> str:
     """``hf download REPO [--revision R] [--include …]``: the pipeline's files only, when the
     repository has a card here; the whole repository otherwise."""
     repo, _, revision = repo_id.partition("@")
     command = f"hf download {repo}" + (f" --revision {revision}" if revision else "")
     card = CARDS.get(repo)
-    if card is not None:
-        command += " --include " + " ".join(f'"{pattern}"' for pattern in card.include)
+    include = card.include if card is not None else (
+        TRANSFORMERS_FILES if repo in SAFETENSORS_REVISIONS else ())
+    if include:
+        command += " --include " + " ".join(f'"{pattern}"' for pattern in include)
     return command
 
 

@@ -154,10 +154,20 @@ def locate(model: str, project: Path | None, *, adapter: bool = False) -> Path:
     if is_repo_id(text) and not is_project_path(text, project):
         snapshot, looked = _hub_snapshot(text)
         places.append(looked)
+        from moviola.compiler.catalog import safetensors_pin
+
+        pin = safetensors_pin(text)            # main has pickles only: the revision to name
+        hint = (f"{text.partition('@')[0]} publishes its weights on main as pickles only; its "
+                f"safetensors are at a revision: name model = \"{pin}\"") if pin else None
         if snapshot is not None:
-            check(snapshot, adapter=adapter)
+            try:
+                check(snapshot, adapter=adapter)
+            except ModelBroken as error:
+                if hint is None or error.problem != "pickles":
+                    raise
+                raise ModelBroken(error.path, f"{error.why}. {hint}", error.problem) from None
             return snapshot
-        raise ModelNotFound(model, places, repo_id=text)
+        raise ModelNotFound(model, places, reason=hint, repo_id=pin or text)
     raise ModelNotFound(model, places)
 
 

@@ -15,9 +15,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # tiny models: idle thread
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -339,7 +341,8 @@ def test_image_to_video_clip_frames_and_size(film, manager):
     for task, meta in zip(tasks, metas):
         frames = decode(task.output("clip"))
         assert len(frames) == task.timing["frames"] == meta["frames"] == FPS
-        assert meta["generated"] == 3                   # 3 generated, spread over 8
+        # 1 s at SVD's native 7 fps: 7 frames in 3-frame segments (2 new each), over 8
+        assert meta["generated"] == 7 and meta["segments"] == 3
         assert all(f.shape == (H, W, 3) for f in frames)
         with np.load(task.output("last_frame")) as last:
             assert last["y"].shape == (H, W) and last["u"].shape == (H // 2, W // 2)
@@ -351,6 +354,58 @@ def test_image_to_video_clip_frames_and_size(film, manager):
     assert len(decode(dissolving.output("clip"))) == meta["frames"] == dissolving.timing["frames"]
     assert {key: value["loads"] for key, value in manager.stats().items()} == \
         {key: 1 for key in manager.stats()}
+
+
+def test_negative_prompt_reaches_the_model_or_stops_the_build(film, manager):
+    """A pipeline that takes a negative prompt with guidance on renders another keyframe; one
+    without the input, or with guidance off (where it is ignored), stops naming the shot."""
+    plain = TextToImage(keyframe_config(), manager, film.project)
+    negative = TextToImage(keyframe_config(options=Options({"negative_prompt": "fog, water"})),
+                           manager, film.project)
+    without, with_negative = film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_1}")
+    plain.run_batch([without])
+    negative.run_batch([with_negative])
+    assert np.abs(pixels(without.output("keyframe"))
+                  - pixels(with_negative.output("keyframe"))).mean() > 1
+    unguided = TextToImage(keyframe_config(guidance=1.0, options=Options(
+        {"negative_prompt": "fog"})), manager, film.project)
+    with pytest.raises(ValueError, match=r"models/sd .*without classifier-free guidance "
+                                         r"\(guidance 1.0\).*raise `guidance`"):
+        unguided.run_batch([film.task(f"keyframe:{SHOT_1}")])
+    keyframes = TextToImage(keyframe_config(), manager, film.project)
+    entries = keyframe_entries(film, keyframes, [SHOT_1])
+    svd = ImageToVideo(clip_config(options=Options({"negative_prompt": "blur"})), manager,
+                       film.project)
+    task = clip_task(film, SHOT_1, entries)
+    with pytest.raises(ValueError, match=rf"{re.escape(task.job.label)}: the clip model models/svd "
+                                         rf"\(StableVideoDiffusionPipeline\) takes no negative"):
+        svd.run_batch([task])
+
+
+def test_a_prompt_past_the_clip_window_warns_naming_the_words_cut(film, manager):
+    """diffusers cuts a CLIP prompt at 77 tokens, and the film's style comes last: the build
+    says which words the model will not see, for which shot."""
+    from moviola.runtime.backends.diffusers_base import PromptCut
+
+    backend = TextToImage(keyframe_config(), manager, film.project)
+
+    def keyframe_task(prompt: str) -> Task:
+        job = film.plan.job(f"keyframe:{SHOT_1}")
+        job = dataclasses.replace(job, params=dataclasses.replace(job.params, prompt=prompt))
+        film.count += 1
+        folder = film.project / "out" / f"{film.count:03d}-prompt"
+        folder.mkdir(parents=True)
+        return Task.of(job, f"p{film.count}", folder, film.project, [], {})
+
+    style = "grainy sixteen millimetre film, muted colours"
+    long = ", ".join(["wide shot, fog drifts over the water"] * 6 + [style])
+    task = keyframe_task(long)
+    with pytest.warns(PromptCut, match=rf"{re.escape(task.job.label)}: the keyframe model "
+                                       rf"models/sd .*reads 77 tokens.*muted colours"):
+        backend.run_batch([task])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PromptCut)
+        backend.run_batch([keyframe_task("fog")])
 
 
 def test_image_to_video_deterministic_and_batch_invariant(film, manager):
@@ -382,7 +437,8 @@ def test_text_to_video(film, manager):
     task = clip_task(film, SHOT_1, {})
     meta = backend.run_batch([task])[0]
     frames = decode(task.output("clip"))
-    assert len(frames) == meta["frames"] == FPS and meta["generated"] == 4
+    # 1 s at ModelScope's native 8 fps in 4-frame segments, continued by video-to-video
+    assert len(frames) == meta["frames"] == meta["generated"] == FPS and meta["segments"] == 3
     assert frames[0].shape == (H, W, 3)
 
 
@@ -394,7 +450,8 @@ def test_video_to_video_with_the_family_pipeline(film, manager):
     assert type(backend.variant(backend.pipeline(), "video")).__name__ == "VideoToVideoSDPipeline"
     frames = decode(task.output("clip"))
     assert len(frames) == meta["frames"] == task.timing["frames"] == 12
-    assert meta["generated"] == 4
+    # 1.5 s at ModelScope's native 8 fps, in 4-frame chunks continued across the seams
+    assert meta["generated"] == 12 and meta["segments"] == 4
 
 
 def test_video_to_video_frame_by_frame(film, manager):

@@ -237,6 +237,35 @@ def test_z_image_refs_and_still_through_image_to_image(film, manager):
         assert image.size == (W, H)
 
 
+def test_z_image_still_reaches_the_keyframe_at_the_final_profiles_steps(film, manager):
+    steps = builtin_profiles()["final"].models["keyframe"].steps
+    backend = TextToImage(config("models/z-image", steps=steps), manager, film.project)
+    a, b = (film.task(SOURCE_SHOT, refs=()), film.task(SOURCE_SHOT, refs=(), source="stills/b.png"))
+    assert [m["conditioning"] for m in render(backend, a, b)] == ["source", "source"]
+    assert differ(a, b) > CHANGED
+
+
+def test_z_image_refuses_a_still_its_schedule_would_ignore(film, manager):
+    # diffusers' rule, shown on the pipeline itself: 2 steps × (1 - 0.6) < 1 skipped step, so
+    # the flow-matching schedule starts at sigma 1 and two different stills give one picture
+    backend = TextToImage(config("models/z-image"), manager, film.project)
+    img2img = backend.variant(backend.pipeline(), "image")
+    import torch
+
+    outputs = [img2img(prompt="a river", image=Image.open(film.project / "stills" / name),
+                       strength=0.6, num_inference_steps=2, guidance_scale=0.0,
+                       max_sequence_length=24, height=48, width=64, output_type="np",
+                       generator=torch.Generator("cpu").manual_seed(7)).images[0]
+               for name in ("a.png", "b.png")]
+    assert np.array_equal(outputs[0], outputs[1])
+    with pytest.raises(ValueError, match=rf"keyframe:{SOURCE_SHOT}.*models/z-image.*pure noise"
+                                         rf".*raise `steps` to 3 or more.*strength to 0.5"):
+        render(backend, film.task(SOURCE_SHOT, refs=()))
+    refs = TextToImage(config("models/z-image", steps=3), manager, film.project)
+    with pytest.raises(ValueError, match=rf"keyframe:{REFS_SHOT}.*`refs:`.*raise `steps` to 4"):
+        render(refs, film.task(REFS_SHOT))          # ref_strength 0.75 needs one step more
+
+
 def test_z_image_cannot_take_refs_beside_a_still(film, manager):
     backend = TextToImage(config("models/z-image"), manager, film.project)
     with pytest.raises(ValueError, match=rf"keyframe:{SOURCE_SHOT}.*models/z-image.*refs"):

@@ -420,3 +420,32 @@ def test_failed_load_is_not_resident():
     with pytest.raises(ModelBroken):
         manager.get("a", fail)
     assert manager.resident == [] and manager.get("a", linear) is not None
+
+
+# --------------------------------------------------------------------------- safetensors revisions
+
+def test_an_unpinned_id_whose_main_has_pickles_only_is_told_its_revision(project, hub):
+    """facebook/musicgen-medium's main holds pytorch_model.bin only; its safetensors are at
+    refs/pr/10: the check names that revision, and the fetch line fetches it (files only)."""
+    with pytest.raises(ModelNotFound) as caught:
+        models.locate("facebook/musicgen-medium", project)
+    assert 'name model = "facebook/musicgen-medium@refs/pr/10"' in str(caught.value)
+    assert caught.value.fetch.startswith(
+        "hf download facebook/musicgen-medium --revision refs/pr/10 --include")
+    pickled = project / "pickled-main"
+    pickled.mkdir()
+    (pickled / "config.json").write_text('{"model_type": "musicgen"}')
+    torch.save(torch.nn.Linear(2, 2).state_dict(), pickled / "pytorch_model.bin")
+    hub_cache_with(hub, "facebook/musicgen-medium", pickled)
+    with pytest.raises(ModelBroken) as caught:
+        models.locate("facebook/musicgen-medium", project)
+    assert caught.value.problem == "pickles"
+    assert "pytorch_model.bin" in str(caught.value) and "@refs/pr/10" in str(caught.value)
+    # pinned, or a repository without a known revision: the plain messages
+    with pytest.raises(ModelNotFound) as caught:
+        models.locate("facebook/musicgen-medium@refs/pr/10", project)
+    assert caught.value.reason is None
+    hub_cache_with(hub, "some-org/pickled", pickled)
+    with pytest.raises(ModelBroken, match="only as pickles") as caught:
+        models.locate("some-org/pickled", project)
+    assert "name model" not in str(caught.value)

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import math
+import warnings
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
@@ -194,7 +196,7 @@ class DiffusersBackend(BaseBackend):
         # the manager moves it to the device (or sets up CPU offload)
         with _no_progress_bars():                # the CLI draws the build's progress
             pipe = store.load_safely(DiffusionPipeline.from_pretrained, self.path,
-                                     dtype=self.dtype)
+                                     dtype=component_dtypes(self.path, self.dtype))
         pipe.set_progress_bar_config(disable=True)
         if "num_frames" in call_parameters(pipe):
             tile_vae(pipe, self.options.get("vae_tiling", True))
@@ -249,6 +251,17 @@ class DiffusersBackend(BaseBackend):
         import torch
 
         accepted = call_parameters(pipe)
+        for sample in samples:
+            cut = prompt_cut(pipe, sample.get("prompt"))
+            if cut:
+                warnings.warn(self._about(pipe, [sample], (
+                    f"reads {pipe.tokenizer.model_max_length} tokens of a prompt (CLIP): the "
+                    f"prompt's end is cut, \"{cut}\"; the film's style comes last, so shorten "
+                    f"the descriptions or the style")), PromptCut, stacklevel=2)
+        negative = any(sample.get("negative_prompt") for sample in samples)
+        if negative and "negative_prompt" not in accepted:
+            raise ValueError(self._about(pipe, samples, "takes no negative prompt: remove "
+                                         "options.negative_prompt for this kind"))
         kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
         kwargs.update(shared)
         for name in samples[0]:
@@ -268,7 +281,16 @@ class DiffusersBackend(BaseBackend):
         kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
         result = self.models.call(self.key, lambda: pipe(**kwargs),
                                   lambda: self._call_size(kwargs, samples))
+        if negative and _guidance_was_off(pipe):
+            raise ValueError(self._about(pipe, samples, (
+                f"ran without classifier-free guidance (guidance "
+                f"{kwargs.get('guidance_scale', 'default')}), which ignores the negative prompt: "
+                f"raise `guidance`, or remove options.negative_prompt")))
         return _split_outputs(result, len(samples))
+
+    def _about(self, pipe, samples: list[dict], what: str) -> str:
+        return (f"{_shots(samples)}the {self.config.kind} model {self.config.model} "
+                f"({type(pipe).__name__}) {what}")
 
     def _call_size(self, kwargs: dict, samples: list[dict]) -> str:
         """What a call asked of the device, for an out-of-memory message: the shots, the
@@ -277,9 +299,7 @@ class DiffusersBackend(BaseBackend):
                 else None,
                 f"{kwargs['num_frames']} frames" if "num_frames" in kwargs else None,
                 f"{len(samples)} sample(s) per call (batch_size {self.config.batch_size})"]
-        labels = [sample["label"] for sample in samples if sample.get("label")]
-        where = f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
-        return (f"{where}{self.config.kind} with {self.config.model} at "
+        return (f"{_shots(samples)}{self.config.kind} with {self.config.model} at "
                 + ", ".join(p for p in size if p))
 
     # -- shared settings ------------------------------------------------------------------------
@@ -388,7 +408,8 @@ class DiffusersBackend(BaseBackend):
 
 
 _OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
-                "max_frames", "video_pipeline", "vae_tiling", "clip_pipeline", "native_fps"}
+                "max_frames", "video_pipeline", "vae_tiling", "clip_pipeline", "native_fps",
+                "continue_strength"}
 _SINGLE = {"video"}                 # one value for the whole call, not one per sample
 
 
@@ -407,6 +428,66 @@ def _no_progress_bars():
     finally:
         for module in restore:
             module.enable_progress_bar()
+
+
+# Components a family's docs load in float32 beside a half-precision denoiser: Wan's VAE and
+# CLIP image encoder (diffusers' Wan examples; the VAE's decode loses detail in bf16).
+FLOAT32_PARTS = {"Wan": ("vae", "image_encoder")}
+
+
+def component_dtypes(folder: Path, dtype):
+    """``dtype`` for the pipeline in ``folder``, or per component (diffusers' ``dtype`` dict)
+    where its family keeps some parts in float32."""
+    import torch
+
+    if dtype == torch.float32:
+        return dtype
+    try:
+        declared = json.loads((Path(folder) / "model_index.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return dtype
+    family = next((name for name in FLOAT32_PARTS
+                   if str(declared.get("_class_name", "")).startswith(name)), None)
+    if family is None:
+        return dtype
+    return {"default": dtype, **{part: torch.float32 for part in FLOAT32_PARTS[family]
+                                 if part in declared}}
+
+
+class PromptCut(UserWarning):
+    """A prompt longer than the model's CLIP text window: its end is not seen."""
+
+
+# CLIP text encoders read 77 tokens; T5, Qwen, Gemma encoders read hundreds
+CLIP_WINDOW = 77
+
+
+def prompt_cut(pipe, prompt) -> str | None:
+    """The words of ``prompt`` past the CLIP text window of ``pipe``'s tokenizer (which
+    diffusers truncates), or None when it fits or the encoder is not CLIP-sized."""
+    tokenizer = getattr(pipe, "tokenizer", None)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not prompt or not isinstance(limit, int) or limit > CLIP_WINDOW:
+        return None
+    ids = tokenizer(prompt, truncation=False).input_ids
+    if len(ids) <= limit:
+        return None
+    return tokenizer.decode(ids[limit - 1:-1]).strip()      # past BOS + 75 tokens, before EOS
+
+
+def _shots(samples: list[dict]) -> str:
+    """The samples' labels as "shot-a, shot-b: " ("" without any)."""
+    labels = [sample["label"] for sample in samples if sample.get("label")]
+    return f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
+
+
+def _guidance_was_off(pipe) -> bool:
+    """The pipeline's own word, after a call, that it skipped classifier-free guidance (its
+    public ``do_classifier_free_guidance``: guidance ≤ 1, a distilled model…)."""
+    try:
+        return getattr(pipe, "do_classifier_free_guidance", True) is False
+    except Exception:  # noqa: BLE001 - a property some pipelines only define mid-call
+        return False
 
 
 def call_parameters(pipe) -> set[str]:

@@ -34,8 +34,10 @@ class VideoToVideo(VideoBackend):
     def restyle_work(self, task, video_pipe, size, strength: float, prompt, negative,
                      loras) -> Work:
         """The footage through the family's video-to-video pipeline, at the model's native rate:
-        a shot longer than one segment is restyled in chunks of the source, each chunk (LTX)
-        continuing from the previous restyled chunk's last frame."""
+        a shot longer than one segment is restyled in chunks of the source, overlapping by one
+        frame, each chunk continuing from the previous restyled chunk's last frame (LTX: an
+        image condition beside the footage; Wan, ModelScope: that frame replaces the chunk's
+        first source frame, so the restyle carries over the seam)."""
         params = task.job.params
         count, segments, needed = self.segments(video_pipe, task)
         native = native_fps(video_pipe, self.options)
@@ -60,6 +62,9 @@ class VideoToVideo(VideoBackend):
             sample = {"prompt": prompt, "negative_prompt": negative,
                       "seed": int(task.job.seed) + index}
             if not takes_conditions:
+                # the source latents are the only input: the seam frame, restyled, starts it
+                if previous_last is not None:
+                    frames = [_cover(picture_of(previous_last), size)] + frames[1:]
                 return {**sample, "video": frames}
             # LTXConditionPipeline reads a list of videos as many conditions: the footage is
             # ONE video condition at frame 0 (its latents blended with the noise by
@@ -76,8 +81,7 @@ class VideoToVideo(VideoBackend):
         def finish(outputs):
             parts = [outputs[0]]
             for index in range(1, segments):
-                last = parts[-1][-1] if takes_conditions else None
-                sample = {**chunk(index, last), "label": task.job.label}
+                sample = {**chunk(index, parts[-1][-1]), "label": task.job.label}
                 out = self._call(video_pipe, shared, [sample])[0]
                 parts.append(out[1:])
             meta = self.finish_clip(task, np.concatenate(parts)[:needed])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from pathlib import Path
 
 from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
@@ -88,6 +90,10 @@ class TextToImage(DiffusersBackend):
         if variant != "image":
             shared.update(width=size[0], height=size[1])
         else:
+            problem = init_image_problem(target, shared.get("num_inference_steps"), strength)
+            if problem:
+                raise self._cannot(task, pipe, f"start the keyframe from its "
+                                   f"{'`from:` still' if source else '`refs:`'}: {problem}")
             shared["strength"] = strength
         if references:
             # the family's reference input is one list for the whole call: group by it
@@ -124,6 +130,37 @@ def takes_reference_images(pipe) -> bool:
     ``strength`` (an image-to-image call takes both)."""
     accepted = call_parameters(pipe)
     return "image" in accepted and "strength" not in accepted
+
+
+def init_image_problem(pipe, steps: int | None, strength: float) -> str | None:
+    """Why an image-to-image call at ``steps`` and ``strength`` would not start from its initial
+    image, or None. diffusers skips the first ``t_start`` steps of the schedule and noises the
+    image to the step it starts at. Flow-matching pipelines (Z-Image, FLUX.1, SD3, Qwen-Image:
+    ``t_start = int(steps - steps × strength)``) whose schedule opens at sigma 1 then start from
+    pure noise when ``steps × (1 - strength) < 1``: the image is silently ignored. The others
+    (SD, SDXL: ``t_start = steps - int(steps × strength)``) keep it below strength 1. Both
+    refuse fewer than one step (``steps × strength < 1``)."""
+    if steps is None:                        # the call's default
+        parameter = inspect.signature(pipe.__call__).parameters.get("num_inference_steps")
+        if parameter is None or not isinstance(parameter.default, int):
+            return None
+        steps = parameter.default
+    flow = type(pipe.scheduler).__name__.startswith("FlowMatch")
+    if flow:
+        skipped = int(max(steps - min(steps * strength, steps), 0))
+    else:
+        skipped = max(steps - min(int(steps * strength), steps), 0)
+    if steps - skipped < 1:
+        fewest = f"{math.ceil(1 / strength - 1e-9)} or more" if strength > 0 else "more"
+        return (f"{steps} steps × strength {strength:g} leave no denoising step; raise "
+                f"`steps` to {fewest}, or the strength")
+    if skipped == 0 and strength < 1:
+        return (f"at {steps} steps and strength {strength:g} its flow-matching schedule starts "
+                f"from pure noise ({steps} × (1 - {strength:g}) < 1 step skipped), so the "
+                f"picture would not reach it; raise `steps` to "
+                f"{math.ceil(1 / (1 - strength) - 1e-9)} or more, or lower the strength to "
+                f"{math.floor((1 - 1 / steps) * 100) / 100:g} or less")
+    return None
 
 
 def _at_area(image, size: tuple[int, int]):

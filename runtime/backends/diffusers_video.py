@@ -58,12 +58,20 @@ class VideoBackend(DiffusersBackend):
     def continued(self, task, pipe, shared: dict, sample: dict, first: np.ndarray,
                   count: int, needed: int, size: tuple[int, int]) -> np.ndarray:
         """The shot's frames: ``first`` (segment 1), then each further segment generated from
-        the previous one's last frame (its first frame, that same picture, is not repeated)."""
+        the previous one's last frame (its first frame, that same picture, is not repeated):
+        the image of an image-to-video ``pipe``; for a video-to-video one (ModelScope), that
+        frame held over the segment as its source, at ``options.continue_strength``."""
         parts = [first]
+        takes_video = "image" not in call_parameters(pipe)
+        if takes_video:
+            shared = {**shared, "strength": float(self.options.get("continue_strength",
+                                                                   DEFAULT_CONTINUE_STRENGTH))}
         for index in range(1, count):
             image = _cover(picture_of(parts[-1][-1]), size)
             seed = int(task.job.seed) + index           # each segment its own noise
-            part = self._call(pipe, shared, [{**sample, "image": image, "seed": seed,
+            start = {"video": [image] * int(shared["num_frames"])} if takes_video else \
+                {"image": image}
+            part = self._call(pipe, shared, [{**sample, **start, "seed": seed,
                                                "label": task.job.label}])[0]
             parts.append(part[1:])
         return np.concatenate(parts)[:needed]
@@ -78,13 +86,20 @@ class VideoBackend(DiffusersBackend):
         def finish(outputs):
             frames = outputs[0]
             if segments > 1:
-                frames = self.continued(task, self.clip_pipeline(task, pipe), shared, sample,
-                                        frames, segments, needed, size)
+                frames = self.continued(task, self.continuing_pipeline(task, pipe), shared,
+                                        sample, frames, segments, needed, size)
             meta = self.finish_clip(task, frames[:needed])
             meta["segments"] = segments
             return meta
 
         return Work(group, variant, shared, [sample], finish, self.task_loras(task))
+
+    def continuing_pipeline(self, task, pipe):
+        """What continues a segment from the previous one's last frame: the family's image-to-
+        video pipeline, else (ModelScope, which has none) its video-to-video one."""
+        if self.variant(pipe, "clip") is None and self.variant(pipe, "video") is not None:
+            return self.variant(pipe, "video")
+        return self.clip_pipeline(task, pipe)
 
     def clip_pipeline(self, task, pipe):
         """The image-to-video pipeline for ``pipe``'s family (the folder's own when it takes an
@@ -151,7 +166,7 @@ class ImageToVideo(VideoBackend):
 class TextToVideo(VideoBackend):
     """Clips from text alone (LTX-Video, Wan, ModelScope text-to-video): the shot's prompt. A
     shot longer than the model's length continues through the family's image-to-video
-    pipeline from each segment's last frame."""
+    pipeline from each segment's last frame (ModelScope: its video-to-video pipeline)."""
 
     name = "diffusers.text_to_video"
 
@@ -160,7 +175,7 @@ class TextToVideo(VideoBackend):
         size = self.generation_size(pipe, (int(params.width), int(params.height)))
         count, segments, needed = self.segments(pipe, task)
         if segments > 1:
-            self.clip_pipeline(task, pipe)            # continuing needs one: say so now
+            self.continuing_pipeline(task, pipe)      # continuing needs one: say so now
         shared = self.clip_shared(pipe, task, size, count)
         sample = {"prompt": clip_prompt(task), "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
@@ -170,21 +185,31 @@ class TextToVideo(VideoBackend):
 # Pipelines whose `image` is one picture for the whole call (a batch shares it): one task a call.
 ONE_IMAGE_PER_CALL = {"WanImageToVideoPipeline"}
 # Native frame rates of families whose call does not say it (Wan 2.1 16 fps; Wan 2.2 TI2V,
-# which expands timesteps per frame, 24 fps).
+# which expands timesteps per frame, 24 fps; ModelScope text-to-video 8 fps, the rate its own
+# pipeline in the modelscope library writes its 16 frames at).
 _WAN_FPS, _WAN22_TI2V_FPS = 16, 24
+_NATIVE_FPS = {"TextToVideoSDPipeline": 8, "VideoToVideoSDPipeline": 8}
+# How far a video-to-video continuation departs from the previous segment's held last frame.
+DEFAULT_CONTINUE_STRENGTH = 0.6
 
 
 def native_fps(pipe, options: dict) -> int | None:
     """The frame rate the model generates at: ``options.native_fps``, else the call's default
-    ``frame_rate`` (LTX: 25), else the Wan family's; None when unknown."""
+    ``frame_rate`` (LTX: 25) or ``fps`` (Stable Video Diffusion: 7, the rate its docs export
+    at and its micro-conditioning default; a profile's ``options.fps`` for SVD-XT 1.1's 6
+    replaces it), else the Wan or ModelScope family's; None when unknown."""
     if options.get("native_fps"):
         return int(options["native_fps"])
-    parameter = inspect.signature(pipe.__call__).parameters.get("frame_rate")
-    if parameter is not None and isinstance(parameter.default, int):
-        return parameter.default
+    parameters = inspect.signature(pipe.__call__).parameters
+    for name in ("frame_rate", "fps"):
+        parameter = parameters.get(name)
+        if parameter is not None and options.get(name):     # the rate the profile tells it
+            return int(options[name])
+        if parameter is not None and isinstance(parameter.default, int):
+            return parameter.default
     if type(pipe).__name__.startswith("Wan"):
         return _WAN22_TI2V_FPS if getattr(pipe.config, "expand_timesteps", False) else _WAN_FPS
-    return None
+    return _NATIVE_FPS.get(type(pipe).__name__)
 
 
 def spatial_multiple(pipe) -> int:
