@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                        help="render on a Ray cluster (the `ray` extra): ADDRESS is HEAD:6379, "
                             "ray://HEAD:10001 or auto; without it a local Ray starts. Cached jobs "
-                            "never leave this machine; the cache stays here (docs/cluster.md)")
+                            "never leave this machine; the cache stays here, or in --ray-store (docs/cluster.md)")
     build.add_argument("--ray-store", metavar="PATH",
                        help="with Ray: a folder every machine of the cluster mounts at PATH; it is "
                             "the build's cache, and workers read and commit entries there instead "
