@@ -1,6 +1,7 @@
 """The Ray executor: one local Ray cluster per module (2 CPUs and a fake GPU) builds the samples
 with the same bytes as the local executor; a rebuild sends nothing to the cluster; a worker
-killed mid-build has its jobs retried and the film is the same."""
+killed mid-build has its jobs retried and the film is the same; with a shared store
+(``--ray-store``) the workers commit there and no entry's bytes go through Ray."""
 
 from __future__ import annotations
 
