@@ -4,6 +4,9 @@ Prints, from one run:
 - the draft build of a sample on the local executor (2 worker processes) and on a local Ray
   cluster of 2 CPUs, started in this process: jobs per second of each, and Ray's scheduling
   overhead per job (the difference of wall times over the jobs, both on two workers);
+- the same build on that Ray cluster with a shared store (a folder of this machine standing for
+  the class's NFS mount): wall time and the bytes of cache entries sent through Ray, against a
+  build that ships them, in the same Ray session;
 - a simulation of N GPUs (N = 1, 2, 4, 8, 16) building the sample under the final profile:
   per-job seconds from compiler/estimate.py's unit costs (the draft build's recorded job times
   for the CPU jobs), the plan's dependencies, the Ray executor's policy (one actor per model,
@@ -45,6 +48,20 @@ def timed_build(source: Path, root: Path, cluster: ClusterOptions | None):
     began = time.perf_counter()
     report = Build(plan, project).run(project / "out" / "film.mp4", workers=2, cluster=cluster)
     return report, time.perf_counter() - began
+
+
+def timed_ray_build(source: Path, root: Path, store: Path | None):
+    """A draft build on the running Ray, with the shared ``store`` or shipping bytes: (wall
+    seconds, bytes of cache entries that went through Ray)."""
+    project = root / ("ray-store" if store else "ray-bytes")
+    shutil.copytree(source.parent, project, ignore=shutil.ignore_patterns(".moviola", "out"))
+    script = project / source.name
+    plan = plan_in_project(compile_file(script).film, project, "draft")
+    driver = Build(plan, project)
+    began = time.perf_counter()
+    driver.run(project / "out" / "film.mp4", workers=2,
+               cluster=ClusterOptions(store=str(store) if store else None))
+    return time.perf_counter() - began, driver.executor.pool.artifact_bytes
 
 
 def simulate(plan, seconds: dict, gpus: int) -> tuple[float, int]:
@@ -112,6 +129,9 @@ def main() -> None:
         start_seconds = time.perf_counter() - began
         try:
             remote, remote_wall = timed_build(source, Path(temp), ClusterOptions())
+            (Path(temp) / "store").mkdir()
+            store_wall, store_bytes = timed_ray_build(source, Path(temp), Path(temp) / "store")
+            bytes_wall, shipped_bytes = timed_ray_build(source, Path(temp), None)
         finally:
             ray.shutdown()
     jobs = sum(local.executed.values())
@@ -121,6 +141,10 @@ def main() -> None:
           f"(Ray started in {start_seconds:.1f} s, not counted); "
           f"overhead {1000 * (remote_wall - local_wall) / jobs:.0f} ms per job, "
           f"{remote_wall / local_wall:.2f}× the local wall time")
+    print(f"  Ray, shared store: {store_wall:.1f} s, {jobs / store_wall:.1f} jobs/s, "
+          f"{store_bytes / 1e6:.1f} MB of entries through Ray; shipping them (again, same "
+          f"Ray): {bytes_wall:.1f} s, {shipped_bytes / 1e6:.1f} MB; "
+          f"{store_wall / bytes_wall:.2f}× its wall time")
 
     recorded = {row["id"]: row["seconds"] for row in remote.jobs if row["status"] == "executed"}
     project = source.parent

@@ -79,7 +79,7 @@ LIP_SYNC_BACKENDS = ("diffusers.audio_video",)
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
 EXECUTORS = ("local", "ray")              # [build] executor: where jobs render
-BUILD_KEYS = ("executor", "ray_address")
+BUILD_KEYS = ("executor", "ray_address", "ray_store")
 MODEL_KEYS = ("backend", "model", "dtype", "steps", "guidance", "resolution", "batch_size",
               "frames", "lora", "options")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -379,6 +379,7 @@ class BuildSettings:
     """The project's ``[build]`` table: where its jobs render (``moviola build --ray`` wins)."""
     executor: str = "local"                 # one of EXECUTORS
     ray_address: str | None = None          # auto, HOST:PORT, ray://HOST:PORT; None: a local Ray
+    ray_store: str | None = None            # a folder every machine mounts: the Ray build's cache
 
 
 def load_build_settings(project: Path | None) -> BuildSettings:
@@ -450,7 +451,11 @@ class _Reader:
         if address is not None and not isinstance(address, str):
             raise self.error("'ray_address' must be an address in quotes, like \"auto\" or "
                              "\"head:6379\"", ("build", "ray_address"))
-        return BuildSettings(executor, address or None)
+        store = table.get("ray_store")
+        if store is not None and not isinstance(store, str):
+            raise self.error("'ray_store' must be a folder's path in quotes, like "
+                             "\"/srv/moviola-store\"", ("build", "ray_store"))
+        return BuildSettings(executor, address or None, store or None)
 
     def profiles(self) -> dict[str, Profile]:
         for key in self.data:

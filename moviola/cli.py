@@ -125,7 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                        help="render on a Ray cluster (the `ray` extra): ADDRESS is HEAD:6379, "
                             "ray://HEAD:10001 or auto; without it a local Ray starts. Cached jobs "
-                            "never leave this machine; the cache stays here (docs/cluster.md)")
+                            "never leave this machine; the cache stays here, or in --ray-store (docs/cluster.md)")
+    build.add_argument("--ray-store", metavar="PATH",
+                       help="with Ray: a folder every machine of the cluster mounts at PATH; it is "
+                            "the build's cache, and workers read and commit entries there instead "
+                            "of sending their bytes through Ray (default: [build] ray_store of "
+                            "moviola.toml; docs/cluster.md)")
     build.add_argument("--timeline", metavar="FORMATS",
                        help="editor timelines to write besides NAME.otio, comma-separated: xml "
                             "(FCP 7 XML), fcpxml (Final Cut Pro), edl (CMX 3600)")
@@ -158,6 +163,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter)
     cache.add_argument("script", help="a .fountain file of the project (its folder holds the cache)")
     cache.add_argument("--prune", action="store_true", help="delete entries no last build used")
+    cache.add_argument("--ray-store", metavar="PATH",
+                       help="also show (or prune) the Ray builds' shared store at PATH (default: "
+                            "[build] ray_store of moviola.toml); pruning it keeps the last build "
+                            "of every script built into it")
 
     lsp = commands.add_parser(
         "lsp", help="run the language server (stdio) for editors",
@@ -853,18 +862,35 @@ def _build(args) -> int:
     return EXIT_OK
 
 
-def _cluster(args, project: Path):
-    """Where the build's jobs render: --ray ADDRESS, else moviola.toml's [build] executor."""
+def _build_settings(project: Path):
     from moviola.compiler.profiles import ProfileError, load_build_settings
-    from moviola.runtime.build import ClusterOptions
 
-    if args.ray is not None:
-        return ClusterOptions(args.ray)
     try:
-        settings = load_build_settings(project)
+        return load_build_settings(project)
     except ProfileError as error:
         raise _UsageError(str(error)) from None
-    return ClusterOptions(settings.ray_address) if settings.executor == "ray" else None
+
+
+def _ray_store(args, project: Path) -> str | None:
+    """The Ray builds' shared store: --ray-store PATH, else moviola.toml's [build] ray_store."""
+    return args.ray_store or _build_settings(project).ray_store
+
+
+def _cluster(args, project: Path):
+    """Where the build's jobs render: --ray ADDRESS, else moviola.toml's [build] executor; with
+    the shared store of :func:`_ray_store`."""
+    from moviola.runtime.build import ClusterOptions
+
+    settings = _build_settings(project)
+    store = _ray_store(args, project)
+    if args.ray is not None:
+        return ClusterOptions(args.ray, store)
+    if settings.executor == "ray":
+        return ClusterOptions(settings.ray_address, store)
+    if args.ray_store:
+        raise _UsageError("--ray-store needs the Ray executor: add --ray, or executor = \"ray\" "
+                          "under [build] in moviola.toml")
+    return None
 
 
 class _BuildProgress:
@@ -1059,20 +1085,30 @@ def _cache(args) -> int:
     from moviola.runtime.cache import Cache
     from moviola.runtime.executor import referenced_keys
 
-    cache = Cache(cache_folder(_project(args.script)))
-    entries, size = cache.size()
-    print(f"{cache.root}: {entries} entries, {size / 1e6:.1f} MB")
-    if args.prune:
-        removed, freed = cache.prune(referenced_keys(cache))
-        print(f"pruned {removed} entries not used by the last builds ({freed / 1e6:.1f} MB freed)")
-        removed, freed = cache.remove_stale_temporaries()
-        print(f"removed {removed} half-written entries left by killed builds "
-              f"({freed / 1e6:.1f} MB freed)")
-    else:
-        stale = cache.stale_temporaries()
-        if stale:
-            print(f"{len(stale)} half-written entries left by killed builds "
-                  f"(the next build or --prune removes them)")
+    from moviola.runtime.cluster import ClusterError, open_store
+
+    project = _project(args.script)
+    caches = [Cache(cache_folder(project))]
+    store = _ray_store(args, project)
+    if store is not None:
+        try:
+            caches.append(open_store(store))
+        except ClusterError as error:
+            raise _UsageError(str(error)) from None
+    for cache in caches:
+        entries, size = cache.size()
+        print(f"{cache.root}: {entries} entries, {size / 1e6:.1f} MB")
+        if args.prune:
+            removed, freed = cache.prune(referenced_keys(cache))
+            print(f"pruned {removed} entries not used by the last builds ({freed / 1e6:.1f} MB freed)")
+            removed, freed = cache.remove_stale_temporaries()
+            print(f"removed {removed} half-written entries left by killed builds "
+                  f"({freed / 1e6:.1f} MB freed)")
+        else:
+            stale = cache.stale_temporaries()
+            if stale:
+                print(f"{len(stale)} half-written entries left by killed builds "
+                      f"(the next build or --prune removes them)")
     return EXIT_OK
 
 

@@ -9,6 +9,8 @@
 A build first removes what killed builds left half-written in the cache (their process is
 gone; a live build's temporaries are kept), then renders what the cache lacks, then installs
 the film and its companions. Only one build of a project runs at a time in one process.
+A Ray build with a shared store (``ClusterOptions.store``) uses that store as its cache instead
+of the project's ``.moviola/cache`` (runtime/cluster.py, docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from moviola.compiler.plan import RenderPlan, cache_folder, plan_in_project as m
 from moviola.compiler.profiles import config_path
 
 from .cache import Cache
-from .cluster import ClusterError, ClusterOptions
+from .cluster import ClusterError, ClusterOptions, open_store
 from .events import OnEvent
 from .executor import BuildError, BuildReport, Executor, FileDigests
 
@@ -139,6 +141,9 @@ class Build:
                 raise BuildError("a build of this project is already running")
             _building.add(self.project)
         try:
+            if cluster is not None and cluster.store is not None:
+                # the store is the cache: its entries are looked up, committed, installed from
+                self.cache = self.executor.cache = open_store(cluster.store)
             removed, freed = self.cache.remove_stale_temporaries()
             report = self.executor.run(workers=max(workers, 1), cluster=cluster)
             report.stale_temporaries = (removed, freed)

@@ -44,11 +44,12 @@ class Cache:
         self.objects = self.root / "objects"
         self.scratch = self.root / "tmp"
 
-    def _folder(self, key: str) -> Path:
+    def folder(self, key: str) -> Path:
+        """Where the entry of ``key`` is (or will be) once committed."""
         return self.objects / key[:2] / key
 
     def get(self, key: str) -> Entry | None:
-        folder = self._folder(key)
+        folder = self.folder(key)
         try:
             meta = json.loads((folder / "meta.json").read_text("utf-8"))
         except (OSError, ValueError):
@@ -59,6 +60,12 @@ class Cache:
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
+
+    def entry_at(self, folder: Path) -> Entry | None:
+        """The committed entry whose folder is ``folder`` (a path another machine of a shared
+        store handed over), or None when it is not one of this cache's entries."""
+        folder = Path(folder)
+        return self.get(folder.name) if folder == self.folder(folder.name) else None
 
     def writer(self, key: str) -> "EntryWriter":
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -131,7 +138,7 @@ class EntryWriter:
             temporary.write_text(json.dumps(header, sort_keys=True), "utf-8")
             _fsync(temporary)
             os.replace(temporary, self.path / "meta.json")
-            final = self.cache._folder(self.key)
+            final = self.cache.folder(self.key)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.replace(self.path, final)
@@ -145,7 +152,7 @@ class EntryWriter:
             self.abort()
             raise CacheError(f"could not store a cache entry in {self.cache.root}: "
                              f"{error.strerror or error}") from error
-        return Entry(self.key, self.cache._folder(self.key), header)
+        return Entry(self.key, self.cache.folder(self.key), header)
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -222,7 +222,10 @@ class Executor:
         if cluster is not None:
             from .cluster import RayPool
 
-            pool = RayPool(self.plan.config, self.project, cluster)
+            # with a shared store, the build's cache is that store (runtime/build.py) and the
+            # workers commit into it
+            pool = RayPool(self.plan.config, self.project, cluster,
+                           self.cache if cluster.store is not None else None, self._entry_header)
             pool.plan_models(self._model_work())
             workers = pool.slots
             report.executor = "ray"
@@ -351,7 +354,7 @@ class Executor:
                         if self.timeline is None and all(i in self.entries for i in speech):
                             self._resolve_timeline()
                         continue
-                    writer = self.cache.writer(key)
+                    writer = pool.writer(self.cache, key)
                     ready.append((self.task(job, key, timing, writer.path), writer))
                     if len(ready) >= self._batch_size(*_slot(job)) or len(running) + 1 < slots:
                         break
@@ -400,11 +403,14 @@ class Executor:
                 raise BuildError(f"{task.job.label}: backend {task.job.backend} did not write "
                                  f"{', '.join(missing)}")
             try:
-                entry = writer.commit({"job": task.job.id, "kind": task.job.kind,
-                                       "made_of": self.made_of.get(task.job.ref), **(meta or {})})
+                entry = writer.commit({**self._entry_header(task.job), **(meta or {})})
             except CacheError as error:
                 raise BuildError(str(error)) from error
             self._record(task.job, task.key, entry, report, elapsed)
+
+    def _entry_header(self, job: Job) -> dict:
+        """What a job's entry records besides its backend's meta (``moviola plan --why`` reads it)."""
+        return {"job": job.id, "kind": job.kind, "made_of": self.made_of.get(job.ref)}
 
     def _record(self, job: Job, key: str, entry: Entry, report: BuildReport, elapsed) -> None:
         self.entries[job.ref] = entry

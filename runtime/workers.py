@@ -33,6 +33,12 @@ def run_batch(backends: registry.Backends, tasks: list) -> list:
     return list(backends.get(job.backend, job.profile_kind).run_batch(tasks))
 
 
+def commit_here(cache, key: str):
+    """A pool's ``writer``: where a job's entry is written, a temporary folder of ``cache`` that
+    this process commits (runtime/cluster.py's store is the exception: its workers commit)."""
+    return cache.writer(key)
+
+
 class _ProcessPool:
     def __init__(self, profile, workers: int, project=None):
         # fork: workers start in milliseconds and share the loaded modules
@@ -44,6 +50,8 @@ class _ProcessPool:
 
     def submit(self, tasks: list) -> Future:
         return self.executor.submit(_run_in_worker, tasks)
+
+    writer = staticmethod(commit_here)
 
     @staticmethod
     def wait_one(running: dict) -> Future:
@@ -70,6 +78,8 @@ class _ProcessPool:
 
 
 class _InlinePool:
+    writer = staticmethod(commit_here)
+
     def __init__(self, profile, project=None):
         self.backends = registry.Backends(profile, project)
 

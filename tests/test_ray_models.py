@@ -1,6 +1,7 @@
 """The Ray executor with model backends: the tiny-model film (tests/test_model_profile_build.py)
 built on a local Ray, its models in long-lived actors, is the film the local executor builds,
-even when an actor is killed after its first job (Ray restarts it and retries its calls)."""
+even when an actor is killed after its first job (Ray restarts it and retries its calls), with
+the entries' bytes shipped or committed by the actors into a shared store."""
 
 from __future__ import annotations
 
@@ -39,7 +40,12 @@ def cluster():
     ray.shutdown()
 
 
-def test_the_tiny_model_film_on_ray_with_an_actor_killed_is_the_local_film(project, cluster):
+@pytest.mark.parametrize("shared", [False, True], ids=["bytes", "store"])
+def test_the_tiny_model_film_on_ray_with_an_actor_killed_is_the_local_film(shared, project, cluster,
+                                                                            tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    options = ClusterOptions(store=str(store)) if shared else cluster
     build_locally(project, "local")
     local = project / "out" / "local.mp4"
     shutil.rmtree(project / ".moviola")                     # the Ray build renders everything
@@ -59,13 +65,14 @@ def test_the_tiny_model_film_on_ray_with_an_actor_killed_is_the_local_film(proje
 
     plan = plan_in_project(compile_file(project / "film.fountain").film, project, "tiny")
     driver = Build(plan, project, kill_an_actor_once)
-    report = driver.run(project / "out" / "ray.mp4", workers=2, cluster=cluster)
+    report = driver.run(project / "out" / "ray.mp4", workers=2, cluster=options)
     assert killed
     assert report.executor == "ray" and report.executed == report.planned
     pool = driver.executor.pool
     models = {(j.backend, j.profile_kind, j.model) for j in plan.jobs
               if registry.is_model_backend(j.backend)}
     assert {model for model, _ in pool.actors} == models    # one actor per model, routed by model
+    assert (pool.artifact_bytes == 0) == shared             # a store: the actors commit there
 
     a, b = decode(local), decode(project / "out" / "ray.mp4")
     assert a["video_sha"] == b["video_sha"] and a["frames"] == b["frames"] > 0
