@@ -16,3 +16,17 @@ def annotated_project(folder: Path) -> Path:
     shutil.copy(GOLDEN / "annotated.fountain", folder / "film.fountain")
     shutil.copytree(GOLDEN / "assets", folder / "assets")
     return folder
+
+
+# moviola.toml: a profile "tiny" whose keyframes the tiny text-to-image model at models/sd
+# draws (tiny_models.build_text_to_image), on the CPU; a test's own tables follow it
+TINY_KEYFRAMES_TOML = """\
+[profiles.tiny]
+device = "cpu"
+[profiles.tiny.keyframe]
+backend = "diffusers.text_to_image"
+model = "models/sd"
+dtype = "float32"
+steps = 2
+resolution = "64x48"
+"""
