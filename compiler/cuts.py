@@ -9,6 +9,16 @@ from .ir import CameraMove, ShotSize
 from .source import Span
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class ShotRef:
+    """Which shot of the IR a cut comes from: the scene's ``index`` (1-based, ``Scene.index``)
+    and the shot's place in that scene's ``shots`` (0-based). It names the shot however its
+    text moves or repeats, so the language server finds a shot's cuts by it, not by position."""
+
+    scene: int
+    position: int
+
+
 @dataclass(frozen=True, slots=True)
 class Cut:
     """One shot of the finished film, with everything the planner needs to render it."""
@@ -39,6 +49,9 @@ class Cut:
     lens: ir.Lens | None = None
     focus: ir.Focus | None = None
     lighting: ir.Lighting | None = None
+    # the IR shot whose beats (or directive) the cut covers; None for the title card and a
+    # scene's establishing shot, which come from the title page and the heading
+    shot: ShotRef | None = None
 
     @property
     def estimated_seconds(self) -> float:

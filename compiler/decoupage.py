@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import ir, timing
-from .cuts import Cut
+from .cuts import Cut, ShotRef
 from .ir import CameraMove, Move, ShotSize, Speed
 from .prompts import shot_prompt
 from .references import mention_pattern
@@ -26,7 +26,8 @@ _INTIMATE = re.compile(r"whisper|soft|quiet|tear|cry|crying|sob|murmur|tender|ge
 class _Group:
     kind: str                        # establishing, action, dialogue, card, explicit
     span: Span
-    shot: ir.Shot | None = None
+    origin: ShotRef | None           # the IR shot it comes from (None: the scene heading's)
+    shot: ir.Shot | None = None      # an explicit shot's directive
     actions: list = field(default_factory=list)
     lines: list = field(default_factory=list)
     cues: list = field(default_factory=list)
@@ -105,6 +106,7 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
                 lens=shot.lens if shot is not None else None,
                 focus=shot.focus if shot is not None else None,
                 lighting=shot.lighting if shot is not None else None,
+                shot=group.origin,
             )
             pending_in = "cut"
             scene_cuts.append(cut)
@@ -158,9 +160,10 @@ def _slug(text: str) -> str:
 
 def _groups(scene: ir.Scene, new_place: bool) -> list[_Group]:
     groups: list[_Group] = []
-    for shot in scene.shots:
+    for position, shot in enumerate(scene.shots):
+        origin = ShotRef(scene.index, position)
         if shot.explicit:
-            group = _Group("explicit", shot.span, shot=shot)
+            group = _Group("explicit", shot.span, origin, shot=shot)
             for beat in shot.beats:
                 _add(group, beat)
             groups.append(group)
@@ -169,10 +172,10 @@ def _groups(scene: ir.Scene, new_place: bool) -> list[_Group]:
         waiting: list = []                    # music and sfx before the first picture
         for beat in shot.beats:
             if isinstance(beat, ir.Action):
-                current = _Group("action", beat.span)
+                current = _Group("action", beat.span, origin)
                 groups.append(current)
             elif isinstance(beat, ir.Card):
-                current = _Group("card", beat.span, card=beat.text)
+                current = _Group("card", beat.span, origin, card=beat.text)
                 groups.append(current)
             elif isinstance(beat, ir.Line):
                 over = beat.voice_over or beat.off_screen
@@ -182,7 +185,7 @@ def _groups(scene: ir.Scene, new_place: bool) -> list[_Group]:
                       and (current.speaker == beat.character or beat.dual)):
                     pass                      # the same speaker goes on; dual lines overlap
                 else:
-                    current = _Group("dialogue", beat.span,
+                    current = _Group("dialogue", beat.span, origin,
                                      speaker=None if over else beat.character)
                     groups.append(current)
             elif current is None:
@@ -198,7 +201,7 @@ def _groups(scene: ir.Scene, new_place: bool) -> list[_Group]:
             if groups:
                 target = groups[-1]
             else:
-                target = _Group("establishing", waiting[0].span)
+                target = _Group("establishing", waiting[0].span, origin)
                 groups.append(target)
             for beat in waiting:
                 _add(target, beat)
@@ -206,11 +209,11 @@ def _groups(scene: ir.Scene, new_place: bool) -> list[_Group]:
     if new_place and scene.heading:
         first = groups[0] if groups else None
         if first is None or first.kind in ("dialogue", "card"):
-            groups.insert(0, _Group("establishing", scene.span))
+            groups.insert(0, _Group("establishing", scene.span, None))
         elif first.kind == "action":
             first.kind = "establishing"
     if not groups and scene.heading:
-        groups.append(_Group("establishing", scene.span))
+        groups.append(_Group("establishing", scene.span, None))
     return groups
 
 

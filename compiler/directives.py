@@ -2,7 +2,7 @@
 note lowered to its IR value (a shot, a music cue, a sound effect, delivery hints).
 
 :class:`DirectiveLowering` is part of :class:`~lower.Lowering` (which supplies ``error``,
-``term_span``, ``properties``, ``themes``, ``refer`` and ``started_themes``)."""
+``undeclared_name``, ``term_span``, ``properties``, ``themes``, ``refer`` and ``started_themes``)."""
 
 from __future__ import annotations
 
@@ -100,12 +100,9 @@ class DirectiveLowering:
                 self.refer("theme", term.text, span, "music")
                 declared = self.themes.get(" ".join(term.text.split()).casefold())
                 if declared is None:
-                    suggestion = closest(term.text, [t.name for t in self.themes.values()])
-                    self.error("E203", f"undeclared theme {term.text!r}", span,
-                               label="no `[[theme ...]]` has this name",
-                               help=f"did you mean {suggestion}?" if suggestion else
-                               f"declare it: [[theme {term.text}: instruments, mood, tempo]]",
-                               fix=Edit(span, suggestion) if suggestion else None)
+                    self.undeclared_name("E203", f"undeclared theme {term.text!r}", span, "theme",
+                                         term.text, self.themes.values(),
+                                         f"[[theme {term.text}: instruments, mood, tempo]]")
                     return None
                 theme = declared.name
                 self.started_themes.add(theme.casefold())

@@ -74,6 +74,15 @@ class Lowering(PropertyChecks, DirectiveLowering):
     def error(self, code: str, message: str, span: Span, **extra) -> None:
         self.diagnostics.append(Diagnostic.make(code, message, span, **extra))
 
+    def undeclared_name(self, code: str, message: str, span: Span, kind: str, written: str,
+                        declared, declaration: str) -> None:
+        """A name no ``[[kind ...]]`` declares: the closest of the ``declared`` names as help and
+        fix, else how to write the ``declaration``."""
+        suggestion = closest(written, [item.name for item in declared])
+        self.error(code, message, span, label=f"no `[[{kind} ...]]` has this name",
+                   help=f"did you mean {suggestion}?" if suggestion else f"declare it: {declaration}",
+                   fix=Edit(span, suggestion) if suggestion else None)
+
     # -- positions inside notes ---------------------------------------------------------------
 
     def note_span(self, note: Element, start: int, end: int) -> Span:
@@ -253,12 +262,9 @@ class Lowering(PropertyChecks, DirectiveLowering):
                 return location.name
         self.refer("location", place, span, "heading")
         if self.locations:
-            suggestion = closest(candidates[-1], [l.name for l in self.locations.values()])
-            self.error("W504", f"scene heading binds to no declared location: {place}", span,
-                       label="no `[[location ...]]` has this name",
-                       help=f"did you mean {suggestion}?" if suggestion else
-                       f"declare it: [[location {place}: what it looks like]]",
-                       fix=Edit(span, suggestion) if suggestion else None)
+            self.undeclared_name("W504", f"scene heading binds to no declared location: {place}",
+                                 span, "location", candidates[-1], self.locations.values(),
+                                 f"[[location {place}: what it looks like]]")
         return None
 
     def line(self, cue: Element, dialogue: Element, delivery: tuple[str, ...],
@@ -295,12 +301,8 @@ class Lowering(PropertyChecks, DirectiveLowering):
         self.reported_cues.add(name.casefold())
         span = cue.name_span
         self.undeclared[len(self.diagnostics)] = name.casefold()
-        suggestion = closest(name, [c.name for c in self.characters.values()])
-        self.error("W505", f"character {name} is not declared", span,
-                   label="no `[[character ...]]` has this name",
-                   help=f"did you mean {suggestion}?" if suggestion else
-                   f"declare it: [[character {name}: who they are; voice: ...]]",
-                   fix=Edit(span, suggestion) if suggestion else None)
+        self.undeclared_name("W505", f"character {name} is not declared", span, "character", name,
+                             self.characters.values(), f"[[character {name}: who they are; voice: ...]]")
 
 
 def duplicate_declaration(kind: str, name: str, span: Span, first: Span) -> Diagnostic:

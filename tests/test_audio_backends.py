@@ -14,8 +14,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # tiny models: idle threads must not spin
 
-import dataclasses
-import itertools
 import json
 import shutil
 import subprocess
@@ -31,10 +29,9 @@ pytest.importorskip("transformers")
 pytest.importorskip("diffusers")
 
 import tiny_audio_models  # noqa: E402  (tests/ is on sys.path under pytest's rootdir conftest)
+from tiny_film import TinyFilm  # noqa: E402
 
-from moviola.compiler.api import compile_text  # noqa: E402
-from moviola.compiler.plan import plan  # noqa: E402
-from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
+from moviola.compiler.profiles import ModelConfig, Options  # noqa: E402
 from moviola.runtime import models  # noqa: E402
 from moviola.runtime.audio_io import read_wav  # noqa: E402
 from moviola.runtime.backends import coqui  # noqa: E402
@@ -109,36 +106,17 @@ def _write_voice(path: Path, rate: int = 16000, seconds: float = 1.2) -> None:
         handle.writeframes((voice * 32767).astype("<i2").tobytes())
 
 
-_COUNTER = itertools.count(1)
-
-
-class Film:
+class Film(TinyFilm):
     """A compiled film planned under a profile with the given speech/music/sfx configs."""
 
     def __init__(self, project: Path, script: str = SCRIPT, **configs: ModelConfig):
-        compilation = compile_text(script, str(project / "film.fountain"), project)
-        assert compilation.ok, compilation.errors
-        draft = builtin_profiles()["draft"]
-        profile = Profile("tiny", device="cpu", models={**draft.models, **configs})
-        self.project = project
-        self.plan = plan(compilation.film, profile)
+        super().__init__(project, script, **configs)
 
     def task(self, job_id: str, seed: int | None = None, seconds: float = 3.0, **params) -> Task:
         """A task for a job id, or for the speech job of the line starting with ``job_id``."""
-        if ":" not in job_id:
-            job_id = next(job.id for job in self.plan.jobs if job.kind == "speech"
-                          and job.params.text.startswith(job_id))
-        job = self.plan.job(job_id)
-        if seed is not None:
-            job = dataclasses.replace(job, seed=seed)
-        if params:      # a path given here is one more file the job reads
-            files = job.files + tuple(v for v in params.values() if isinstance(v, str) and "/" in v)
-            job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params), files=files)
+        job = self.plan.job(job_id) if ":" in job_id else self.speech_job(job_id)
         timing = {"seconds": seconds} if job.kind == "music" else {}
-        number = next(_COUNTER)
-        folder = self.project / "out" / f"{number:03d}-{job.kind}"
-        folder.mkdir(parents=True)
-        return Task.of(job, f"key{number}", folder, self.project, (), timing)
+        return self.task_of(job, seed=seed, timing=timing, **params)
 
     def jobs(self, kind: str) -> list[str]:
         return [job.id for job in self.plan.jobs if job.kind == kind]

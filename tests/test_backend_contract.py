@@ -4,10 +4,11 @@ in the registry; and the soundness of keys: a task exposes only what its resolve
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
+
+from projects import annotated_project
 
 from moviola.compiler.api import compile_file
 from moviola.compiler.plan import JobRef, content_key, plan_in_project, PLAN_FORMAT
@@ -17,17 +18,13 @@ from moviola.runtime.backends.protocol import ARTIFACTS, Backend, Task, Undeclar
 from moviola.runtime.build import Build
 from moviola.runtime.models import ModelManager
 
-GOLDEN = Path(__file__).parent / "golden"
 ALL = sorted(registry.BACKENDS)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The annotated script built under draft: (build, its project)."""
-    project = tmp_path_factory.mktemp("contract") / "film"
-    project.mkdir()
-    shutil.copy(GOLDEN / "annotated.fountain", project / "film.fountain")
-    shutil.copytree(GOLDEN / "assets", project / "assets")
+    project = annotated_project(tmp_path_factory.mktemp("contract") / "film")
     film = compile_file(project / "film.fountain").film
     build = Build(plan_in_project(film, project), project)
     build.run(workers=1)

@@ -16,12 +16,13 @@ import av
 import numpy as np
 import pytest
 
+from projects import annotated_project
+
 from moviola.cli import main
 from moviola.compiler.api import compile_file
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = ROOT / "samples"
-GOLDEN = Path(__file__).parent / "golden"
 
 
 def build(script: Path, output: Path, report: Path) -> dict:
@@ -169,11 +170,7 @@ def test_sample_film_is_identical_when_built_again_in_a_fresh_process(sample_bui
 
 @pytest.fixture
 def short_project(tmp_path):
-    project = tmp_path / "film"
-    project.mkdir()
-    shutil.copy(GOLDEN / "annotated.fountain", project / "film.fountain")
-    shutil.copytree(GOLDEN / "assets", project / "assets")
-    return project
+    return annotated_project(tmp_path / "film")
 
 
 def test_rebuild_after_no_change_executes_nothing(short_project, tmp_path):

@@ -5,28 +5,22 @@ builds; and the typed events both front ends read."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from projects import annotated_project
 
 from moviola.cli import main
 from moviola.compiler.api import compile_file
 from moviola.compiler.plan import plan, plan_in_project
 from moviola.compiler.profiles import ProfileError
 
-GOLDEN = Path(__file__).parent / "golden"
-
 
 @pytest.fixture
 def project(tmp_path):
-    folder = tmp_path / "film"
-    folder.mkdir()
-    shutil.copy(GOLDEN / "annotated.fountain", folder / "film.fountain")
-    shutil.copytree(GOLDEN / "assets", folder / "assets")
-    return folder
+    return annotated_project(tmp_path / "film")
 
 
 def run(argv, capsys) -> tuple[int, str]:

@@ -119,6 +119,47 @@ def test_build_one_shot_after_an_edit(built, client):
     assert result["ok"] is True and result["scope"] == "shot 1.1" and result["executed"] == 0
 
 
+TWICE = """\
+Title: Twice
+
+INT. HALL - NIGHT
+
+[[shot: close-up, 2s]]
+A candle gutters.
+
+INT. HALL - NIGHT
+
+[[shot: close-up, 2s]]
+A candle gutters.
+"""
+L_TWICE_SCENE2, L_TWICE_SHOT1, L_TWICE_SHOT2 = 7, 4, 9
+
+
+def test_lenses_and_hover_attach_each_shot_its_own_cuts(client, project):
+    """Two shots written alike in two scenes: building the second renders only its cuts, and
+    the lenses and hover say so of it alone, also once an edit has moved it."""
+    uri = client.open(project / "twice.fountain", TWICE)
+    client.wait_diagnostics(uri, 1)
+    result = client.request("workspace_execute_command", t.ExecuteCommandParams(
+        command="moviola.buildShot", arguments=[uri, L_TWICE_SHOT2 + 1]))
+    assert result["ok"] is True and result["scope"] == "shot 2.1"
+
+    def hover(line: int) -> str:
+        return client.request("text_document_hover", t.HoverParams(
+            text_document=doc(uri), position=t.Position(line=line, character=4))).contents.value
+
+    for shot2 in (L_TWICE_SHOT2, L_TWICE_SHOT2 + 1):
+        by_line = lenses(client, uri)
+        assert [c.title for c in by_line[shot2]][-1] == "rendered ✓"
+        assert [c.title for c in by_line[L_TWICE_SHOT1]][-1] != "rendered ✓"
+        assert "**shot 2.1**" in hover(shot2) and "keyframe **cached**" in hover(shot2)
+        assert "**shot 1.1**" in hover(L_TWICE_SHOT1) and "keyframe **render**" in hover(L_TWICE_SHOT1)
+        # an empty line before the second scene's directive moves its shot a line down
+        version = client.change(uri, (L_TWICE_SCENE2 + 1, 0, L_TWICE_SCENE2 + 1, 0, "\n"))
+        client.wait_diagnostics(uri, version)
+    client.close_document(uri)
+
+
 def test_a_script_with_errors_does_not_build(client, project):
     uri = client.open(project / "bad.fountain", "INT. HALL - DAY\n\n[[shot: wdie]]\nA hall.\n")
     client.wait_diagnostics(uri, 1)

@@ -16,6 +16,7 @@ pytest.importorskip("transformers")
 
 import tiny_audio_models  # noqa: E402
 import tiny_models  # noqa: E402
+from projects import TINY_KEYFRAMES_TOML  # noqa: E402
 from test_build import decode  # noqa: E402
 from test_footage import write_footage  # noqa: E402
 from test_recorded_takes import voiced  # noqa: E402
@@ -52,15 +53,7 @@ ANA
 It was here.
 """
 
-TOML = """\
-[profiles.tiny]
-device = "cpu"
-[profiles.tiny.keyframe]
-backend = "diffusers.text_to_image"
-model = "models/sd"
-dtype = "float32"
-steps = 2
-resolution = "64x48"
+TOML = TINY_KEYFRAMES_TOML + """\
 batch_size = 2
 [profiles.tiny.clip]
 backend = "diffusers.image_to_video"

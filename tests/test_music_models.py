@@ -11,8 +11,6 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import dataclasses
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +21,9 @@ pytest.importorskip("diffusers")
 
 import tiny_audio_models  # noqa: E402
 import tiny_music_models  # noqa: E402
+from tiny_film import TinyFilm  # noqa: E402
 
-from moviola.compiler.api import compile_text  # noqa: E402
-from moviola.compiler.plan import plan  # noqa: E402
-from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
+from moviola.compiler.profiles import ModelConfig, Options  # noqa: E402
 from moviola.runtime.audio_io import read_wav  # noqa: E402
 from moviola.runtime.backends import registry  # noqa: E402
 from moviola.runtime.backends.audio_base import sub_seed  # noqa: E402
@@ -69,9 +66,6 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-_COUNTER = itertools.count(1)
-
-
 def ace_config(**over) -> ModelConfig:
     values = dict(kind="music", backend="diffusers.ace_step", model="models/ace-step",
                   dtype="float32", steps=4, batch_size=4)
@@ -84,23 +78,14 @@ def music_tasks(project: Path, first: str = FIRST, seconds: float = 1.2,
                 **params) -> dict[str, Task]:
     """The planned music jobs of SCRIPT (with the first sung line ``first``) as tasks, by
     theme (or its effects, by description)."""
-    compilation = compile_text(SCRIPT.format(first=first), str(project / "film.fountain"), project)
-    assert compilation.ok, compilation.errors
-    draft = builtin_profiles()["draft"]
-    profile = Profile("tiny", device="cpu",
-                      models={**draft.models, kind: config or ace_config()})
+    film = TinyFilm(project, SCRIPT.format(first=first), **{kind: config or ace_config()})
     tasks = {}
-    for job in plan(compilation.film, profile).jobs:
+    for job in film.plan.jobs:
         if job.kind != kind:
             continue
-        if params:
-            job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params))
-        if seed is not None:
-            job = dataclasses.replace(job, seed=seed(job.seed))
-        folder = project / "out" / f"{next(_COUNTER):03d}"
-        folder.mkdir(parents=True)
         name = job.params.theme if kind == "music" else job.params.description
-        tasks[name] = Task.of(job, f"key{folder.name}", folder, project, (), {"seconds": seconds})
+        tasks[name] = film.task_of(job, seed=seed(job.seed) if seed is not None else None,
+                                   timing={"seconds": seconds}, **params)
     return tasks
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
+from projects import GOLDEN, annotated_project
+
 from moviola.cli import main
 from moviola.compiler.api import compile_file
 from moviola.compiler.plan import plan as make_plan
@@ -20,16 +22,12 @@ from moviola.runtime import nle
 from moviola.runtime.audio_io import read_wav
 from moviola.runtime.timeline import DISSOLVE
 
-GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("nle")
-    project = work / "film"
-    project.mkdir()
-    shutil.copy(GOLDEN / "annotated.fountain", project / "film.fountain")
-    shutil.copytree(GOLDEN / "assets", project / "assets")
+    project = annotated_project(work / "film")
     output = work / "out" / "cut.mp4"
     code = main(["build", str(project / "film.fountain"), "-o", str(output), "--quiet",
                  "--report", str(work / "report.json"), "--timeline", "xml,fcpxml,edl"])

@@ -60,6 +60,23 @@ def test_decoupage_covers_a_plain_scene():
     assert "ANNA" in cuts[0].characters
 
 
+def test_each_cut_names_the_shot_it_comes_from():
+    script = ("Title: Links\n\nINT. KITCHEN - NIGHT\n\nANNA\nAre you hungry?\n\n"
+              "[[shot: close-up, 2s]]\nBEN eats.\n\nINT. KITCHEN - NIGHT\n\nANNA\nAre you hungry?\n\n"
+              "[[shot: close-up, 2s]]\nBEN eats.\n")
+    result = compile_text(script, "t.fountain", None)
+    film, cuts = result.film, plan(result.film).cuts
+    # the title card and the new location's establishing shot come from no shot of the script
+    assert [(c.label, c.shot) for c in cuts[:2]] == [("0.1", None), ("1.1", None)]
+    for cut in cuts[2:]:
+        shot = film.scenes[cut.shot.scene - 1].shots[cut.shot.position]
+        assert cut.scene_index == cut.shot.scene and shot.explicit == cut.explicit
+        assert cut.lines == shot.lines and cut.description == "\n".join(a.text for a in shot.actions)
+    # alike in both scenes, each cut is linked to its own scene's shot
+    assert [(c.label, c.shot.scene, c.shot.position) for c in cuts[2:]] == [
+        ("1.2", 1, 0), ("1.3", 1, 1), ("2.1", 2, 0), ("2.2", 2, 1)]
+
+
 def test_voice_over_plays_over_the_current_picture():
     cuts = plan_of("INT. ROOM - DAY\n\nRain on glass.\n\nMARIE (V.O.)\nIt rained that year.\n").cuts
     assert len(cuts) == 1

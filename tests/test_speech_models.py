@@ -17,7 +17,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # tiny models: idle threads must not spin
 
 import dataclasses
-import itertools
 import json
 import shutil
 from pathlib import Path
@@ -30,10 +29,9 @@ pytest.importorskip("transformers")
 
 import tiny_audio_models  # noqa: E402
 import tiny_speech_models  # noqa: E402
+from tiny_film import TinyFilm, wash_house  # noqa: E402
 
-from moviola.compiler.api import compile_text  # noqa: E402
-from moviola.compiler.plan import plan  # noqa: E402
-from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
+from moviola.compiler.profiles import ModelConfig, Options  # noqa: E402
 from moviola.runtime import models, speech_dsp  # noqa: E402
 from moviola.runtime.audio_io import load_audio, read_wav  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
@@ -45,17 +43,7 @@ pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
               # diffusers' DPM-Solver (VibeVoice's scheduler) builds its sigmas the numpy-1 way
               pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
 
-SCRIPT = """Title: Voices
-Seed: 7
-Language: en
-
-[[character ODETTE: a washerwoman of sixty; voice: voices/odette.wav]]
-[[character LUCIEN: the miller's son; voice: voices/lucien.wav]]
-[[character MARCEL: her brother, a ferryman]]
-
-INT. WASH-HOUSE - DAY
-
-ODETTE
+SCRIPT = wash_house("Voices", """ODETTE
 It was here, by the stones.
 
 LUCIEN
@@ -67,7 +55,7 @@ Not today.
 
 MARCEL
 Nobody listens.
-"""
+""")
 FIRST, SECOND, TAKE, NOBODY = "ODETTE", "LUCIEN", "Not today.", "Nobody"
 LINE = "It was here, by the stones."
 RATE = 24000
@@ -97,40 +85,20 @@ def pocket_config(**options) -> ModelConfig:
                            {"audio_tokenizer": "models/pocket-tts-codec", **options}))
 
 
-_COUNTER = itertools.count(1)
-
-
-class Film:
+class Film(TinyFilm):
     """The script planned with Pocket TTS for speech and performances."""
 
     def __init__(self, project: Path, config: ModelConfig | None = None):
-        compilation = compile_text(SCRIPT, str(project / "film.fountain"), project)
-        assert compilation.ok, compilation.errors
         config = config or pocket_config()
-        draft = builtin_profiles()["draft"]
-        profile = Profile("tiny", device="cpu", models={
-            **draft.models, "speech": config,
-            "performance": dataclasses.replace(config, kind="performance")})
-        self.project = project
-        self.plan = plan(compilation.film, profile)
+        super().__init__(project, SCRIPT, speech=config,
+                         performance=dataclasses.replace(config, kind="performance"))
 
     def job(self, character: str, text: str):
-        return next(job for job in self.plan.jobs if job.kind == "speech"
-                    and job.params.character == character and job.params.text.startswith(text))
+        return self.speech_job(text, character)
 
     def task(self, character: str, text: str = LINE, seed: int | None = None,
              **params) -> Task:
-        job = self.job(character, text)
-        if seed is not None:
-            job = dataclasses.replace(job, seed=seed)
-        if params:      # a recording given here is one more file the job reads
-            files = job.files + tuple(v for v in params.values() if isinstance(v, str))
-            job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params),
-                                      files=files)
-        number = next(_COUNTER)
-        folder = self.project / "out" / f"{number:03d}-speech"
-        folder.mkdir(parents=True)
-        return Task.of(job, f"key{number}", folder, self.project)
+        return self.task_of(self.job(character, text), seed=seed, **params)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from projects import TINY_KEYFRAMES_TOML
+
 from moviola.compiler.api import compile_file, compile_text
 from moviola.compiler.plan import JobRef, plan_in_project
 
@@ -41,16 +43,7 @@ INT. HALL - NIGHT
 A lamp in the hall.
 """
 
-TOML = """\
-[profiles.tiny]
-device = "cpu"
-[profiles.tiny.keyframe]
-backend = "diffusers.text_to_image"
-model = "models/sd"
-dtype = "float32"
-steps = 2
-resolution = "64x48"
-"""
+TOML = TINY_KEYFRAMES_TOML
 
 
 def write_pictures(folder: Path) -> None:

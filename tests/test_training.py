@@ -20,6 +20,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 import tiny_models  # noqa: E402
+from projects import TINY_KEYFRAMES_TOML  # noqa: E402
 from test_build import decode  # noqa: E402
 
 from moviola.cli import main  # noqa: E402
@@ -47,15 +48,7 @@ INT. ROOM - DAY
 The striped room, empty.
 """
 
-TOML = """\
-[profiles.tiny]
-device = "cpu"
-[profiles.tiny.keyframe]
-backend = "diffusers.text_to_image"
-model = "models/sd"
-dtype = "float32"
-steps = 2
-resolution = "64x48"
+TOML = TINY_KEYFRAMES_TOML + """\
 
 [profiles.tiny-lora]
 base = "tiny"

@@ -17,7 +17,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # tiny models: idle threads must not spin
 
 import dataclasses
-import itertools
 import json
 import shutil
 import subprocess
@@ -31,11 +30,10 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import tiny_audio_models  # noqa: E402  (tests/ is on sys.path under pytest's rootdir conftest)
+from tiny_film import TinyFilm, wash_house  # noqa: E402
 from tiny_speech_models import write_voice  # noqa: E402
 
-from moviola.compiler.api import compile_text  # noqa: E402
-from moviola.compiler.plan import plan  # noqa: E402
-from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
+from moviola.compiler.profiles import ModelConfig, Options  # noqa: E402
 from moviola.runtime import models, speech_dsp  # noqa: E402
 from moviola.runtime.audio_io import load_audio, read_wav  # noqa: E402
 from moviola.runtime.backends import voice_conversion as vc  # noqa: E402
@@ -43,17 +41,7 @@ from moviola.runtime.backends.protocol import Task  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-SCRIPT = """Title: Takes
-Seed: 7
-Language: en
-
-[[character ODETTE: a washerwoman of sixty; voice: voices/odette.wav]]
-[[character LUCIEN: the miller's son; voice: voices/lucien.wav]]
-[[character MARCEL: her brother, a ferryman]]
-
-INT. WASH-HOUSE - DAY
-
-ODETTE
+SCRIPT = wash_house("Takes", """ODETTE
 [[voice: laughing; from: takes/come-here.wav]]
 Come here. Come in. It's only water.
 
@@ -71,7 +59,7 @@ Hello?
 
 ODETTE
 Yes.
-"""
+""")
 COME, NOT_TODAY, HERE, HELLO, YES = "Come here.", "Not today.", "It was here.", "Hello?", "Yes."
 TAKES = {COME: "takes/come-here.wav", HERE: "takes/here.wav", HELLO: "takes/hello.wav"}
 RATE = 16000
@@ -111,35 +99,17 @@ def vc_config(**over) -> ModelConfig:
     return ModelConfig(**values)
 
 
-_COUNTER = itertools.count(1)
-
-
-class Film:
+class Film(TinyFilm):
     """The script compiled and planned with the voice conversion backend for performances."""
 
     def __init__(self, project: Path, config: ModelConfig | None = None):
-        compilation = compile_text(SCRIPT, str(project / "film.fountain"), project)
-        assert compilation.ok, compilation.errors
-        draft = builtin_profiles()["draft"]
-        profile = Profile("tiny", device="cpu",
-                          models={**draft.models, "performance": config or vc_config()})
-        self.project = project
-        self.plan = plan(compilation.film, profile)
+        super().__init__(project, SCRIPT, performance=config or vc_config())
 
     def job(self, text: str):
-        return next(job for job in self.plan.jobs if job.kind == "speech"
-                    and job.params.text.startswith(text))
+        return self.speech_job(text)
 
     def task(self, text: str, seed: int | None = None, **params) -> Task:
-        job = self.job(text)
-        if seed is not None:
-            job = dataclasses.replace(job, seed=seed)
-        if params:
-            job = dataclasses.replace(job, params=dataclasses.replace(job.params, **params))
-        number = next(_COUNTER)
-        folder = self.project / "out" / f"{number:03d}-speech"
-        folder.mkdir(parents=True)
-        return Task.of(job, f"key{number}", folder, self.project)
+        return self.task_of(self.job(text), seed=seed, **params)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tiny_text import character_level, character_vocab
+
 LETTERS = " abcdefghijklmnopqrstuvwxyz'"
 
 
@@ -123,21 +125,16 @@ def build_csm(folder: Path) -> Path:
     assumes), plus its processor: a character-level tokenizer with CSM's special tokens and
     the EnCodec feature extractor at 24 kHz."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (CsmConfig, CsmForConditionalGeneration, CsmProcessor,
                               EncodecFeatureExtractor, PreTrainedTokenizerFast)
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|AUDIO|>", "<|audio_eos|>", "<unk>"]
-    vocab = {token: index for index, token in enumerate(specials)}
-    for char in LETTERS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?-[]:;\"":
-        vocab[char] = len(vocab)
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    backend.decoder = decoders.Fuse()
+    vocab = character_vocab(
+        ["<|begin_of_text|>", "<|end_of_text|>", "<|AUDIO|>", "<|audio_eos|>", "<unk>"],
+        LETTERS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?-[]:;\"")
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
+        tokenizer_object=character_level(vocab), bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
         pad_token="<|AUDIO|>", unk_token="<unk>",
         additional_special_tokens=["<|AUDIO|>", "<|audio_eos|>"])
     codebooks = 4

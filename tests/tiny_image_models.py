@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tiny_models import _byte_symbols
+from tiny_models import random_lora
+from tiny_text import byte_symbols
 
 TEXT_WIDTH = 16
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
@@ -31,7 +32,7 @@ def _qwen_tokenizer():
     """A byte-level Qwen2 tokenizer (256 byte symbols, Qwen's chat markers, no merges)."""
     from transformers import Qwen2Tokenizer
 
-    vocab = {symbol: index for index, symbol in enumerate(_byte_symbols())}
+    vocab = {symbol: index for index, symbol in enumerate(byte_symbols())}
     for special in ("<|endoftext|>", "<|im_start|>", "<|im_end|>"):
         vocab[special] = len(vocab)
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], pad_token="<|endoftext|>", unk_token=None)
@@ -104,25 +105,13 @@ def build_transformer_lora(model: Path, target: Path, rank: int = 2, scale: floa
     """A random LoRA on the attention projections of the tiny model's transformer, saved as
     diffusers' training scripts save one (``pytorch_lora_weights.safetensors``)."""
     import diffusers
-    import torch
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
 
     index = __import__("json").loads((Path(model) / "model_index.json").read_text())
     pipeline_class = getattr(diffusers, index["_class_name"])
     transformer_class = getattr(diffusers, index["transformer"][1])
     transformer = transformer_class.from_pretrained(Path(model) / "transformer",
                                                     use_safetensors=True, local_files_only=True)
-    targets = ["to_q", "to_k", "to_v"]
-    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                       target_modules=targets))
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, parameter in transformer.named_parameters():
-            if "lora_" in name:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(transformer))
+    layers = random_lora(transformer, ["to_q", "to_k", "to_v"], rank, scale)
     pipeline_class.save_lora_weights(Path(target), transformer_lora_layers=layers,
                                      safe_serialization=True)
     return Path(target)

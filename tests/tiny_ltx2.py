@@ -13,20 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tiny_text import ascii_unigram
+
 TEXT_DIM = 16
 TEXT_LAYERS = 2
 
 
 def _gemma_tokenizer():
     """A tiny Gemma tokenizer: Gemma's special tokens and printable ASCII as a unigram vocab."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import GemmaTokenizerFast
 
-    vocab = [("<pad>", 0.0), ("<eos>", 0.0), ("<bos>", 0.0), ("<unk>", 0.0)]
-    vocab += [(chr(c), -1.0) for c in range(32, 127)]
-    backend = Tokenizer(models.Unigram(vocab, unk_id=3))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
+    backend = ascii_unigram(["<pad>", "<eos>", "<bos>", "<unk>"], "<unk>")
     return GemmaTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>",
                               bos_token="<bos>", unk_token="<unk>", model_max_length=64)
 

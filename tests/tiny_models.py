@@ -13,33 +13,18 @@ Visual models only; audio builders live in their own helpers.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
+from tiny_text import byte_symbols, t5_tokenizer
+
 TEXT_DIM = 32          # the text encoder's hidden size = the UNets' cross-attention size
-
-
-@lru_cache(maxsize=1)
-def _byte_symbols() -> tuple[str, ...]:
-    """GPT-2/CLIP's printable stand-ins for the 256 byte values (``bytes_to_unicode``)."""
-    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-                 + list(range(ord("®"), ord("ÿ") + 1)))
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    by_byte = dict(zip(printable, codes))
-    return tuple(chr(by_byte[b]) for b in range(256))
 
 
 def write_clip_tokenizer(folder: Path) -> Path:
     """vocab.json + merges.txt of a tiny byte-level BPE tokenizer in CLIP's format."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    symbols = _byte_symbols()
+    symbols = byte_symbols()
     tokens = list(symbols) + [s + "</w>" for s in symbols]
     merges = [("t", "h"), ("th", "e</w>"), ("o", "n</w>"), ("e", "r</w>"), ("a", "n")]
     tokens += [a + b for a, b in merges]
@@ -132,19 +117,6 @@ def build_sdxl(folder: Path, prediction_type: str = "epsilon") -> Path:
     return folder
 
 
-def _t5_tokenizer():
-    """A tiny T5 tokenizer: a unigram vocabulary of T5's special tokens and printable ASCII."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import T5TokenizerFast
-
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(chr(c), -1.0) for c in range(32, 127)]
-    backend = Tokenizer(models.Unigram(vocab, unk_id=2))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
-    return T5TokenizerFast(tokenizer_object=backend, eos_token="</s>", unk_token="<unk>",
-                           pad_token="<pad>", extra_ids=0)
-
-
 def build_flux(folder: Path) -> Path:
     """A tiny FluxPipeline: FLUX.1's layout (CLIP + T5 text encoders, a FluxTransformer2DModel
     with double and single stream blocks, a VAE with shift and scale factors, flow matching) at
@@ -156,9 +128,9 @@ def build_flux(folder: Path) -> Path:
 
     folder = Path(folder)
     tokenizer, text_encoder = _tokenizer_and_text_encoder(folder.parent / f".{folder.name}-src")
-    t5_tokenizer = _t5_tokenizer()
+    tokenizer_2 = t5_tokenizer()
     torch.manual_seed(0)
-    t5 = T5EncoderModel(T5Config(vocab_size=len(t5_tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=37,
+    t5 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=TEXT_DIM, d_kv=8, d_ff=37,
                                  num_layers=2, num_heads=4, relative_attention_num_buckets=8))
     torch.manual_seed(0)
     transformer = FluxTransformer2DModel(
@@ -172,7 +144,7 @@ def build_flux(folder: Path) -> Path:
                         scaling_factor=1.5035)
     pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
                         text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=t5,
-                        tokenizer_2=t5_tokenizer, transformer=transformer)
+                        tokenizer_2=tokenizer_2, transformer=transformer)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
 
@@ -250,25 +222,33 @@ def build_text_to_video(folder: Path) -> Path:
 def build_lora(model: Path, target: Path, rank: int = 2, scale: float = 0.5) -> Path:
     """A random LoRA for the UNet of the tiny text-to-image model at ``model``, saved the way
     diffusers' training scripts save one (``pytorch_lora_weights.safetensors``)."""
-    import torch
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(Path(model) / "unet", use_safetensors=True,
+                                                local_files_only=True)
+    layers = random_lora(unet, ["to_q", "to_k", "to_v", "to_out.0"], rank, scale)
+    StableDiffusionPipeline.save_lora_weights(Path(target), unet_lora_layers=layers,
+                                              safe_serialization=True)
+    return Path(target)
+
+
+def random_lora(network, targets: list[str], rank: int, scale: float) -> dict:
+    """Give ``network`` (a diffusers UNet or transformer) a LoRA on the ``targets`` modules with
+    random weights (seed 1, ``scale`` × N(0, 1)); its layers in diffusers' naming, as
+    ``save_lora_weights`` takes them."""
+    import torch
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    unet = UNet2DConditionModel.from_pretrained(Path(model) / "unet", use_safetensors=True,
-                                                local_files_only=True)
-    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
-                                target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    network.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                   target_modules=targets))
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for name, parameter in unet.named_parameters():
+        for name, parameter in network.named_parameters():
             if "lora_" in name:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    StableDiffusionPipeline.save_lora_weights(Path(target), unet_lora_layers=layers,
-                                              safe_serialization=True)
-    return Path(target)
+    return convert_state_dict_to_diffusers(get_peft_model_state_dict(network))
 
 
 def build_ip_adapter(model: Path, target: Path, image_dim: int = 16) -> Path:
@@ -328,7 +308,7 @@ def wan22_ti2v_pipeline(real: bool = False):
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
     from transformers import UMT5Config, UMT5EncoderModel
 
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     torch.manual_seed(0)
     if real:
         text = UMT5Config(vocab_size=256384, d_model=4096, d_kv=64, d_ff=10240, num_layers=24,

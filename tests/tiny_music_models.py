@@ -13,23 +13,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tiny_text import character_level, character_vocab
+
 LETTERS = "abcdefghijklmnopqrstuvwxyz '"
 
 
 def _word_tokenizer():
     """A character-level fast tokenizer with Qwen's end-of-text token (the pipeline appends it
     to the formatted lyrics) as its pad token."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<|endoftext|>", "<unk>"]
-    vocab = {token: index for index, token in enumerate(specials)}
-    for char in LETTERS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?-[]:;#/\n\"":
-        vocab.setdefault(char, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    backend.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>",
+    vocab = character_vocab(["<|endoftext|>", "<unk>"],
+                            LETTERS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?-[]:;#/\n\"")
+    return PreTrainedTokenizerFast(tokenizer_object=character_level(vocab), eos_token="<|endoftext|>",
                                    pad_token="<|endoftext|>", unk_token="<unk>")
 
 
@@ -98,17 +94,11 @@ def build_stable_audio_3(folder: Path) -> Path:
     import torch
     from diffusers import (AutoencoderSAME, FlowMatchEulerDiscreteScheduler,
                            StableAudio3DiTModel, StableAudio3DurationEmbedder, StableAudio3Pipeline)
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import GemmaTokenizerFast, T5GemmaConfig, T5GemmaEncoderModel
 
     folder = Path(folder)
-    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
-    for char in LETTERS + ",.0123456789":
-        vocab.setdefault(char, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    backend.decoder = decoders.Fuse()
-    tokenizer = GemmaTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>",
+    vocab = character_vocab(["<pad>", "<eos>", "<bos>", "<unk>"], LETTERS + ",.0123456789")
+    tokenizer = GemmaTokenizerFast(tokenizer_object=character_level(vocab), pad_token="<pad>", eos_token="<eos>",
                                    bos_token="<bos>", unk_token="<unk>")
     width, latent = 16, 8
     module = dict(hidden_size=width, intermediate_size=32, num_hidden_layers=1,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tiny_text import character_level, character_vocab
+
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,!?'-;:\""
 POCKET_PLACEHOLDERS = {"audio_prompt_bos_token": "<|voice_bos|>",
                        "audio_prompt_token": "<|voice|>",
@@ -46,7 +48,6 @@ def build_pocket_tts(folder: Path, codec_folder: Path | None = None) -> Path:
     ``codec_folder`` (its own model, as on the Hub), which the processor does not name: the
     backend is given it as ``options.audio_tokenizer``."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (PocketTTSConfig, PocketTTSForConditionalGeneration,
                               PocketTTSProcessor, PreTrainedTokenizerFast)
     from transformers.models.pocket_tts.feature_extraction_pocket_tts import \
@@ -54,14 +55,8 @@ def build_pocket_tts(folder: Path, codec_folder: Path | None = None) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    specials = ["<unk>", "<pad>", *POCKET_PLACEHOLDERS.values()]
-    vocab = {token: index for index, token in enumerate(specials)}
-    for char in LETTERS:
-        vocab[char] = len(vocab)
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    backend.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
+    vocab = character_vocab(["<unk>", "<pad>", *POCKET_PLACEHOLDERS.values()], LETTERS)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=character_level(vocab), unk_token="<unk>",
                                         pad_token="<pad>", padding_side="left",
                                         extra_special_tokens=dict(POCKET_PLACEHOLDERS))
     ids = {name: vocab[token] for name, token in POCKET_PLACEHOLDERS.items()}
@@ -140,7 +135,6 @@ def build_vibevoice(folder: Path) -> Path:
     its head is zeroed, so that the tie goes to the lowest id, "next audio frame": the tiny
     model speaks until its frame budget (random weights would stop anywhere)."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (PreTrainedTokenizerFast, VibeVoiceConfig,
                               VibeVoiceForConditionalGeneration, VibeVoiceProcessor)
     from transformers.models.vibevoice_acoustic_tokenizer import \
@@ -148,15 +142,11 @@ def build_vibevoice(folder: Path) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    specials = ["<|vision_pad|>", "<|endoftext|>", "<|vision_start|>", "<|vision_end|>", "<unk>"]
-    vocab = {token: index for index, token in enumerate(specials)}
-    for char in LETTERS + "\n":
-        vocab[char] = len(vocab)
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    backend.decoder = decoders.Fuse()
+    vocab = character_vocab(
+        ["<|vision_pad|>", "<|endoftext|>", "<|vision_start|>", "<|vision_end|>", "<unk>"],
+        LETTERS + "\n")
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<|endoftext|>",
+        tokenizer_object=character_level(vocab), unk_token="<unk>", pad_token="<|endoftext|>",
         eos_token="<|endoftext|>",
         additional_special_tokens=["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>"])
     # weights drawn wide (and the codec blocks' layer scale at 1) so that the voice shows

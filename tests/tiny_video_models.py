@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tiny_models import _t5_tokenizer
+from tiny_text import t5_tokenizer
 
 TEXT_DIM = 32
 LTX_LATENT = 8
@@ -64,7 +64,7 @@ def build_ltx(folder: Path, declared: str = "LTXPipeline") -> Path:
     scheduler = FlowMatchEulerDiscreteScheduler(
         base_image_seq_len=1024, base_shift=0.95, max_image_seq_len=4096, max_shift=2.05,
         shift=1.0, shift_terminal=0.1, use_dynamic_shifting=True)
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     pipe = getattr(diffusers, declared)(scheduler=scheduler, vae=vae, tokenizer=tokenizer,
                                         text_encoder=_t5_encoder(tokenizer),
                                         transformer=transformer)
@@ -104,7 +104,7 @@ def build_wan21_i2v(folder: Path) -> Path:
         num_attention_heads=2, image_size=32, intermediate_size=24, patch_size=8))
     image_processor = CLIPImageProcessor(crop_size=32, size=32)
     transformer = _wan_transformer(16 + 16 + 4, 16, image_dim=image_width)
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     pipe = WanImageToVideoPipeline(
         tokenizer=tokenizer, text_encoder=_t5_encoder(tokenizer, umt5=True), vae=vae,
         scheduler=_wan_scheduler(), image_processor=image_processor, image_encoder=image_encoder,
@@ -125,7 +125,7 @@ def build_wan22_ti2v(folder: Path) -> Path:
                            latents_std=[1.0] * 48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            scale_factor_spatial=16, scale_factor_temporal=4,
                            temperal_downsample=[False, True, True])
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=_t5_encoder(tokenizer, umt5=True),
                        vae=vae, scheduler=_wan_scheduler(),
                        transformer=_wan_transformer(48, 48), expand_timesteps=True)
@@ -143,7 +143,7 @@ def build_wan22_i2v_a14b(folder: Path) -> Path:
     torch.manual_seed(0)
     vae = AutoencoderKLWan(base_dim=16, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True])
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     pipe = WanImageToVideoPipeline(
         tokenizer=tokenizer, text_encoder=_t5_encoder(tokenizer, umt5=True), vae=vae,
         scheduler=_wan_scheduler(), transformer=_wan_transformer(16 + 16 + 4, 16),
@@ -160,7 +160,7 @@ def build_wan21_t2v(folder: Path) -> Path:
     torch.manual_seed(0)
     vae = AutoencoderKLWan(base_dim=16, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True])
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=_t5_encoder(tokenizer, umt5=True),
                        vae=vae, scheduler=_wan_scheduler(), transformer=_wan_transformer(16, 16))
     pipe.save_pretrained(folder, safe_serialization=True)

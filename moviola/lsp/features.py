@@ -15,6 +15,7 @@ from pathlib import Path
 from lsprotocol import types
 
 from moviola.compiler import fountain, ir
+from moviola.compiler.cuts import ShotRef
 from moviola.compiler.diagnostics import CODES, Diagnostic, Severity
 from moviola.compiler.prompts import trigger_phrase
 from moviola.compiler.properties import TRAIN_DEFAULTS
@@ -436,36 +437,52 @@ def scene_at(film: ir.Film, line: int) -> ir.Scene | None:
     return None
 
 
-def shot_at(film: ir.Film, line: int) -> tuple[ir.Scene, ir.Shot] | None:
+def shot_at(film: ir.Film, line: int) -> tuple[ShotRef, ir.Shot] | None:
     """The explicit shot whose directive covers ``line``."""
-    for scene in film.scenes:
-        for shot in scene.shots:
-            if shot.explicit and shot.span.line <= line <= shot.span.end_line:
-                return scene, shot
+    for ref, shot in _explicit_shots(film):
+        if shot.span.line <= line <= shot.span.end_line:
+            return ref, shot
     return None
 
 
-def shot_holding(film: ir.Film, line: int) -> tuple[ir.Scene, ir.Shot] | None:
+def shot_holding(film: ir.Film, line: int) -> tuple[ShotRef, ir.Shot] | None:
     """The explicit shot that holds ``line``: from its directive up to the next shot, within
     its scene."""
     for scene in film.scenes:
         if not scene.span.line <= line <= max(scene.end_line, scene.span.end_line):
             continue
         held = None
-        for shot in scene.shots:
+        for ref, shot in shots_of(scene):
             if shot.span.line <= line:
-                held = shot
-        return (scene, held) if held is not None and held.explicit else None
+                held = ref, shot
+        return held if held is not None and held[1].explicit else None
     return None
 
 
-def shot_directive_at(film: ir.Film, line: int, col: int) -> tuple[ir.Scene, ir.Shot] | None:
+def shot_directive_at(film: ir.Film, line: int, col: int) -> tuple[ShotRef, ir.Shot] | None:
     """The explicit shot whose ``[[shot: …]]`` directive is under the cursor."""
-    for scene in film.scenes:
-        for shot in scene.shots:
-            if shot.explicit and shot.span.contains(line, col):
-                return scene, shot
+    for ref, shot in _explicit_shots(film):
+        if shot.span.contains(line, col):
+            return ref, shot
     return None
+
+
+def shots_of(scene: ir.Scene):
+    """The scene's shots, each with the reference its cuts carry (``Cut.shot``)."""
+    for position, shot in enumerate(scene.shots):
+        yield ShotRef(scene.index, position), shot
+
+
+def _explicit_shots(film: ir.Film):
+    for scene in film.scenes:
+        for ref, shot in shots_of(scene):
+            if shot.explicit:
+                yield ref, shot
+
+
+def cuts_of(cuts, ref: ShotRef) -> list:
+    """The cuts made from the IR shot ``ref`` names, in film order."""
+    return [cut for cut in cuts if cut.shot == ref]
 
 
 # -- code actions -------------------------------------------------------------------------------

@@ -425,8 +425,8 @@ def _cuts_for(film, plan, scope: str, target) -> list:
     found = features.shot_at(film, number) if line is None else features.shot_holding(film, number)
     if found is None:
         return []
-    _, shot = found
-    return [cut for cut in plan.cuts if cut.span == shot.span]
+    ref, _ = found
+    return features.cuts_of(plan.cuts, ref)
 
 
 # -- features ---------------------------------------------------------------------------------
@@ -611,13 +611,13 @@ def _hover(analysis: Analysis, line: int, col: int) -> types.Hover | None:
     elif (scene := features.scene_at(film, line)) is not None:
         text, span = features.scene_markdown(film, scene), scene.span
     elif (found := features.shot_directive_at(film, line, col)) is not None:
-        _, shot = found
+        ref, shot = found
         plan = analysis.plan
         if plan is None:
             return types.Hover(contents=types.MarkupContent(
                 kind=types.MarkupKind.Markdown, value=f"cannot plan: {analysis.plan_error}"),
                 range=document.lsp_range(shot.span))
-        cuts = [cut for cut in plan.cuts if cut.span == shot.span]
+        cuts = features.cuts_of(plan.cuts, ref)
         view = analysis.cache
         note_text = "cache: nothing rendered yet (no `.moviola/cache` in the project)" \
             if document.project is not None else "cache: save the script to build it"
@@ -673,10 +673,10 @@ def _code_lenses(analysis: Analysis) -> list[types.CodeLens]:
         else:
             status = f"not rendered ({len(cuts)} shots)"
         out.append(lens(scene.span, status))
-        for shot in scene.shots:
+        for ref, shot in features.shots_of(scene):
             if not shot.explicit:
                 continue
-            shot_cuts = [cut for cut in cuts if cut.span == shot.span]
+            shot_cuts = features.cuts_of(cuts, ref)
             out.append(lens(shot.span, "▶ render shot", "moviola.buildShot", [uri, shot.span.line]))
             frames = [view.frames[c.id] for c in shot_cuts if view and c.id in view.frames]
             if frames:
