@@ -1,9 +1,11 @@
 """The storyboard contact sheet: every shot's keyframe, numbered, with its size and timing, on one
 PNG.
 
-Fast on a feature's 2,000 shots: each keyframe is decoded once and shrunk at once by an integer
-box reduction (no full-size copy), decoding runs on a few threads (Pillow releases the GIL while
-it inflates a PNG), and the sheet is written with light compression."""
+Fast on a feature's 2,000 shots: every keyframe job writes the keyframe's thumbnail beside it
+(``save_keyframe``), so the sheet decodes 256×144 pictures, not 2,000 full frames. An entry
+rendered before keyframes had thumbnails is shrunk here the same way (same pixels): decoded once,
+reduced at once by an integer box reduction (no full-size copy), on a few threads (Pillow
+releases the GIL while it inflates a PNG). The sheet is written with light compression."""
 
 from __future__ import annotations
 
@@ -18,24 +20,38 @@ COLUMNS = 6
 @dataclass(frozen=True, slots=True)
 class SheetShot:
     image: Path                 # the keyframe
+    thumbnail: Path | None      # its thumbnail (``save_keyframe``), None in older entries
     label: str                  # "3.2"
     size: str                   # "wide"
     start: float                # seconds from the film's start
     seconds: float
 
 
-def thumbnail(path: Path, box: tuple[int, int] = THUMB):
-    """The image at ``path`` fitted into ``box``: reduced by the largest integer factor that keeps
-    it at least the box's size, then resampled to fit."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image.load()
-        factor = max(min(image.width // box[0], image.height // box[1]), 1)
-        small = image.reduce(factor) if factor > 1 else image.copy()
+def fit(image, box: tuple[int, int] = THUMB):
+    """``image`` fitted into ``box``: reduced by the largest integer factor that keeps it at least
+    the box's size, then resampled to fit."""
+    factor = max(min(image.width // box[0], image.height // box[1]), 1)
+    small = image.reduce(factor) if factor > 1 else image.copy()
     small = small.convert("RGB")
     small.thumbnail(box)
     return small
+
+
+def save_keyframe(task, image) -> None:
+    """Write a keyframe job's ``keyframe`` artifact and its ``thumbnail`` (what the sheet draws):
+    every keyframe backend saves its frame through this."""
+    image.save(task.output("keyframe"), format="PNG", compress_level=1)
+    fit(image).save(task.output("thumbnail"), format="PNG", compress_level=1)
+
+
+def thumbnail(shot: SheetShot):
+    """The shot's picture for the sheet: its thumbnail, or its keyframe fitted (the same pixels;
+    fitting a thumbnail changes nothing)."""
+    from PIL import Image
+
+    with Image.open(shot.thumbnail or shot.image) as image:
+        image.load()
+        return fit(image)
 
 
 def contact_sheet(path: Path, title: str, shots: list[SheetShot], columns: int = COLUMNS,
@@ -54,7 +70,7 @@ def contact_sheet(path: Path, title: str, shots: list[SheetShot], columns: int =
     small = ImageFont.load_default(size=13)
     draw.text((pad, 14), title or "Storyboard", fill=(240, 240, 240), font=big)
     with ThreadPoolExecutor(threads) as pool:
-        for index, (shot, image) in enumerate(zip(shots, pool.map(thumbnail, [s.image for s in shots]))):
+        for index, (shot, image) in enumerate(zip(shots, pool.map(thumbnail, shots))):
             row, column = divmod(index, columns)
             x = pad + column * (thumb_w + pad)
             y = header + row * (thumb_h + caption + pad)
