@@ -70,30 +70,39 @@ def test_each_keyframe_job_writes_its_keyframe_fitted_to_the_sheets_cell(built):
     assert np.abs(first - second).mean() > 1 and np.abs(second - third).mean() > 1
 
 
+def cell(sheet: np.ndarray, index: int, thumbnail: np.ndarray) -> np.ndarray:
+    """The part of ``sheet`` where shot ``index``'s picture (of ``thumbnail``'s size) is drawn."""
+    height, width = thumbnail.shape[:2]
+    row, column = divmod(index, COLUMNS)
+    x = PAD + column * (THUMB[0] + PAD) + (THUMB[0] - width) // 2
+    y = HEADER + row * (THUMB[1] + CAPTION + PAD) + (THUMB[1] - height) // 2
+    return sheet[y:y + height, x:x + width]
+
+
 def test_the_sheet_shows_each_shots_keyframe_in_its_cell(built):
     build, sheet_path = built
     sheet = pixels(sheet_path)
     for index, entry in enumerate(keyframes(build)):
         thumbnail = pixels(entry.file("thumbnail.png"))
-        height, width = thumbnail.shape[:2]
-        row, column = divmod(index, COLUMNS)
-        x = PAD + column * (THUMB[0] + PAD) + (THUMB[0] - width) // 2
-        y = HEADER + row * (THUMB[1] + CAPTION + PAD) + (THUMB[1] - height) // 2
-        assert np.array_equal(sheet[y:y + height, x:x + width], thumbnail), index
+        assert np.array_equal(cell(sheet, index, thumbnail), thumbnail), index
 
 
-def test_an_entry_without_a_thumbnail_gives_the_same_sheet(built, tmp_path):
-    """A cache made before keyframes had thumbnails: the sheet shrinks the keyframes itself,
-    to the same pixels."""
-    build, sheet_path = built
+def test_a_long_sheet_row_by_row_and_an_entry_without_a_thumbnail(built, tmp_path):
+    """Three rows of shots (the sheet is written a row at a time): every cell is its shot's
+    picture; and a cache made before keyframes had thumbnails (the sheet shrinks the keyframes
+    itself) gives the same pixels."""
+    build, _ = built
     entries = keyframes(build)
-    labels = [f"1.{n}" for n in range(1, len(entries) + 1)]
-    with_thumbnails = [SheetShot(e.file("keyframe.png"), e.file("thumbnail.png"), label, "wide",
-                                 2.0 * n, 2.0) for n, (e, label) in enumerate(zip(entries, labels))]
+    order = [entries[n % len(entries)] for n in range(2 * COLUMNS + 1)]
+    with_thumbnails = [SheetShot(e.file("keyframe.png"), e.file("thumbnail.png"), f"1.{n}", "wide",
+                                 2.0 * n, 2.0) for n, e in enumerate(order)]
     without = [SheetShot(s.image, None, s.label, s.size, s.start, s.seconds) for s in with_thumbnails]
     contact_sheet(tmp_path / "new.png", "Sheet Test", with_thumbnails)
     contact_sheet(tmp_path / "old.png", "Sheet Test", without)
-    assert np.array_equal(pixels(tmp_path / "new.png"), pixels(tmp_path / "old.png"))
-    # and the build's own sheet is drawn from the thumbnails its keyframes wrote
+    sheet = pixels(tmp_path / "new.png")
+    assert sheet.shape[0] == HEADER + 3 * (THUMB[1] + CAPTION + PAD)
+    for index, entry in enumerate(order):
+        thumbnail = pixels(entry.file("thumbnail.png"))
+        assert np.array_equal(cell(sheet, index, thumbnail), thumbnail), index
+    assert np.array_equal(sheet, pixels(tmp_path / "old.png"))
     assert build.entry(film_ref("contact_sheet")).meta["shots"] == len(entries)
-    assert sheet_path.is_file()
