@@ -10,13 +10,15 @@ Prints, from one run:
 - a simulation of N GPUs (N = 1, 2, 4, 8, 16) building the sample under the final profile:
   per-job seconds from compiler/estimate.py's unit costs (the draft build's recorded job times
   for the CPU jobs), the plan's dependencies, the Ray executor's policy (one actor per model,
-  spare GPUs as replicas of the busiest models); makespan and model loads.
+  spare GPUs as replicas of the busiest models); makespan and model loads. With
+  ``--simulate-only`` (no Ray needed) the CPU jobs take compiler/estimate.py's draft figures too.
 
-    python3 benchmarks/cluster.py [SCRIPT]
+    python3 benchmarks/cluster.py [SCRIPT] [--simulate-only]
 """
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import os
 import shutil
@@ -119,9 +121,22 @@ def simulate(plan, seconds: dict, gpus: int) -> tuple[float, int]:
 
 def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("script", nargs="?", type=Path,
+                        default=ROOT / "samples" / "the-wash-house.fountain")
+    parser.add_argument("--simulate-only", action="store_true",
+                        help="only the simulation of N GPUs (no draft builds, no Ray)")
+    args = parser.parse_args()
+    source = args.script
+    recorded = {} if args.simulate_only else compare_executors(source)
+    simulate_final(source, recorded)
+
+
+def compare_executors(source: Path) -> dict[str, float]:
+    """Build ``source`` under draft on the local executor and on a local Ray; print both.
+    Returns the seconds of each job Ray rendered, by job id."""
     import ray
 
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "samples" / "the-wash-house.fountain"
     with tempfile.TemporaryDirectory() as temp:
         local, local_wall = timed_build(source, Path(temp), None)
         began = time.perf_counter()
@@ -145,8 +160,12 @@ def main() -> None:
           f"{store_bytes / 1e6:.1f} MB of entries through Ray; shipping them (again, same "
           f"Ray): {bytes_wall:.1f} s, {shipped_bytes / 1e6:.1f} MB; "
           f"{store_wall / bytes_wall:.2f}× its wall time")
+    return {row["id"]: row["seconds"] for row in remote.jobs if row["status"] == "executed"}
 
-    recorded = {row["id"]: row["seconds"] for row in remote.jobs if row["status"] == "executed"}
+
+def simulate_final(source: Path, recorded: dict[str, float]) -> None:
+    """The makespan of ``source`` under final on 1–16 GPUs (CPU jobs: ``recorded`` seconds
+    where given, else their estimate)."""
     project = source.parent
     plan = plan_in_project(compile_file(source).film, project, "final")
     seconds = {}
@@ -158,11 +177,14 @@ def main() -> None:
     models = {(j.backend, j.profile_kind, j.model) for j in plan.jobs
               if registry.is_model_backend(j.backend)}
     serial = sum(seconds.values()) + LOAD_SECONDS * len(models)
-    by_kind = defaultdict(float)
+    by_model = defaultdict(float)
     for job in plan.jobs:
-        by_kind[job.kind] += seconds[job.ref]
+        if registry.is_model_backend(job.backend):
+            by_model[(job.profile_kind, job.model)] += seconds[job.ref]
     print(f"\n{source.name}, final profile (estimated per-job GPU seconds, {len(models)} models, "
           f"{LOAD_SECONDS:.0f} s per model load): {serial / 3600:.2f} h of work one job at a time")
+    for (kind, model), work in sorted(by_model.items(), key=lambda kv: -kv[1]):
+        print(f"    {kind:11s} {model:45s} {work / 60:7.1f} min")
     print("  GPUs  makespan   speed-up  model loads")
     one = None
     for gpus in (1, 2, 4, 8, 16):

@@ -6,10 +6,12 @@ measured alone:
 - the mix (both passes, the mix and its three stems as WAV, the AAC) of the sample's timeline
   repeated to 5, 20 and 80 minutes: peak RSS (flat: the same whatever the length) and seconds of
   film per wall second;
-- the contact sheet of 2,155 shots (a feature's count) drawn from the sample's keyframes, against
-  the floor of decoding those keyframes once on one thread.
+- the contact sheet of 2,155 shots (a feature's count) drawn from the thumbnails the sample's
+  keyframe jobs wrote, and drawn as from a cache made before keyframes had thumbnails (each
+  keyframe decoded and shrunk: the same pixels, checked), against the floor of decoding those
+  keyframes once on one thread. Wall and CPU seconds (CPU: the load-independent figure).
 
-    python3 benchmarks/edit.py [--minutes 5,20,80] [--shots 2155]
+    python3 benchmarks/edit.py [--minutes 5,20,80|none] [--shots 2155]
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def sample_sources(project: Path, report: dict):
     line = timeline_module.resolve(render_plan, seconds)
     files = {kind: {i: e.file(f"{kind}.wav") for i, e in entries.items() if i.startswith(f"{kind}:")}
              for kind in ("speech", "music", "sfx")}
-    keyframes = [e.file("keyframe.png") for i, e in entries.items() if i.startswith("keyframe:")]
+    keyframes = [(e.file("keyframe.png"), e.file("thumbnail.png"))
+                 for i, e in entries.items() if i.startswith("keyframe:")]
     return line, files, keyframes
 
 
@@ -77,22 +80,37 @@ def child_mix(project: Path, report: dict, minutes: float, out: Path) -> dict:
 
 
 def child_sheet(project: Path, report: dict, shots: int, out: Path) -> dict:
+    import numpy as np
     from PIL import Image
 
     from moviola.runtime.contact_sheet import SheetShot, contact_sheet
 
     _, _, keyframes = sample_sources(project, report)
-    images = [keyframes[i % len(keyframes)] for i in range(shots)]
-    began = time.perf_counter()
-    for path in images:                       # the floor: every keyframe decoded once, one thread
-        with Image.open(path) as image:
-            image.load()
-    floor = time.perf_counter() - began
-    sheet = [SheetShot(path, f"{i // 6 + 1}.{i % 6 + 1}", "medium", i * 4.0, 4.0)
-             for i, path in enumerate(images)]
-    began = time.perf_counter()
-    contact_sheet(out / "sheet.png", "benchmark", sheet)
-    return {"wall": time.perf_counter() - began, "floor": floor}
+    chosen = [keyframes[i % len(keyframes)] for i in range(shots)]
+
+    def timed(work) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        work()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def decode_each(paths) -> None:            # the floor: every file decoded once, one thread
+        for path in paths:
+            with Image.open(path) as image:
+                image.load()
+
+    def sheet(name: str, thumbnails: bool) -> None:
+        contact_sheet(out / name, "benchmark", [
+            SheetShot(keyframe, thumbnail if thumbnails else None, f"{i // 6 + 1}.{i % 6 + 1}",
+                      "medium", i * 4.0, 4.0) for i, (keyframe, thumbnail) in enumerate(chosen)])
+
+    floor = timed(lambda: decode_each(k for k, _ in chosen))
+    thumbnail_floor = timed(lambda: decode_each(t for _, t in chosen))
+    old = timed(lambda: sheet("old.png", thumbnails=False))
+    new = timed(lambda: sheet("new.png", thumbnails=True))
+    with Image.open(out / "old.png") as a, Image.open(out / "new.png") as b:
+        same = bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return {"floor": floor, "thumbnail_floor": thumbnail_floor, "old": old, "new": new,
+            "same_pixels": same}
 
 
 def run_child(*args: str) -> tuple[dict, float]:
@@ -133,14 +151,15 @@ def main() -> None:
                     "--report", str(project / "report.json"), "--quiet"]) != 0:
             sys.exit("the sample did not build")
         rows = []
-        for minutes in (float(m) for m in args.minutes.split(",")):
+        for minutes in (float(m) for m in args.minutes.split(",") if args.minutes != "none"):
             out = Path(temp) / f"mix-{minutes:g}"
             out.mkdir()
             data, peak = run_child("mix", str(project), str(minutes), str(out))
             rows.append((minutes, data, peak))
             shutil.rmtree(out)
-        base_peak = rows[0][2]
-        print("streamed mix (mix + 3 stems as WAV, AAC), each length in its own process:")
+        if rows:
+            print("streamed mix (mix + 3 stems as WAV, AAC), each length in its own process:")
+            base_peak = rows[0][2]
         for minutes, data, peak in rows:
             print(f"  {data['film_seconds'] / 60:6.1f} min of film: {data['wall']:6.1f} s wall "
                   f"→ {data['film_seconds'] / data['wall']:5.1f}× real time; peak RSS {peak:5.0f} MB "
@@ -148,10 +167,18 @@ def main() -> None:
         out = Path(temp) / "sheet"
         out.mkdir()
         data, peak = run_child("sheet", str(project), str(args.shots), str(out))
-        print(f"contact sheet of {args.shots} shots: {data['wall']:.1f} s wall, "
-              f"{data['wall'] / data['floor']:.2f}× the floor of decoding each keyframe once on one "
-              f"thread ({data['floor']:.1f} s); peak RSS {peak:.0f} MB")
-
+        old_wall, old_cpu = data["old"]
+        new_wall, new_cpu = data["new"]
+        floor_wall, floor_cpu = data["floor"]
+        print(f"contact sheet of {args.shots} shots (peak RSS {peak:.0f} MB):")
+        print(f"  from the thumbnails: {new_wall:.1f} s wall, {new_cpu:.1f} CPU s")
+        print(f"  from the keyframes (a cache without thumbnails): {old_wall:.1f} s wall, "
+              f"{old_cpu:.1f} CPU s; same pixels: {data['same_pixels']}")
+        print(f"  floor, each keyframe decoded once on one thread: {floor_wall:.1f} s wall, "
+              f"{floor_cpu:.1f} CPU s; each thumbnail: {data['thumbnail_floor'][0]:.1f} s wall, "
+              f"{data['thumbnail_floor'][1]:.1f} CPU s")
+        print(f"  thumbnails: {old_cpu / new_cpu:.1f}× less CPU than the keyframes, "
+              f"{new_cpu / floor_cpu:.2f}× the keyframe floor's CPU")
 
 if __name__ == "__main__":
     main()

@@ -212,6 +212,17 @@ def test_keyframe_is_the_film_size(film, manager):
     assert MotionBackend().run(clip)["frames"] == len(decode(clip.output("clip"))) == FPS
 
 
+def test_a_generated_keyframe_comes_with_its_contact_sheet_thumbnail(film, manager):
+    from moviola.runtime.contact_sheet import fit
+
+    backend = TextToImage(keyframe_config(), manager, film.project)
+    task = film.task(f"keyframe:{SHOT_1}")
+    backend.run_batch([task])
+    with Image.open(task.output("keyframe")) as keyframe:
+        expected = np.asarray(fit(keyframe), dtype=np.int16)
+    assert np.array_equal(pixels(task.output("thumbnail")), expected)
+
+
 def test_keyframe_deterministic_under_a_seed(film, manager):
     backend = TextToImage(keyframe_config(), manager, film.project)
     first, again, other = (film.task(f"keyframe:{SHOT_1}"), film.task(f"keyframe:{SHOT_1}"),

@@ -10,6 +10,7 @@ from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
 from moviola.runtime.backends.diffusers_base import (DiffusersBackend, Work, call_parameters,
                                                      open_rgb, takes_init_image)
 from moviola.runtime.backends.protocol import PICTURE_MARGIN
+from moviola.runtime.contact_sheet import save_keyframe
 from moviola.runtime.video import cover as _cover
 
 DEFAULT_MAX_REFS = 3      # reference pictures per keyframe for families that take several
@@ -109,7 +110,7 @@ class TextToImage(DiffusersBackend):
 
         def finish(outputs: list) -> dict:
             generated = Image.fromarray(outputs[0])
-            _cover(generated, film).save(task.output("keyframe"), format="PNG", compress_level=1)
+            save_keyframe(task, _cover(generated, film))
             # the same picture with room around the frame, for the draft camera moves
             # (a profile may pair generated keyframes with draft.motion clips)
             roomy = (int(round(film[0] * PICTURE_MARGIN / 2)) * 2,

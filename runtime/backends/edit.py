@@ -74,7 +74,9 @@ class ContactSheetBackend(BaseBackend):
     def run(self, task) -> dict:
         fps = task.timeline.fps
         params = task.job.params
-        shots = [SheetShot(keyframe.artifact("keyframe"), label, keyframe.params.size,
+        shots = [SheetShot(keyframe.artifact("keyframe"),
+                           keyframe.artifact("thumbnail") if keyframe.has("thumbnail") else None,
+                           label, keyframe.params.size,
                            cut_timing.start_frame / fps, cut_timing.frames / fps)
                  for keyframe, label, cut_timing in zip(task.inputs.of_kind("keyframe"), params.labels,
                                                         task.timeline.cuts)]

@@ -78,6 +78,10 @@ ARTIFACTS: dict[str, dict[str, Artifact]] = {
         Artifact("overlay", "overlay.png", "image", required=False,
                  about="the caption layer, the film's size, fixed while the camera moves"),
         Artifact("keyframe", "keyframe.png", "image", about="the frame as a viewer sees it"),
+        # optional only because entries rendered before it have none (the sheet then shrinks
+        # the keyframe); every keyframe backend writes it (runtime/contact_sheet.save_keyframe)
+        Artifact("thumbnail", "thumbnail.png", "image", required=False,
+                 about="the keyframe fitted into the contact sheet's 256×144 cell"),
         Artifact("source_still", "source-still.png", "image", required=False,
                  about="the still taken from a `from:` video"),
     ),

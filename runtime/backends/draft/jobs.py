@@ -7,6 +7,7 @@ import numpy as np
 
 from moviola.runtime.audio_io import load_audio, video_still, write_wav
 from moviola.runtime.backends.protocol import BaseBackend
+from moviola.runtime.contact_sheet import save_keyframe
 from moviola.runtime.video import previous_planes, render_clip
 from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
 
@@ -138,7 +139,7 @@ class StoryboardBackend(BaseBackend):
             left = (picture.width - params.width) // 2
             top = (picture.height - params.height) // 2
             preview.paste(overlay, (left, top), overlay)
-        preview.save(task.output("keyframe"), format="PNG", compress_level=1)
+        save_keyframe(task, preview)
         return {"width": picture.width, "height": picture.height, "overlay": overlay is not None}
 
 
