@@ -22,7 +22,6 @@ import argparse
 import heapq
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections import defaultdict
