@@ -87,8 +87,8 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
                 min_seconds = 3.0
             min_seconds = max(min_seconds, timing.MIN_SHOT)
             cut_id = f"{scene_id}/{ordinal}"
-            seed = shot.seed if shot is not None and shot.seed is not None else derive_seed(
-                film.settings.seed, cut_id)
+            seed = cut_seed(film, shot, cut_id, size,
+                            primary_asset(film, scene, size, characters, group.card))
             speaker = group.speaker or (group.lines[0].character if group.lines
                                         and not group.lines[0].voice_over else None)
             cut = Cut(
@@ -140,6 +140,35 @@ def _title_card(film: ir.Film) -> str | None:
     if settings.author:
         lines.append(f"{settings.credit or 'written by'} {settings.author}".strip())
     return "\n".join(lines)
+
+
+# Framings where one person fills the frame: the picture is theirs more than the place's.
+_PORTRAIT = frozenset({ShotSize.MEDIUM_CLOSE_UP, ShotSize.CLOSE_UP, ShotSize.EXTREME_CLOSE_UP})
+
+
+def primary_asset(film: ir.Film, scene: ir.Scene, size: ShotSize, characters: tuple[str, ...],
+                  card: str | None) -> ir.Location | ir.Character | None:
+    """The asset a shot is of: the one declared character framed alone in a close shot, else
+    the scene's declared location; None for a title card (typeset, no asset)."""
+    if card is not None:
+        return None
+    if size in _PORTRAIT and len(characters) == 1:
+        return film.character(characters[0])
+    return film.location(scene.location) if scene.location else None
+
+
+def cut_seed(film: ir.Film, shot: ir.Shot | None, cut_id: str, size: ShotSize,
+             asset: ir.Location | ir.Character | None) -> int:
+    """The shot's `seed:`; else, when its primary asset declares a `seed:`, one seed per asset
+    and framing (every close-up of MARIE starts from the same noise, so the image model keeps
+    her look); else the cut's own. None of these depends on another shot."""
+    if shot is not None and shot.seed is not None:
+        return shot.seed
+    if asset is not None and asset.seed is not None:
+        kind = "character" if isinstance(asset, ir.Character) else "location"
+        return derive_seed(film.settings.seed,
+                           f"{kind}/{asset.name.casefold()}/{asset.seed}/{size.value}")
+    return derive_seed(film.settings.seed, cut_id)
 
 
 def derive_seed(film_seed: int, identity: str) -> int:

@@ -162,6 +162,7 @@ class Location:
     span: Span
     name_span: Span
     train: Training | None = None
+    seed: int | None = None          # `seed:`: its shots' seed base (docs/language.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ class Character:
     span: Span
     name_span: Span
     train: Training | None = None
+    seed: int | None = None          # `seed:`: its shots' seed base (docs/language.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,11 +191,12 @@ class Lowering(PropertyChecks, DirectiveLowering):
         props = self.properties(element, kind, note)
         if kind == "location":
             return ir.Location(name, description, props.get("refs", ()), one(props.get("lora")),
-                               element.span, name_span, self.training_of(kind, name, props))
+                               element.span, name_span, self.training_of(kind, name, props),
+                               props.get("seed"))
         if kind == "character":
             return ir.Character(name, description, one(props.get("voice")), props.get("refs", ()),
                                 one(props.get("lora")), element.span, name_span,
-                                self.training_of(kind, name, props))
+                                self.training_of(kind, name, props), props.get("seed"))
         tempo = props.get("tempo")
         if tempo is None:
             match = _TEMPO.search(description)

@@ -18,8 +18,8 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%|(\d*\.\d+|[01])")
 
 # Which properties each annotation takes, and what kind of file each path property names.
 PROPERTIES: dict[str, tuple[str, ...]] = {
-    "location": ("refs", "lora", "train"),
-    "character": ("voice", "refs", "lora", "train"),
+    "location": ("refs", "lora", "train", "seed"),
+    "character": ("voice", "refs", "lora", "train", "seed"),
     "theme": ("tempo", "from"),
     "shot": ("from", "seed"),
     "music": ("volume",),

@@ -413,7 +413,7 @@ def test_completion_of_directive_keywords_and_properties(client, scratch):
     line = type_line(client, scratch, "[[shot: wide; ")
     assert set(complete(client, scratch, line, 14)) == {"from: ", "seed: "}
     line = type_line(client, scratch, "[[character ROSE: a washerwoman; ")
-    assert set(complete(client, scratch, line, 33)) == {"voice: ", "refs: ", "lora: ", "train: "}
+    assert set(complete(client, scratch, line, 33)) == {"voice: ", "refs: ", "lora: ", "train: ", "seed: "}
 
 
 def test_completion_of_shot_sizes_moves_and_themes(client, scratch):
@@ -473,6 +473,13 @@ def test_hover_on_a_cue_shows_the_character(client, kitchen):
 def test_hover_on_a_heading_shows_the_location(client, kitchen):
     text = hover(client, kitchen, L_HEADING, 1)
     assert "KITCHEN" in text and "flowered oilcloth" in text and "refs/" in text and "DAY" in text
+
+
+def test_hover_on_a_declaration_shows_its_seed_base(client, scratch):
+    line = type_line(client, scratch, "[[character ROSE: loud; seed: 5]]")
+    assert "seed: 5, the seed base of its close shots" in hover(client, scratch, line, 13)
+    line = type_line(client, scratch, "[[character ROSE: loud]]")
+    assert "seed base" not in hover(client, scratch, line, 13)
 
 
 def test_hover_on_a_shot_shows_the_resolved_shot(client, kitchen):

@@ -196,3 +196,79 @@ def test_an_inserted_scene_renders_no_other_model_picture():
             assert changed == set()
         new = {j.id for j in after.jobs} - {j.id for j in before.jobs}
         assert new and all("int-bakery-night" in job for job in new)
+
+
+ASSETS = """\
+[[location KITCHEN: a narrow kitchen, one bulb{kitchen_seed}]]
+[[character ANNA: a tired cook{anna_seed}]]
+
+INT. KITCHEN - NIGHT
+
+[[shot: wide]]
+ANNA stirs a pot.
+
+[[shot: close-up]]
+ANNA tastes the soup.
+
+[[shot: wide{shot_seed}]]
+ANNA turns off the stove.
+{extra}
+EXT. YARD - NIGHT
+
+[[shot: wide]]
+The dog sleeps.
+"""
+
+
+def _asset_plan(kitchen_seed="", anna_seed="", shot_seed="", extra=""):
+    return plan_of(ASSETS.format(kitchen_seed=kitchen_seed, anna_seed=anna_seed,
+                                 shot_seed=shot_seed, extra=extra))
+
+
+def test_asset_seed_base_gives_its_shots_one_seed_per_framing():
+    without = {c.id: c.seed for c in _asset_plan().cuts}
+    located = _asset_plan(kitchen_seed="; seed: 7")
+    seeds = {c.id: c.seed for c in located.cuts}
+    kitchen = [c for c in located.cuts if c.characters == ("ANNA",)]
+    wides = [c.seed for c in kitchen if c.size == ShotSize.WIDE]
+    close = [c for c in kitchen if c.size == ShotSize.CLOSE_UP]
+    assert len(wides) == 2 and wides[0] == wides[1]          # the place's wide shots share noise
+    assert wides[0] != without[kitchen[0].id]
+    # the close-up of ANNA alone is hers, not the kitchen's: she declares no seed, so its own
+    assert close[0].seed == without[close[0].id]
+    yard = [c.id for c in located.cuts if c.description.startswith("The dog")]
+    assert seeds[yard[0]] == without[yard[0]]
+    # ANNA's seed base reaches her close-up only
+    both = {c.id: c.seed for c in _asset_plan(kitchen_seed="; seed: 7", anna_seed="; seed: 3").cuts}
+    assert both[close[0].id] != seeds[close[0].id]
+    assert {k: v for k, v in both.items() if k != close[0].id} == \
+        {k: v for k, v in seeds.items() if k != close[0].id}
+
+
+def test_asset_seed_change_renders_only_its_shots_again():
+    before = _asset_plan(kitchen_seed="; seed: 7")
+    after = _asset_plan(kitchen_seed="; seed: 8")
+    changed = {j.id for j in before.jobs if j.kind == "keyframe" and j.key != after.job(j.ref).key}
+    kitchen_wides = {f"keyframe:{c.id}" for c in before.cuts
+                     if c.characters == ("ANNA",) and c.size == ShotSize.WIDE}
+    assert changed == kitchen_wides
+
+
+def test_shot_seed_wins_over_asset_seed_base():
+    cuts = _asset_plan(kitchen_seed="; seed: 7", shot_seed="; seed: 11").cuts
+    assert [c.seed for c in cuts if c.description.startswith("ANNA turns")] == [11]
+
+
+def test_asset_seed_base_is_stable_when_a_scene_is_added_elsewhere():
+    before = _asset_plan(kitchen_seed="; seed: 7")
+    after = _asset_plan(kitchen_seed="; seed: 7",
+                        extra="\nINT. CELLAR - NIGHT\n\n[[shot: wide]]\nJars on a shelf.\n")
+    assert len(after.cuts) == len(before.cuts) + 1
+    assert {c.id: c.seed for c in before.cuts} == \
+        {c.id: c.seed for c in after.cuts if c.id in {b.id for b in before.cuts}}
+    # the kitchen's shots render from the cache (later scenes' drafts show their new numbers)
+    for cut in before.cuts:
+        if cut.characters == ("ANNA",):
+            for kind in ("keyframe", "clip"):
+                ref = f"{kind}:{cut.id}"
+                assert after.job(ref).key == before.job(ref).key, ref

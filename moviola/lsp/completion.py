@@ -336,7 +336,7 @@ _DIRECTIVE_DOCS = {
     "voice": "How one speech is delivered: `[[voice: whispering; from: take.wav]]`",
 }
 _DECLARATION_DOCS = {
-    "location": "Declare a place: `[[location NAME: what it looks like; refs: path; train: lora]]`",
-    "character": "Declare a person: `[[character NAME: who they are; voice: path]]`",
+    "location": "Declare a place: `[[location NAME: what it looks like; refs: path; train: lora; seed: 7]]`",
+    "character": "Declare a person: `[[character NAME: who they are; voice: path; seed: 7]]`",
     "theme": "Declare a piece of score: `[[theme NAME: instruments, mood, 70 bpm]]`",
 }

@@ -337,6 +337,11 @@ def _training_markdown(train: ir.Training, name: str, kind: str) -> str:
             f"(trained under a profile with a keyframe model)")
 
 
+def _seed_markdown(seed: int, shots: str) -> str:
+    return (f"seed: {seed}, the seed base of {shots}: shots of the same framing start from the "
+            f"same noise (a shot's own `seed:` wins)")
+
+
 def character_markdown(film: ir.Film, name: str) -> str:
     character = film.character(name)
     lines = [line for shot in film.shots for line in shot.lines if line.character.casefold() == name.casefold()]
@@ -356,6 +361,8 @@ def character_markdown(film: ir.Film, name: str) -> str:
             out.append(f"lora: `{character.lora.written}`")
         if character.train:
             out.append(_training_markdown(character.train, character.name, "character"))
+        if character.seed is not None:
+            out.append(_seed_markdown(character.seed, "its close shots (alone in the frame)"))
     out.append(f"{len(lines)} line{'s' * (len(lines) != 1)}, {words} words")
     return "\n\n".join(out)
 
@@ -373,6 +380,8 @@ def location_markdown(film: ir.Film, name: str) -> str:
             out.append(f"lora: `{location.lora.written}`")
         if location.train:
             out.append(_training_markdown(location.train, location.name, "location"))
+        if location.seed is not None:
+            out.append(_seed_markdown(location.seed, "the shots of its scenes (but close shots of one person)"))
     out.append(f"{len(scenes)} scene{'s' * (len(scenes) != 1)}")
     return "\n\n".join(out)
 
