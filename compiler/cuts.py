@@ -39,6 +39,7 @@ class Cut:
     lens: ir.Lens | None = None
     focus: ir.Focus | None = None
     lighting: ir.Lighting | None = None
+    continues: bool = False          # starts from the previous cut's last frame (a matching cut)
 
     @property
     def estimated_seconds(self) -> float:
