@@ -52,6 +52,7 @@ class Cut:
     # the IR shot whose beats (or directive) the cut covers; None for the title card and a
     # scene's establishing shot, which come from the title page and the heading
     shot: ShotRef | None = None
+    continues: bool = False          # starts from the previous cut's last frame (a matching cut)
 
     @property
     def estimated_seconds(self) -> float:

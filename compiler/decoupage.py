@@ -66,6 +66,7 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
         previous_place = place if scene.heading else previous_place
 
         groups = _groups(scene, new_place)
+        continuing = _continuing(groups)
         previous_speaker = None
         scene_cuts: list[Cut] = []
         for ordinal, group in enumerate(groups, 1):
@@ -107,6 +108,7 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
                 focus=shot.focus if shot is not None else None,
                 lighting=shot.lighting if shot is not None else None,
                 shot=group.origin,
+                continues=ordinal - 1 in continuing,
             )
             pending_in = "cut"
             scene_cuts.append(cut)
@@ -123,6 +125,38 @@ def decoupage(film: ir.Film) -> tuple[Cut, ...]:
     scenes = {scene.index: scene for scene in film.scenes}
     return tuple(_replace(cut, prompt=shot_prompt(film, scenes.get(cut.scene_index), cut))
                  for cut in cuts)
+
+
+def continuation_problems(scene: ir.Scene) -> list[tuple[Span, str, str]]:
+    """(span of `continues`, message, label) for each shot of ``scene`` that cannot continue:
+    there is no picture before it in the scene, or it or the one before is a title card."""
+    groups = _groups(scene, False)   # a new place's establishing shot only goes before a first
+    problems = []                    # group that is dialogue or a card: never a directive
+    for index, group in enumerate(groups):
+        span = group.shot.continues if group.shot is not None else None
+        if span is None or index in _continuing(groups):
+            continue
+        if _is_card(group):
+            problems.append((span, "a title card cannot continue a shot", "typeset, not filmed"))
+        elif index == 0:
+            problems.append((span, "the first shot of a scene cannot continue",
+                             "no shot before it in this scene"))
+        else:
+            problems.append((span, "a shot cannot continue from a title card",
+                             "the shot before it is a card"))
+    return problems
+
+
+def _continuing(groups: list[_Group]) -> set[int]:
+    """The indexes of the groups that continue from the group before them: a shot written
+    `continues` that has a filmed (not a card) shot before it in the scene, and is no card."""
+    return {index for index, group in enumerate(groups)
+            if group.shot is not None and group.shot.continues is not None and index > 0
+            and not _is_card(group) and not _is_card(groups[index - 1])}
+
+
+def _is_card(group: _Group) -> bool:
+    return bool(group.card) and not group.actions and not group.lines
 
 
 def _title_card(film: ir.Film) -> str | None:

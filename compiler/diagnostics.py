@@ -111,6 +111,17 @@ the project; a `photo.txt` beside `photo.jpg` is its caption).
 
     [[character ANA: a woman in her seventies; refs: refs/ana/; train: lora]]
 """),
+        _code("E210", "cannot-continue", E, "a shot written `continues` has no filmed shot to continue",
+              """
+`continues` makes a matching cut: the shot's picture starts from the last frame of the shot
+before it in the same scene. The first shot of a scene has none, a title card is typeset
+rather than filmed (it can neither continue nor be continued), and a shot `from:` a picture
+or a video already has its first frame.
+
+    [[shot: wide]]
+    Ana lifts the sheet.
+    [[shot: close-up, continues]]     <- starts where the wide shot ends
+"""),
         _code("E301", "bad-duration", E, "a duration is not a positive number of seconds",
               """
 Durations are written in seconds (`6s`, `2.5s`, `6 sec`) or as minutes and seconds (`1:30`).

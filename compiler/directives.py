@@ -27,6 +27,10 @@ class DirectiveLowering:
         props = self.properties(element, "shot", note)
         draft.source = one(props.get("from"))
         draft.seed = props.get("seed")
+        if draft.source is not None and draft.continues is not None:
+            self.error("E210", "a shot `from:` a picture or video cannot also continue",
+                       draft.continues, label="its picture starts from the previous shot",
+                       help="keep `continues` or `from:`, not both")
         return draft
 
     def shot_term(self, element: Element, draft: ShotDraft, term: ann.Term) -> None:
@@ -46,6 +50,9 @@ class DirectiveLowering:
             elif self._set_once(draft, "duration", seconds, span, term.text):
                 pass
             return
+        if word in vocabulary.CONTINUES:
+            self._set_once(draft, "continues", span, span, term.text)
+            return
         found = vocabulary.shot_term(word)
         if found is not None:
             facet, value = found
@@ -53,7 +60,7 @@ class DirectiveLowering:
             return
         suggestion = closest(word, vocabulary.all_shot_terms())
         self.error("E205", f"unknown shot term {term.text!r}", span,
-                   label="not a shot size, camera move, angle, lens, focus, lighting or duration",
+                   label="not a shot size, camera move, angle, lens, focus, lighting, duration or `continues`",
                    help=f"did you mean `{suggestion}`?" if suggestion else
                    "sizes: wide, medium, close-up…; moves: static, push in, pan left…; "
                    "angles: low angle, dutch…; see docs/language.md",

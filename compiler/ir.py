@@ -265,6 +265,7 @@ class Shot:
     lens: Lens | None = None
     focus: Focus | None = None
     lighting: Lighting | None = None
+    continues: Span | None = None   # `continues`: starts from the previous shot's last frame
 
     @property
     def lines(self) -> tuple[Line, ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import annotations as ann
 from . import fountain, ir, paths, references
+from .decoupage import continuation_problems
 from .diagnostics import Diagnostic, Edit, Related, closest
 from .directives import DirectiveLowering
 from .fountain import Element, Script
@@ -227,7 +228,7 @@ class Lowering(PropertyChecks, DirectiveLowering):
 
     def freeze_scene(self, number: int, draft: SceneDraft) -> ir.Scene:
         heading = draft.heading
-        return ir.Scene(
+        scene = ir.Scene(
             index=number,
             heading=heading.plain if heading else "",
             scene_number=heading.scene_number if heading else None,
@@ -240,6 +241,11 @@ class Lowering(PropertyChecks, DirectiveLowering):
             span=draft.span,
             end_line=max(draft.end_line, draft.span.end_line),
         )
+        for span, message, label in continuation_problems(scene):
+            self.error("E210", message, span, label=label,
+                       help="a shot continues the filmed shot before it in the same scene; "
+                            "remove `continues` here")
+        return scene
 
     def scene(self, element: Element) -> SceneDraft:
         heading = element.heading

@@ -161,8 +161,14 @@ class KeyframeParams(JobParams):
     focal_length: int | None = None
     focus: str | None = None
     lighting: str | None = None
+    # a matching cut: the picture is the previous clip's last frame (the clip job an input),
+    # laid where this shot's camera move starts (move, speed); None for every other shot
+    continues: bool | None = None
+    move: str | None = None
+    speed: str | None = None
     OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model", "angle", "lens", "focal_length",
-                                                    "focus", "lighting")
+                                                    "focus", "lighting", "continues", "move",
+                                                    "speed")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,7 +183,8 @@ class ClipParams(JobParams):
     transition_in: str
     transition_out: str
     source: str | None = None        # filmed footage: the `from:` video the clip reads
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model", "source")
+    continues: bool | None = None    # starts from the previous clip's last frame (its keyframe)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("model", "source", "continues")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -366,12 +373,14 @@ class _Builder:
 
     def add(self, ref: JobRef, params: "JobParams", *, inputs=(), timing=(), files=(),
             seed: int = 0, label: str = "", span: Span | None = None, drawn: bool = False,
-            profile_kind: str | None = None) -> Job:
-        # drawn: title cards are typeset by the storyboard renderer under every profile
+            profile_kind: str | None = None, backend: Backend | None = None) -> Job:
+        # drawn: title cards are typeset by the storyboard renderer under every profile;
+        # backend: one that renders the job under every profile (no model settings)
         kind = ref.kind
         profile_kind = profile_kind or kind
-        backend = DRAFT[kind] if drawn else self.backends[profile_kind]
-        if profile_kind in self.model_params and not drawn:
+        fixed = drawn or backend is not None
+        backend = backend or (DRAFT[kind] if drawn else self.backends[profile_kind])
+        if profile_kind in self.model_params and not fixed:
             # generation settings change the output: they belong to the key
             params = replace(params, model=self.model_params[profile_kind])
         key = content_key({
@@ -447,6 +456,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     lip_sync = "clip" in configs and bool(configs["clip"].options.get("lip_sync"))
     scenes = {scene.index: scene for scene in film.scenes}
     previous_clip: Job | None = None
+    previous_cut: Cut | None = None
     clips: list[JobRef] = []
     keyframes: list[JobRef] = []
     for cut in cuts:
@@ -471,19 +481,22 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             [trained[asset] for asset in (("location", location.name if location else None),
                                           *(("character", name) for name in cut.characters))
              if asset in trained]
-        keyframe = build.add(JobRef("keyframe", cut.id), KeyframeParams(
-            width=width, height=height,
-            size=cut.size.value, setting=scene.setting, time=scene.time,
-            place=scene.place, location=location.description if location else "",
-            refs=tuple(refs),
-            characters=tuple(cut.characters), speaker=cut.speaker,
-            caption=_caption(cut) if writes_text else "", label=cut.label if writes_text else "",
-            card=cut.card,
-            prompt=cut.prompt, style=settings.style,
-            source=cut.source.path if cut.source is not None else None,
-            **_camera_params(cut),
-        ), inputs=lora_inputs, files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}",
-            span=cut.span, drawn=cut.card is not None)
+        if cut.continues:
+            keyframe = _continued_keyframe(build, cut, previous_cut, previous_clip, width, height)
+        else:
+            keyframe = build.add(JobRef("keyframe", cut.id), KeyframeParams(
+                width=width, height=height,
+                size=cut.size.value, setting=scene.setting, time=scene.time,
+                place=scene.place, location=location.description if location else "",
+                refs=tuple(refs),
+                characters=tuple(cut.characters), speaker=cut.speaker,
+                caption=_caption(cut) if writes_text else "", label=cut.label if writes_text else "",
+                card=cut.card,
+                prompt=cut.prompt, style=settings.style,
+                source=cut.source.path if cut.source is not None else None,
+                **_camera_params(cut),
+            ), inputs=lora_inputs, files=files, seed=cut.seed, label=f"frame {cut.label} {cut.size.value}",
+                span=cut.span, drawn=cut.card is not None)
         keyframes.append(keyframe.ref)
         inputs = [keyframe.ref]
         if cut.transition_in == "dissolve" and previous_clip is not None:
@@ -498,12 +511,13 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
             transition_in=cut.transition_in, transition_out=cut.transition_out,
             # filmed footage: the clip reads the video itself (its keyframe only a still of it)
             source=cut.source.path if _is_video(cut) else None,
+            continues=True if cut.continues else None,
         ), inputs=inputs, timing=speech_of[cut.id], files=files if _is_video(cut) else (),
             seed=cut.seed,
             label=f"shot {cut.label} {cut.size.value} {cut.move}", span=cut.span,
             drawn=cut.card is not None, profile_kind="footage" if _is_video(cut) else "clip")
         clips.append(clip.ref)
-        previous_clip = clip
+        previous_clip, previous_cut = clip, cut
 
     music: list[JobRef] = []
     sung = _sung_lines(film)
@@ -564,6 +578,28 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
     estimated = sum(cut.estimated_seconds for cut in cuts)
     return RenderPlan(film, cuts, tuple(build.jobs), profile.name, estimated, dict(build.by_id),
                       profile, notes)
+
+
+# Under every profile, a continuing shot's keyframe is the previous shot's last frame, as the
+# draft storyboard lays it out (a model would repaint the frame the cut is meant to match).
+CONTINUATION = Backend("draft.continuation", "continuation/1")
+
+
+def _continued_keyframe(build: "_Builder", cut: Cut, previous_cut: Cut | None,
+                        previous_clip: "Job | None", width: int, height: int) -> "Job":
+    """The keyframe of a matching cut: the previous clip's last frame (that clip job its
+    input, so editing the previous shot renders this one again). Its key holds only what
+    lays the frame out and the prompt the clip's model reads (editing this shot's action
+    renders the clip again, not this frame)."""
+    if previous_cut is None or previous_cut.scene_index != cut.scene_index:
+        raise ValueError(f"shot {cut.label} continues, but no shot comes before it in its scene")
+    return build.add(JobRef("keyframe", cut.id), KeyframeParams(
+        width=width, height=height, size=cut.size.value, setting="", time=None, place="",
+        location="", refs=(), characters=(), speaker=None, caption="", label="", card=None,
+        prompt=cut.prompt, style="", source=None,
+        continues=True, move=cut.move.kind.value, speed=cut.move.speed.value,
+    ), inputs=[previous_clip.ref], seed=cut.seed, label=f"frame {cut.label} continues",
+        span=cut.span, backend=CONTINUATION)
 
 
 def _train_jobs(build: "_Builder", film: ir.Film, profile: Profile) -> tuple[dict, tuple[str, ...]]:
@@ -668,4 +704,5 @@ def _cut_json(cut: Cut) -> dict:
         "transition_out": cut.transition_out, "explicit": cut.explicit, "prompt": cut.prompt,
         "line": cut.span.line,
         **{name: value for name, value in _camera_params(cut).items() if value is not None},
+        **({"continues": True} if cut.continues else {}),
     }

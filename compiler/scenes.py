@@ -31,11 +31,12 @@ class ShotDraft:
     lens: ir.Lens | None = None
     focus: ir.Focus | None = None
     lighting: ir.Lighting | None = None
+    continues: Span | None = None
 
     def freeze(self) -> ir.Shot:
         return ir.Shot(self.explicit, self.size, self.move, self.duration, self.source, self.seed,
                        tuple(self.beats), self.span, self.angle, self.lens, self.focus,
-                       self.lighting)
+                       self.lighting, self.continues)
 
 
 @dataclass

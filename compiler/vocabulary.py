@@ -234,6 +234,9 @@ def transition_kind(text: str) -> str:
 
 CAMERA_TABLES = {"angle": ANGLES, "lens": LENSES, "focus": FOCUS, "lighting": LIGHTING}
 FOCAL_EXAMPLES = ("24mm", "35mm", "50mm", "85mm", "135mm")
+# A matching cut: the shot's picture starts from the previous shot's last frame
+# (`[[shot: close-up, continues]]`, docs/language.md). The first word is the one completion offers.
+CONTINUES = ("continues", "continued", "continuous", "from previous")
 
 
 def camera_terms() -> dict[str, tuple[str, ...]]:
@@ -247,5 +250,5 @@ def camera_terms() -> dict[str, tuple[str, ...]]:
 
 def all_shot_terms() -> list[str]:
     camera = {term for table in CAMERA_TABLES.values() for term in table}
-    return sorted(set(SHOT_SIZES) | set(MOVES) | camera | set(FOCAL_EXAMPLES)
+    return sorted(set(SHOT_SIZES) | set(MOVES) | camera | set(FOCAL_EXAMPLES) | set(CONTINUES)
                   | {f"{s} {m}" for s in ("slow", "fast") for m in MOVES})

@@ -197,11 +197,12 @@ class Executor:
                 self.entries[job.ref] = entry
 
         for job in self.plan.jobs:
-            if not KIND_RULES[job.kind].timed:
+            # a matching cut's keyframe reads the previous clip, which waits for the timeline
+            if not KIND_RULES[job.kind].timed and all(i in states for i in job.inputs):
                 look(job, {})
         if all(states[j.ref] == "cached" for j in self.plan.jobs if j.kind == "speech"):
             self._resolve_timeline()
-            for job in sorted(self.plan.jobs, key=lambda j: KIND_RULES[j.kind].phase):
+            for job in self.plan.jobs:                  # the plan's order: inputs first
                 if job.ref not in states:
                     look(job, self.timing_for(job))
         return {job.id: states.get(job.ref, "after speech") for job in self.plan.jobs}

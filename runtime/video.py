@@ -44,6 +44,43 @@ def to_yuv(image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return clip(y), clip(half(u)), clip(half(v))
 
 
+def from_yuv(y: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """The RGB picture of YUV 4:2:0 planes (the inverse of :func:`to_yuv`): a clip's last frame
+    as an image."""
+    from PIL import Image
+
+    chroma = lambda plane: np.repeat(np.repeat(plane.astype(np.float32) - 128, 2, 0), 2, 1)  # noqa: E731
+    luma = 1.164 * (y.astype(np.float32) - 16)
+    cb, cr = chroma(u)[:y.shape[0], :y.shape[1]], chroma(v)[:y.shape[0], :y.shape[1]]
+    rgb = np.stack([luma + 1.596 * cr, luma - 0.813 * cr - 0.391 * cb, luma + 2.018 * cb], axis=-1)
+    return Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+
+
+def crop_box(move: str, speed: str, t: float, key_size: tuple[int, int],
+             frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The keyframe pixels (x0, y0, w, h) the frame at time t shows: :func:`window` on the
+    even pixel grid the 4:2:0 planes need."""
+    width, height = frame_size
+    cx, cy, scale = window(move, speed, t, key_size, frame_size)
+    w = int(round(width * scale / 2)) * 2
+    h = int(round(height * scale / 2)) * 2
+    x0 = int(round((cx - w / 2) / 2)) * 2
+    y0 = int(round((cy - h / 2) / 2)) * 2
+    return min(max(x0, 0), key_size[0] - w), min(max(y0, 0), key_size[1] - h), w, h
+
+
+def continued_picture(frame, key_size: tuple[int, int], move: str, speed: str):
+    """A keyframe picture whose camera move starts on ``frame`` (a matching cut): the frame laid
+    in the window the move starts from, the room around it the frame itself, stretched and
+    blurred (what the camera uncovers later in the shot)."""
+    from PIL import ImageFilter
+
+    x0, y0, w, h = crop_box(move, speed, 0.0, key_size, frame.size)
+    picture = frame.resize(key_size).filter(ImageFilter.GaussianBlur(max(key_size) / 60))
+    picture.paste(frame if frame.size == (w, h) else frame.resize((w, h)), (x0, y0))
+    return picture
+
+
 def _ease(t: float) -> float:
     return t * t * (3 - 2 * t)
 
@@ -191,14 +228,7 @@ def render_clip(path: Path, keyframe, *, move: str, speed: str, frames: int, fps
     try:
         for index in range(frames):
             t = index / max(frames - 1, 1)
-            cx, cy, scale = window(move, speed, t, key_size, (width, height))
-            w = int(round(width * scale / 2)) * 2
-            h = int(round(height * scale / 2)) * 2
-            x0 = int(round((cx - w / 2) / 2)) * 2
-            y0 = int(round((cy - h / 2) / 2)) * 2
-            x0 = min(max(x0, 0), key_size[0] - w)
-            y0 = min(max(y0, 0), key_size[1] - h)
-            box = (x0, y0, w, h)
+            box = x0, y0, w, h = crop_box(move, speed, t, key_size, (width, height))
             blend = _transition_weight(index, frames, fade_in, fade_out, dissolve if dissolve_from else 0)
             is_last = index == frames - 1
             if repeat is not None and repeat[0] == box and blend is None and not is_last:

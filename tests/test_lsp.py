@@ -426,6 +426,13 @@ def test_completion_of_shot_sizes_moves_and_themes(client, scratch):
     assert {"RIVER", "stop"} <= set(complete(client, scratch, line, 9))
 
 
+def test_completion_and_hover_of_a_matching_cut(client, scratch):
+    line = type_line(client, scratch, "[[shot: close-up, cont")
+    assert complete(client, scratch, line, 22) == ["continues"]
+    line = type_line(client, scratch, "[[shot: close-up, continues]]")
+    assert "starts from the previous shot's last frame" in hover(client, scratch, line, 10)
+
+
 def test_completion_offers_the_camera_language(client, scratch):
     line = type_line(client, scratch, "[[shot: wide, ")
     terms = set(complete(client, scratch, line, 14))

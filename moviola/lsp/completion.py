@@ -258,6 +258,9 @@ def _terms(kind: str, typed: str, names: Names, start: int, edit) -> list:
                 if typed and alias.startswith(typed) and alias not in spelled:
                     items.append(edit(start, alias, types.CompletionItemKind.Property,
                                       f"= {value.value}", sort="3"))
+        if vocabulary.CONTINUES[0].startswith(typed):
+            items.append(edit(start, vocabulary.CONTINUES[0], types.CompletionItemKind.Keyword,
+                              "matching cut: starts from the previous shot's last frame", sort="2"))
     elif kind == "music":
         for name in names.themes:
             if name.casefold().startswith(typed):

@@ -428,6 +428,9 @@ def shot_markdown(cuts, states: dict | None, rendered_note: str = "") -> str:
                        + (f"; speaking: {cut.speaker}" if cut.speaker else ""))
         if cut.source is not None:
             out.append(f"from: `{cut.source.written}`")
+        if cut.continues:
+            out.append("continues: a matching cut, its picture starts from the previous shot's "
+                       "last frame")
         out.append(f"prompt:\n\n```text\n{cut.prompt}\n```")
         if states is not None:
             frame = states.get(f"keyframe:{cut.id}", "render")

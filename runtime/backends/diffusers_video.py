@@ -170,6 +170,12 @@ class TextToVideo(VideoBackend):
 
     name = "diffusers.text_to_video"
 
+    def check_jobs(self, jobs) -> list[str]:
+        """A matching cut starts from the previous shot's last frame, which text alone cannot."""
+        return [f"{job.label} continues the shot before it (`continues`), but {self.config.model} "
+                f"({self.name}) makes clips from text alone; give the profile's clip an "
+                f"image-to-video model" for job in jobs if job.params.continues]
+
     def plan_task(self, task, pipe) -> Work:
         params = task.job.params
         size = self.generation_size(pipe, (int(params.width), int(params.height)))

@@ -18,6 +18,7 @@ BACKENDS = {
     "draft.storyboard": "moviola.runtime.backends.draft.jobs:StoryboardBackend",
     "draft.motion": "moviola.runtime.backends.draft.jobs:MotionBackend",
     "draft.footage": "moviola.runtime.backends.draft.jobs:FootageBackend",
+    "draft.continuation": "moviola.runtime.backends.draft.jobs:ContinuationBackend",
     "draft.score": "moviola.runtime.backends.draft.jobs:ScoreBackend",
     "draft.sfx": "moviola.runtime.backends.draft.jobs:SfxBackend",
     "edit.mix": "moviola.runtime.backends.edit:MixBackend",

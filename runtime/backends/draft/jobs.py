@@ -143,6 +143,34 @@ class StoryboardBackend(BaseBackend):
         return {"width": picture.width, "height": picture.height, "overlay": overlay is not None}
 
 
+class ContinuationBackend(BaseBackend):
+    """The keyframe of a matching cut (``[[shot: …, continues]]``), under every profile: the
+    previous clip's last frame as the frame a viewer sees (an image-to-video model starts
+    from it), and as the picture laid where this shot's camera move starts (the draft motion
+    starts on it)."""
+
+    def run(self, task) -> dict:
+        from moviola.runtime.backends.draft.storyboard import keyframe_size
+        from moviola.runtime.video import continued_picture, from_yuv
+
+        params = task.job.params
+        previous = task.inputs.one("clip")
+        if previous is None:
+            raise ValueError(f"{task.job.label}: continues, but has no previous clip as input")
+        with np.load(previous.artifact("last_frame")) as planes:
+            frame = from_yuv(planes["y"], planes["u"], planes["v"])
+        size = (int(params.width), int(params.height))
+        if frame.size != size:          # a clip of another size: cover the frame with it
+            from moviola.runtime.video import cover
+
+            frame = cover(frame, size)
+        picture = continued_picture(frame, keyframe_size(*size), params.move, params.speed)
+        picture.save(task.output("picture"), format="PNG", compress_level=1)
+        frame.save(task.output("keyframe"), format="PNG", compress_level=1)
+        return {"width": picture.width, "height": picture.height, "overlay": False,
+                "continues": str(previous.ref)}
+
+
 class MotionBackend(BaseBackend):
     def run(self, task) -> dict:
         from PIL import Image
