@@ -11,7 +11,7 @@ import pytest
 from projects import annotated_project
 
 from moviola.compiler.api import compile_file
-from moviola.compiler.plan import JobRef, content_key, plan_in_project, PLAN_FORMAT
+from moviola.compiler.plan import CONTINUATION, JobRef, content_key, plan_in_project, PLAN_FORMAT
 from moviola.compiler.profiles import BACKENDS as PROFILE_BACKENDS, ModelConfig
 from moviola.runtime.backends import registry
 from moviola.runtime.backends.protocol import ARTIFACTS, Backend, Task, UndeclaredAccess
@@ -45,8 +45,10 @@ def construct(name: str, tmp_path: Path):
 
 
 def test_the_registry_and_the_profiles_know_the_same_renderers():
-    # edit backends and those working on another kind's model are picked by the plan
-    drawn = {name for name in registry.BACKENDS if name.startswith("edit.")} | set(registry.MODEL_OF)
+    # edit backends, those working on another kind's model and a matching cut's keyframe
+    # (the previous clip's last frame, under every profile) are picked by the plan
+    drawn = ({name for name in registry.BACKENDS if name.startswith("edit.")} | set(registry.MODEL_OF)
+             | {CONTINUATION.name})
     assert set(registry.BACKENDS) - drawn == set(PROFILE_BACKENDS)
 
 
