@@ -342,6 +342,21 @@ def _seed_markdown(seed: int, shots: str) -> str:
             f"same noise (a shot's own `seed:` wins)")
 
 
+def _asset_markdown(asset: ir.Character | ir.Location, kind: str, seeded: str) -> list[str]:
+    """What a character and a location declare alike: references, LoRA, training, seed base
+    (``seeded``: the shots that base covers)."""
+    out = []
+    if asset.refs:
+        out.append(f"refs: {_paths(asset.refs)}")
+    if asset.lora:
+        out.append(f"lora: `{asset.lora.written}`")
+    if asset.train:
+        out.append(_training_markdown(asset.train, asset.name, kind))
+    if asset.seed is not None:
+        out.append(_seed_markdown(asset.seed, seeded))
+    return out
+
+
 def character_markdown(film: ir.Film, name: str) -> str:
     character = film.character(name)
     lines = [line for shot in film.shots for line in shot.lines if line.character.casefold() == name.casefold()]
@@ -355,14 +370,7 @@ def character_markdown(film: ir.Film, name: str) -> str:
         out.append(character.description or "_no description_")
         out.append(f"voice: `{character.voice.written}`" if character.voice
                    else "voice: a default voice (no `voice:` recording)")
-        if character.refs:
-            out.append(f"refs: {_paths(character.refs)}")
-        if character.lora:
-            out.append(f"lora: `{character.lora.written}`")
-        if character.train:
-            out.append(_training_markdown(character.train, character.name, "character"))
-        if character.seed is not None:
-            out.append(_seed_markdown(character.seed, "its close shots (alone in the frame)"))
+        out += _asset_markdown(character, "character", "its close shots (alone in the frame)")
     out.append(f"{len(lines)} line{'s' * (len(lines) != 1)}, {words} words")
     return "\n\n".join(out)
 
@@ -374,14 +382,8 @@ def location_markdown(film: ir.Film, name: str) -> str:
         out = [f"**{name}** · place", "_Not declared_: the scene heading's own words describe it."]
     else:
         out = [f"**{location.name}** · location", location.description or "_no description_"]
-        if location.refs:
-            out.append(f"refs: {_paths(location.refs)}")
-        if location.lora:
-            out.append(f"lora: `{location.lora.written}`")
-        if location.train:
-            out.append(_training_markdown(location.train, location.name, "location"))
-        if location.seed is not None:
-            out.append(_seed_markdown(location.seed, "the shots of its scenes (but close shots of one person)"))
+        out += _asset_markdown(location, "location",
+                               "the shots of its scenes (but close shots of one person)")
     out.append(f"{len(scenes)} scene{'s' * (len(scenes) != 1)}")
     return "\n\n".join(out)
 

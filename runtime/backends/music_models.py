@@ -304,6 +304,25 @@ class _AudioPipeline(_MusicAndEffects):
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
+    def one_generation_a_row(self, name: str, rows: list[_Row], generation) -> list[np.ndarray]:
+        """Each row's audio from its own pipeline call (a job's audio must not depend on its
+        batch): ``generation(pipe, row)`` makes the call; its audio, cut or padded to the row's
+        length, as (samples, channels)."""
+        import torch
+
+        pipe = self.resident(name)
+        rate = int(pipe.vae.config.sampling_rate)
+        audio = []
+        for row in rows:
+            def call(row=row):
+                with torch.inference_mode():
+                    return generation(pipe, row)
+
+            output = self.generate(name, [row.label], call)
+            samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
+            audio.append(_exact(samples, int(round(row.seconds * rate))))
+        return audio
+
 
 class StableAudio(_AudioPipeline):
     """``diffusers.stable_audio``: Stable Audio Open (diffusers' ``StableAudioPipeline``) for
@@ -335,7 +354,7 @@ class StableAudio(_AudioPipeline):
 
         pipe = self.resident(name)
         rate = int(pipe.vae.config.sampling_rate)
-        device = pipe._execution_device
+        device = pipe.device
         negative = self.options.get("negative_prompt", "low quality") or None
         steps = self.config.steps or 100
         guidance = 7.0 if self.config.guidance is None else self.config.guidance
@@ -385,30 +404,18 @@ class StableAudio3(_AudioPipeline):
         return float(pipe.duration_embedder.config.max_val), int(pipe.vae.config.sampling_rate)
 
     def generate_rows(self, name: str, rows: list[_Row]) -> list[np.ndarray]:
-        import torch
-
-        pipe = self.resident(name)
-        rate = int(pipe.vae.config.sampling_rate)
         settings = {}
         if self.config.steps:
             settings["num_inference_steps"] = self.config.steps
         if self.config.guidance is not None:
             settings["guidance_scale"] = self.config.guidance
-        audio = []
-        for row in rows:
-            def call(row=row):
-                with torch.inference_mode():
-                    return pipe(prompt=row.prompt, duration=row.seconds,
-                                generator=seeded_generator(pipe.device, row.seed),
-                                output_type="np", **settings)
-
-            output = self.generate(name, [row.label], call)
-            samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
-            audio.append(_exact(samples, int(round(row.seconds * rate))))
-        return audio
+        return self.one_generation_a_row(name, rows, lambda pipe, row: pipe(
+            prompt=row.prompt, duration=row.seconds,
+            generator=seeded_generator(pipe.device, row.seed), output_type="np", **settings))
 
 
 # --------------------------------------------------------------------------- ACE-Step
+
 
 class AceStep(_AudioPipeline):
     """``diffusers.ace_step``: ACE-Step 1.5 (diffusers' ``AceStepPipeline``) for music cues
@@ -440,10 +447,7 @@ class AceStep(_AudioPipeline):
         return 600.0, int(self.resident(name).vae.config.sampling_rate)
 
     def generate_rows(self, name: str, rows: list[_Row]) -> list[np.ndarray]:
-        import torch
-
         pipe = self.resident(name)
-        rate = int(pipe.vae.config.sampling_rate)
         settings = {"num_inference_steps": self.config.steps or 8,
                     "vocal_language": str(self.options.get("vocal_language", "en")),
                     "shift": float(self.options.get("shift", 3.0))}
@@ -455,19 +459,10 @@ class AceStep(_AudioPipeline):
                 raise LyricsNotTaken(f"{row.label}: {tokens} tokens of sung lines in one segment; "
                                      f"{self.config.model} reads at most {self.lyric_tokens} "
                                      "(lower segment_seconds to share them out)")
-        audio = []
-        for row in rows:
-            def call(row=row):
-                with torch.inference_mode():
-                    return pipe(prompt=row.prompt, lyrics=row.lyrics, audio_duration=row.seconds,
-                                bpm=int(round(row.tempo)) if row.tempo else None,
-                                generator=seeded_generator(pipe.device, row.seed),
-                                output_type="np", **settings)
-
-            output = self.generate(name, [row.label], call)
-            samples = np.asarray(output.audios[0], dtype=np.float32).T      # (samples, channels)
-            audio.append(_exact(samples, int(round(row.seconds * rate))))
-        return audio
+        return self.one_generation_a_row(name, rows, lambda pipe, row: pipe(
+            prompt=row.prompt, lyrics=row.lyrics, audio_duration=row.seconds,
+            bpm=int(round(row.tempo)) if row.tempo else None,
+            generator=seeded_generator(pipe.device, row.seed), output_type="np", **settings))
 
 
 # --------------------------------------------------------------------------- audio helpers

@@ -12,7 +12,7 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime import speech_dsp
-from moviola.runtime.audio_io import load_audio, write_wav
+from moviola.runtime.audio_io import write_wav
 
 from moviola.runtime.backends.audio_base import (Loaded, TransformersBackend, clean_text,
                                                  device_of, exact_length, read_recording,
@@ -183,7 +183,37 @@ class Tts(TransformersBackend):
 
 
 
-class TtsClone(TransformersBackend):
+class OneLineAtATime(TransformersBackend):
+    """A model that speaks each line alone in its character's recorded voice: a line with
+    nothing to say is a pause, and what it says is written by :func:`_write_line` (a
+    performance keeps its take's timing when ``keep_timing``, default true). A subclass gives
+    :meth:`waveform` of one line's text."""
+
+    def render(self, tasks: list, name: str) -> list[dict]:
+        return [self._speak(task, name) for task in tasks]
+
+    def _speak(self, task, name: str) -> dict:
+        problems = self.check_jobs([task.job])
+        if problems:
+            raise ValueError(problems[0])
+        loaded = self.resident(name)
+        rate = int(loaded.processor.feature_extractor.sampling_rate)
+        text = clean_text(task.job.params.text)
+        wave = np.zeros(0, np.float32)
+        if any(char.isalnum() for char in text):
+            wave = self.waveform(task, name, loaded, rate, text)
+        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
+
+    def waveform(self, task, name: str, loaded: Loaded, rate: int, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def voice_clip(self, task, recording: str, rate: int) -> np.ndarray:
+        """The character's recording at ``rate``, cut at ``max_context_seconds`` (default 10)."""
+        limit = float(self.options.get("max_context_seconds", 10.0))
+        return read_recording(task, recording, rate)[: int(limit * rate)]
+
+
+class TtsClone(OneLineAtATime):
     """``transformers.tts_clone``: Sesame's CSM (``CsmForConditionalGeneration``), conditioned on
     the character's ``voice:`` recording as the conversation's previous turn.
 
@@ -197,7 +227,8 @@ class TtsClone(TransformersBackend):
 
     Other options: ``max_context_seconds`` (default 10: the recording is cut there),
     ``max_seconds`` (default 20: the longest line), ``temperature``, ``top_k``,
-    ``depth_decoder_temperature``, ``depth_decoder_top_k``.
+    ``depth_decoder_temperature``, ``depth_decoder_top_k``, ``keep_timing`` (default true:
+    under ``performance`` the take gives the timing, as for Pocket TTS).
 
     CSM has no rate control: delivery hints change the level only (a whisper is quieter)."""
 
@@ -209,56 +240,41 @@ class TtsClone(TransformersBackend):
 
         return self.load_with_processor(CsmForConditionalGeneration, path)
 
-    def render(self, tasks: list, name: str) -> list[dict]:
-        loaded = self.resident(name)
+    def waveform(self, task, name: str, loaded: Loaded, rate: int, text: str) -> np.ndarray:
         model, processor = loaded.model, loaded.processor
-        rate = int(processor.feature_extractor.sampling_rate)
-        frame_rate = float(model.config.codec_config.frame_rate)
         device = device_of(model)
-        metas = []
-        for task in tasks:
-            inputs, max_frames = self._inputs(task, processor, rate, frame_rate)
-            inputs = inputs.to(device)
-            generation = {"do_sample": True, "depth_decoder_do_sample": True}
-            for option in ("temperature", "top_k", "depth_decoder_temperature",
-                           "depth_decoder_top_k"):
-                if option in self.options:
-                    generation[option] = self.options[option]
-            audio = self.generate(name, [task.job.label], lambda: generated_under_seed(
-                model, device, task.job.seed, **inputs, max_new_tokens=max_frames,
-                output_audio=True, **generation))
-            wave = audio[0].float().cpu().numpy().reshape(-1)
-            delivery = delivery_of(task.job.params.delivery or ())
-            wave = np.clip(wave * delivery.gain, -1.0, 1.0)
-            if not len(wave):
-                wave = np.zeros(int(SILENCE_SECONDS * rate), np.float32)
-            write_wav(task.output("speech"), wave, rate)
-            metas.append({"seconds": round(len(wave) / rate, 4), "sample_rate": rate})
-        return metas
+        frame_rate = float(model.config.codec_config.frame_rate)
+        inputs = self._inputs(task, processor, rate, text).to(device)
+        generation = {"do_sample": True, "depth_decoder_do_sample": True}
+        for option in ("temperature", "top_k", "depth_decoder_temperature", "depth_decoder_top_k"):
+            if option in self.options:
+                generation[option] = self.options[option]
+        frames = frame_budget(text, frame_rate, float(self.options.get("max_seconds", 20.0)))
+        audio = self.generate(name, [task.job.label], lambda: generated_under_seed(
+            model, device, task.job.seed, **inputs, max_new_tokens=frames, output_audio=True,
+            **generation))
+        return audio[0].float().cpu().numpy().reshape(-1)
 
-    def _inputs(self, task, processor, rate: int, frame_rate: float):
+    def _inputs(self, task, processor, rate: int, text: str):
         params = task.job.params
         tokenizer = processor.tokenizer
         begin, end = tokenizer.bos_token or "", tokenizer.eos_token or ""
         speakers = self.options.get("speakers") or {}
         speaker = int(speakers.get(params.character, params.character_index))
-        text = clean_text(params.text)
         prompt, audio = "", None
         if params.voice_sample:
-            limit = float(self.options.get("max_context_seconds", 10.0))
-            audio = load_audio(task.source(params.voice_sample), rate, channels=1)[:, 0]
-            audio = audio[: int(limit * rate)]
+            audio = self.voice_clip(task, params.voice_sample, rate)
             transcripts = self.options.get("transcripts") or {}
             transcript = clean_text(transcripts.get(params.voice_sample, ""))
             prompt = (f"{begin}[{speaker}]{transcript}{end}"
                       f"{processor.audio_token}{processor.audio_eos_token}")
         prompt += f"{begin}[{speaker}]{text}{end}"
-        inputs = processor(text=prompt, audio=audio, return_tensors="pt") if audio is not None \
-            else processor(text=prompt, return_tensors="pt")
-        return inputs, frame_budget(text, frame_rate, float(self.options.get("max_seconds", 20.0)))
+        if audio is None:
+            return processor(text=prompt, return_tensors="pt")
+        return processor(text=prompt, audio=audio, return_tensors="pt")
 
 
-class PocketTts(TransformersBackend):
+class PocketTts(OneLineAtATime):
     """``transformers.pocket_tts``: Kyutai's Pocket TTS (``PocketTTSForConditionalGeneration``,
     ~100 M parameters, 24 kHz), each line in its character's recorded voice.
 
@@ -355,37 +371,24 @@ class PocketTts(TransformersBackend):
         return Loaded(model.eval(), processor)
 
     # -- rendering
-    def render(self, tasks: list, name: str) -> list[dict]:
-        return [self._speak(task, name) for task in tasks]
-
-    def _speak(self, task, name: str) -> dict:
-        problems = self.check_jobs([task.job])
-        if problems:
-            raise ValueError(problems[0])
-        params = task.job.params
-        loaded = self.resident(name)
+    def waveform(self, task, name: str, loaded: Loaded, rate: int, text: str) -> np.ndarray:
         model, processor = loaded.model, loaded.processor
-        rate = int(processor.feature_extractor.sampling_rate)
-        text = clean_text(params.text)
-        wave = np.zeros(0, np.float32)
-        if any(char.isalnum() for char in text):
-            conversation = [{"role": "user", "content": [{"type": "audio"},
-                                                         {"type": "text", "text": text}]}]
-            prompt = processor.apply_chat_template(conversation)
-            inputs = processor(text=prompt, audio_prompt_latents=[self._voice(task, processor)],
-                               return_tensors="pt").to(device_of(model))
-            generation = {option: self.options[option] for option in self.generation_options
-                          if option in self.options}
-            frames = frame_budget(text, float(model.config.frame_rate),
-                                  float(self.options.get("max_seconds", 20.0)))
-            output = self.generate(name, [task.job.label], lambda: generated_under_seed(
-                model, device_of(model), task.job.seed, **inputs, do_sample=True,
-                max_new_tokens=frames, **generation))
-            # a list of latents, or (the checkpoints' generation config) padded latents + mask
-            latents = output[0] if isinstance(output, list) else \
-                output.audio_latents[0][output.audio_latents_mask[0].bool()]
-            wave = processor.decode(latents).float().numpy().reshape(-1)
-        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
+        conversation = [{"role": "user", "content": [{"type": "audio"},
+                                                     {"type": "text", "text": text}]}]
+        prompt = processor.apply_chat_template(conversation)
+        inputs = processor(text=prompt, audio_prompt_latents=[self._voice(task, processor)],
+                           return_tensors="pt").to(device_of(model))
+        generation = {option: self.options[option] for option in self.generation_options
+                      if option in self.options}
+        frames = frame_budget(text, float(model.config.frame_rate),
+                              float(self.options.get("max_seconds", 20.0)))
+        output = self.generate(name, [task.job.label], lambda: generated_under_seed(
+            model, device_of(model), task.job.seed, **inputs, do_sample=True,
+            max_new_tokens=frames, **generation))
+        # a list of latents, or (the checkpoints' generation config) padded latents + mask
+        latents = output[0] if isinstance(output, list) else \
+            output.audio_latents[0][output.audio_latents_mask[0].bool()]
+        return processor.decode(latents).float().numpy().reshape(-1)
 
     def _voice(self, task, processor):
         """The voice-prompt latents of the character's recording, once per recording."""
@@ -394,8 +397,7 @@ class PocketTts(TransformersBackend):
             import torch
 
             rate = int(processor.feature_extractor.sampling_rate)
-            limit = float(self.options.get("max_context_seconds", 10.0))
-            audio = read_recording(task, recording, rate)[: int(limit * rate)]
+            audio = self.voice_clip(task, recording, rate)
             with torch.inference_mode():
                 # the processor encodes the recording with the codec (and ends it on a pause)
                 encoded = processor(text=processor.apply_chat_template(
@@ -406,7 +408,7 @@ class PocketTts(TransformersBackend):
         return self._voices[recording]
 
 
-class VibeVoice(TransformersBackend):
+class VibeVoice(OneLineAtATime):
     """``transformers.vibevoice``: Microsoft's VibeVoice (``VibeVoiceForConditionalGeneration``:
     a Qwen2.5 language model, a diffusion head and a σ-VAE acoustic codec at 7.5 frames a
     second, 24 kHz), each line in its character's recorded voice.
@@ -434,45 +436,36 @@ class VibeVoice(TransformersBackend):
 
         return self.load_with_processor(VibeVoiceForConditionalGeneration, path)
 
-    def render(self, tasks: list, name: str) -> list[dict]:
-        return [self._speak(task, name) for task in tasks]
-
-    def _speak(self, task, name: str) -> dict:
+    def waveform(self, task, name: str, loaded: Loaded, rate: int, text: str) -> np.ndarray:
         params = task.job.params
-        loaded = self.resident(name)
         model, processor = loaded.model, loaded.processor
-        rate = int(processor.feature_extractor.sampling_rate)
-        text = clean_text(params.text)
-        wave = np.zeros(0, np.float32)
-        if any(char.isalnum() for char in text):
-            speakers = self.options.get("speakers") or {}
-            # VibeVoice was trained on conversations of up to 4 speakers, "Speaker 0" to "3"
-            speaker = str(int(speakers.get(params.character, params.character_index)) % 4)
-            content = [{"type": "text", "text": text}]
-            audio = None
-            if params.voice_sample:
-                limit = float(self.options.get("max_context_seconds", 10.0))
-                audio = [read_recording(task, params.voice_sample, rate)[: int(limit * rate)]]
-                content.append({"type": "audio", "audio": audio[0]})
-            prompt = processor.apply_chat_template([{"role": speaker, "content": content}],
-                                                   tokenize=False)
-            # the voice's samples in the model's dtype (the model does not cast them itself)
-            inputs = processor(text=prompt, audio=audio, return_tensors="pt").to(
-                device_of(model), dtype=next(model.parameters()).dtype)
-            frame_rate = rate / float(model.config.audio_config.hop_length)
-            generation = {"max_new_tokens": frame_budget(
-                text, frame_rate, float(self.options.get("max_seconds", 20.0)))}
-            if self.config.guidance is not None:
-                generation["guidance_scale"] = float(self.config.guidance)
-            if self.config.steps is not None:
-                generation["num_diffusion_steps"] = int(self.config.steps)
-            output = self.generate(name, [task.job.label], lambda: generated_under_seed(
-                model, device_of(model), task.job.seed, **inputs, **generation))
-            # a list of waveforms (None: no speech), or an output holding that list
-            audio_out = (output if isinstance(output, list) else output.audio)[0]
-            if audio_out is not None:
-                wave = audio_out.float().cpu().numpy().reshape(-1)
-        return _write_line(task, wave, rate, keep_timing=self.options.get("keep_timing", True))
+        speakers = self.options.get("speakers") or {}
+        # VibeVoice was trained on conversations of up to 4 speakers, "Speaker 0" to "3"
+        speaker = str(int(speakers.get(params.character, params.character_index)) % 4)
+        content = [{"type": "text", "text": text}]
+        audio = None
+        if params.voice_sample:
+            audio = [self.voice_clip(task, params.voice_sample, rate)]
+            content.append({"type": "audio", "audio": audio[0]})
+        prompt = processor.apply_chat_template([{"role": speaker, "content": content}],
+                                               tokenize=False)
+        # the voice's samples in the model's dtype (the model does not cast them itself)
+        inputs = processor(text=prompt, audio=audio, return_tensors="pt").to(
+            device_of(model), dtype=next(model.parameters()).dtype)
+        frame_rate = rate / float(model.config.audio_config.hop_length)
+        generation = {"max_new_tokens": frame_budget(
+            text, frame_rate, float(self.options.get("max_seconds", 20.0)))}
+        if self.config.guidance is not None:
+            generation["guidance_scale"] = float(self.config.guidance)
+        if self.config.steps is not None:
+            generation["num_diffusion_steps"] = int(self.config.steps)
+        output = self.generate(name, [task.job.label], lambda: generated_under_seed(
+            model, device_of(model), task.job.seed, **inputs, **generation))
+        # a list of waveforms (None: no speech), or an output holding that list
+        audio_out = (output if isinstance(output, list) else output.audio)[0]
+        if audio_out is None:
+            return np.zeros(0, np.float32)
+        return audio_out.float().cpu().numpy().reshape(-1)
 
 
 def _write_line(task, wave: np.ndarray, rate: int, *, keep_timing: bool) -> dict:
