@@ -482,7 +482,8 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
                                           *(("character", name) for name in cut.characters))
              if asset in trained]
         if cut.continues:
-            keyframe = _continued_keyframe(build, cut, previous_cut, previous_clip, width, height)
+            keyframe = _continued_keyframe(build, cut, previous_cut, previous_clip, width, height,
+                                           scene if writes_text else None)
         else:
             keyframe = build.add(JobRef("keyframe", cut.id), KeyframeParams(
                 width=width, height=height,
@@ -586,18 +587,24 @@ CONTINUATION = Backend("draft.continuation", "continuation/1")
 
 
 def _continued_keyframe(build: "_Builder", cut: Cut, previous_cut: Cut | None,
-                        previous_clip: "Job | None", width: int, height: int) -> "Job":
-    """The keyframe of a matching cut: the previous clip's last frame (that clip job its
-    input, so editing the previous shot renders this one again). Its key holds only what
-    lays the frame out and the prompt the clip's model reads (editing this shot's action
-    renders the clip again, not this frame)."""
+                        previous_clip: "Job | None", width: int, height: int,
+                        written_on: ir.Scene | None) -> "Job":
+    """The keyframe of a matching cut: the previous clip's last frame as its camera saw it
+    (that clip job its input, so editing the previous shot renders this one again). Its key
+    holds only what lays the frame out, the prompt the clip's model reads (editing this
+    shot's action renders the clip again, not this frame) and, where the draft writes them on
+    the frame (``written_on``: the shot's scene), this shot's own caption, number and heading."""
     if previous_cut is None or previous_cut.scene_index != cut.scene_index:
         raise ValueError(f"shot {cut.label} continues, but no shot comes before it in its scene")
+    scene = written_on
     return build.add(JobRef("keyframe", cut.id), KeyframeParams(
-        width=width, height=height, size=cut.size.value, setting="", time=None, place="",
-        location="", refs=(), characters=(), speaker=None, caption="", label="", card=None,
+        width=width, height=height, size=cut.size.value,
+        setting=scene.setting if scene else "", time=scene.time if scene else None,
+        place=scene.place if scene else "", location="", refs=(), characters=(), speaker=None,
+        caption=_caption(cut) if scene else "", label=cut.label if scene else "", card=None,
         prompt=cut.prompt, style="", source=None,
         continues=True, move=cut.move.kind.value, speed=cut.move.speed.value,
+        angle=cut.angle.value if cut.angle and scene else None,
     ), inputs=[previous_clip.ref], seed=cut.seed, label=f"frame {cut.label} continues",
         span=cut.span, backend=CONTINUATION)
 

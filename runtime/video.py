@@ -9,6 +9,7 @@ share one encoder configuration, so the mux joins them without re-encoding.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -217,8 +218,7 @@ def render_clip(path: Path, keyframe, *, move: str, speed: str, frames: int, fps
                 width: int, height: int, fade_in: int = 0, fade_out: int = 0,
                 dissolve_from: tuple | None = None, dissolve: int = 0, overlay=None):
     """Encode ``frames`` frames of the camera moving over ``keyframe`` (with ``overlay``, an RGBA
-    image of the frame's size, fixed on top); returns the last frame's planes (for a dissolve
-    into the next cut)."""
+    image of the frame's size, fixed on top); returns its :class:`LastFrame`."""
     y_plane, u_plane, v_plane = to_yuv(keyframe)
     key_size = (y_plane.shape[1], y_plane.shape[0])
     fixed = Overlay(overlay, width, height) if overlay is not None else None
@@ -242,12 +242,13 @@ def render_clip(path: Path, keyframe, *, move: str, speed: str, frames: int, fps
                 planes = tuple(p.copy() for p in _planes(scaled, width, height))
             else:
                 planes = tuple(p.copy() for p in crop)
+            camera = tuple(p.copy() for p in planes) if is_last else None
             if fixed is not None:
                 fixed.apply(*planes)
             if blend is not None:
                 planes = _apply(blend, planes, dissolve_from)
             if is_last:
-                last = planes
+                last = LastFrame(seen=planes, camera=camera)
             frame = encoder.frame_from_planes(*planes)
             repeat = (box, frame) if blend is None else None
             encoder.write(frame)
@@ -295,8 +296,8 @@ def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, hei
                   dissolve: int = 0, overlay=None):
     """Encode a cut from pictures (generated, or filmed footage): ``frames`` yields RGB uint8
     arrays of shape (height, width, 3); exactly ``count`` are written (the last one repeats if
-    there are fewer). Overlay, fades and dissolves as in :func:`render_clip`; returns the last
-    frame's planes. Segments share the draft clips' encoder settings, so the mux joins them."""
+    there are fewer). Overlay, fades and dissolves as in :func:`render_clip`; returns its
+    :class:`LastFrame`. Segments share the draft clips' encoder settings, so the mux joins them."""
     from PIL import Image
 
     fixed = Overlay(overlay, width, height) if overlay is not None else None
@@ -312,7 +313,7 @@ def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, hei
             if picture is None:
                 raise ValueError("the model returned no frames")
             previous = picture
-            planes = to_yuv(Image.fromarray(np.ascontiguousarray(picture[:height, :width])))
+            planes = camera = to_yuv(Image.fromarray(np.ascontiguousarray(picture[:height, :width])))
             if fixed is not None:
                 planes = tuple(p.copy() for p in planes)
                 fixed.apply(*planes)
@@ -320,13 +321,36 @@ def encode_frames(path: Path, frames, *, count: int, fps: float, width: int, hei
             if blend is not None:
                 planes = _apply(blend, planes, dissolve_from)
             if index == count - 1:
-                last = planes
+                last = LastFrame(seen=planes, camera=camera)
             encoder.write(encoder.frame_from_planes(*planes))
         encoder.close()
     except BaseException:
         encoder.abort()
         raise
     return last
+
+
+@dataclass(frozen=True)
+class LastFrame:
+    """A cut's last frame as YUV 4:2:0 planes (y, u, v): ``seen`` as the viewer sees it, with
+    its caption, fade or dissolve (what a dissolve into the next cut starts from), ``camera``
+    as the camera saw it (what a matching cut starts from)."""
+
+    seen: tuple
+    camera: tuple
+
+    def save(self, task) -> None:
+        """Write both as the clip's ``last_frame`` and ``camera_frame``."""
+        for artifact, (y, u, v) in (("last_frame", self.seen), ("camera_frame", self.camera)):
+            np.savez(task.output(artifact), y=y, u=u, v=v)
+
+
+def camera_frame(clip):
+    """A rendered clip's last frame as its camera saw it, in RGB (an entry rendered before
+    clips kept that frame gives the frame as seen)."""
+    artifact = "camera_frame" if clip.has("camera_frame") else "last_frame"
+    with np.load(clip.artifact(artifact)) as planes:
+        return from_yuv(planes["y"], planes["u"], planes["v"])
 
 
 def previous_planes(task):

@@ -54,8 +54,9 @@ def test_a_continued_shot_starts_on_the_previous_last_frame(tmp_path):
     last, first = frames[cut - 1], frames[cut]
     assert np.abs(first - last).mean() < 6              # the cut matches (codec noise only)
     assert np.abs(frames[cut + 1] - frames[0]).mean() > np.abs(first - last).mean()
-    again, _ = build(tmp_path, "A chair by the door, a coat on it.")
-    assert np.abs(again[cut] - first).mean() > 2         # the previous shot's change reaches it
+    # the previous shot's picture changes (rain), and the change reaches this shot's start
+    again, _ = build(tmp_path, "Rain beats on the roof, a coat on the chair.")
+    assert np.abs(again[cut] - first).mean() > 2
     assert np.abs(again[cut] - again[cut - 1]).mean() < 6
 
 
@@ -80,3 +81,27 @@ def test_a_text_to_video_model_refuses_a_continued_shot_by_name(tmp_path):
     backend = TextToVideo(ModelConfig("clip", "diffusers.text_to_video", "models/wan-t2v"), None, tmp_path)
     (problem,) = backend.check_jobs(clips)
     assert "continues" in problem and "models/wan-t2v" in problem and clips[1].label in problem
+
+
+def test_a_continued_shot_writes_its_own_caption_over_the_matched_picture(tmp_path):
+    """The draft writes each shot's caption and number on its frames: a matching cut starts
+    from the previous shot's picture as the camera saw it, without that shot's caption."""
+    frames, _ = build(tmp_path, "A trunk under the window.")
+    cut = 2 * FPS
+    last, first = frames[cut - 1], frames[cut]
+    caption_bar, picture = slice(HEIGHT - 20, HEIGHT), slice(30, HEIGHT - 30)
+    assert np.abs(first[picture] - last[picture]).mean() < 6          # the picture matches
+    # the caption bar: the previous shot's words end at the cut, this shot's start there
+    assert np.abs(first[caption_bar] - last[caption_bar]).mean() > 4
+    assert np.abs(first[caption_bar] - frames[-1][caption_bar]).mean() < 3
+
+
+def test_only_the_draft_writes_on_a_continued_frame():
+    """A model's frame carries no caption, so its key holds none (renumbering the shots
+    renders no continued frame again)."""
+    film = compile_text(SCRIPT.format(first="A trunk under the window."), "film.fountain").film
+    for profile, caption in (("draft", "The lamp flickers."), ("preview", "")):
+        render = plan(film, profile)
+        keyframe = render.job(f"keyframe:{render.cuts[1].id}")
+        assert keyframe.params.caption == caption
+        assert bool(keyframe.params.label) == bool(caption)

@@ -15,12 +15,12 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers.pipelines.ltx2")
 
 import tiny_ltx2  # noqa: E402
+from tiny_film import ClipFilm  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from moviola.compiler.api import compile_text  # noqa: E402
 from moviola.compiler.plan import plan  # noqa: E402
 from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
-from moviola.runtime import timeline  # noqa: E402
 from moviola.runtime.audio_io import write_wav  # noqa: E402
 from moviola.runtime.backends.diffusers_ltx2 import (AudioVideo, LipSyncUnavailable,  # noqa: E402
                                                      log_mel)
@@ -77,24 +77,9 @@ def lip_sync_config(**over) -> ModelConfig:
     return clip_config(options=Options(options), **over)
 
 
-class Film:
+class Film(ClipFilm):
     def __init__(self, project: Path, clip: ModelConfig, script: str = SCRIPT):
-        compilation = compile_text(script, str(project / "film.fountain"), project)
-        assert compilation.ok, compilation.errors
-        draft = builtin_profiles()["draft"]
-        self.project = project
-        self.plan = plan(compilation.film, Profile("tiny", device="cpu",
-                                                   models={**draft.models, "clip": clip}))
-        self.executor = Executor(self.plan, project, Cache(project / ".moviola"))
-        speech = {job.ref: 0.3 for job in self.plan.jobs if job.kind == "speech"}
-        self.executor.timeline = timeline.resolve(self.plan, speech)
-        self.count = 0
-
-    def folder(self, kind: str) -> Path:
-        self.count += 1
-        folder = self.project / "out" / f"{self.count:03d}-{kind}"
-        folder.mkdir(parents=True)
-        return folder
+        super().__init__(project, script, clip, line_seconds=0.3)
 
     def keyframe(self, picture: np.ndarray, shot: str = SHOT) -> Entry:
         """The shot's keyframe job, rendered as ``picture``."""

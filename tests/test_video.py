@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from moviola.runtime.video import AMOUNT, frame_rate, render_clip, to_yuv, window
+from moviola.runtime.video import AMOUNT, encode_frames, frame_rate, render_clip, to_yuv, window
 
 W, H = 320, 180            # the frame
 KW, KH = 400, 226          # the keyframe, drawn 1.25x larger (even sizes, as the storyboard does)
@@ -51,8 +51,7 @@ def render(tmp_path, name, keyframe, **kw):
     args = dict(move="static", speed="normal", frames=6, fps=FPS, width=W, height=H)
     args.update(kw)
     path = tmp_path / f"{name}.mp4"
-    last = render_clip(path, keyframe, **args)
-    return path, last
+    return path, render_clip(path, keyframe, **args).seen
 
 
 def decode(path, fmt="rgb24") -> list[np.ndarray]:
@@ -498,3 +497,24 @@ def test_a_whip_pan_turns_in_the_middle_and_a_drone_flies_in_and_up():
     assert max(np.diff(xs)) > 2 * max(np.diff(pan))
     start, end = at("drone", 0), at("drone", 1)
     assert end[2] < start[2] and end[1] < start[1]           # closer in, and looking from higher
+
+
+@pytest.mark.parametrize("encode", ["camera move", "frames"])
+def test_the_camera_frame_is_the_last_frame_without_caption_or_fade(tmp_path, keyframe, encode):
+    """What a matching cut starts from: the picture, not the caption or the fade over it."""
+    caption = Image.new("RGBA", (W, H), (0, 0, 0, 0))
+    caption.paste((255, 255, 255, 255), (0, H - 12, W, H))
+    frames = [np.asarray(keyframe.resize((W, H)).convert("RGB"))] * 6
+
+    def last_of(name, **kw):
+        if encode == "frames":
+            return encode_frames(tmp_path / f"{name}.mp4", iter(frames), count=6, fps=FPS,
+                                 width=W, height=H, **kw)
+        return render_clip(tmp_path / f"{name}.mp4", keyframe, move="pan right", speed="normal",
+                           frames=6, fps=FPS, width=W, height=H, **kw)
+
+    plain = last_of("plain")
+    written = last_of("written", overlay=caption, fade_out=3)
+    for seen, camera, bare in zip(written.seen, written.camera, plain.seen):
+        assert np.array_equal(camera, bare)
+        assert not np.array_equal(seen, bare)

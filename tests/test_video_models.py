@@ -27,17 +27,15 @@ pytest.importorskip("ftfy")              # Wan's prompt cleaning
 
 import tiny_models  # noqa: E402
 import tiny_video_models  # noqa: E402
+from tiny_film import ClipFilm  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from moviola.compiler.api import compile_text  # noqa: E402
-from moviola.compiler.plan import plan  # noqa: E402
-from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
-from moviola.runtime import models, timeline  # noqa: E402
+from moviola.compiler.profiles import ModelConfig, Options  # noqa: E402
+from moviola.runtime import models  # noqa: E402
 from moviola.runtime.backends.diffusers_footage import VideoToVideo  # noqa: E402
 from moviola.runtime.backends.diffusers_video import ImageToVideo, TextToVideo  # noqa: E402
 from moviola.runtime.backends.protocol import Input, Task, artifact_of  # noqa: E402
-from moviola.runtime.cache import Cache, Entry  # noqa: E402
-from moviola.runtime.executor import Executor  # noqa: E402
+from moviola.runtime.cache import Entry  # noqa: E402
 from moviola.runtime.video import cover  # noqa: E402
 
 W, H, FPS = 96, 64, 8
@@ -107,23 +105,9 @@ def clip_config(model: str, **over) -> ModelConfig:
     return ModelConfig(**values)
 
 
-class Film:
+class Film(ClipFilm):
     def __init__(self, project: Path):
-        compilation = compile_text(SCRIPT, str(project / "film.fountain"), project)
-        assert compilation.ok, compilation.errors
-        draft = builtin_profiles()["draft"]
-        profile = Profile("tiny", device="cpu", models={**draft.models, "clip": clip_config("ltx")})
-        self.project = project
-        self.plan = plan(compilation.film, profile)
-        self.executor = Executor(self.plan, project, Cache(project / ".moviola"))
-        self.executor.timeline = timeline.resolve(self.plan, {})
-        self.count = 0
-
-    def folder(self, kind: str) -> Path:
-        self.count += 1
-        folder = self.project / "out" / f"{self.count:03d}-{kind}"
-        folder.mkdir(parents=True)
-        return folder
+        super().__init__(project, SCRIPT, clip_config("ltx"))
 
     def keyframe(self, shot: str, picture: Image.Image) -> Input:
         job = self.plan.job(f"keyframe:{shot}")
@@ -162,6 +146,20 @@ def picture(colour) -> Image.Image:
 
 
 RED, BLUE = (220, 30, 30), (30, 40, 220)
+
+
+def spy_on_calls(monkeypatch, backend) -> list[tuple[dict, list, list]]:
+    """Each pipeline call ``backend`` makes, as (shared arguments, samples, generated frames)."""
+    calls = []
+    real_call = backend._call
+
+    def spy(pipe, shared, samples):
+        outputs = real_call(pipe, shared, samples)
+        calls.append((shared, samples, outputs))
+        return outputs
+
+    monkeypatch.setattr(backend, "_call", spy)
+    return calls
 
 
 def through_the_vae(pipe, still: Image.Image, size) -> np.ndarray:
@@ -268,15 +266,7 @@ def test_long_shot_is_segments_at_the_native_rate(film, manager, monkeypatch):
                                                              "max_frames": 33}))
     backend = ImageToVideo(config, manager, film.project)
     task = film.clip(LONG, film.keyframe(LONG, picture(RED)))
-    calls = []
-    real_call = backend._call
-
-    def spy(pipe, shared, samples):
-        outputs = real_call(pipe, shared, samples)
-        calls.append((shared, samples, outputs))
-        return outputs
-
-    monkeypatch.setattr(backend, "_call", spy)
+    calls = spy_on_calls(monkeypatch, backend)
     meta = backend.run_batch([task])[0]
     seconds = 10
     assert all(shared["frame_rate"] == 25 for shared, _, _ in calls)    # LTX's, never the film's
@@ -342,15 +332,7 @@ def test_restyle_follows_every_frame(film, manager, monkeypatch, model):
     config = clip_config(model, backend="diffusers.video_to_video", frames=9,
                          options=Options({"max_sequence_length": 16, "strength": 0.5}))
     backend = VideoToVideo(config, manager, film.project)
-    calls = []
-    real_call = backend._call
-
-    def spy(pipe, shared, samples):
-        outputs = real_call(pipe, shared, samples)
-        calls.append((shared, samples, outputs))
-        return outputs
-
-    monkeypatch.setattr(backend, "_call", spy)
+    calls = spy_on_calls(monkeypatch, backend)
     yellow, blue, yellow_again = (film.clip(FOOTAGE, source=s) for s in
                                   ("clips/walk.mp4", "clips/walk-other.mp4", "clips/walk.mp4"))
     metas = backend.run_batch([yellow, blue, yellow_again])
@@ -402,17 +384,10 @@ def test_wan_restyle_continues_each_chunk_from_the_previous_one(film, manager, m
     config = clip_config("wan21-t2v", backend="diffusers.video_to_video", frames=9, steps=20,
                          options=Options({"max_sequence_length": 16, "strength": 0.1}))
     backend = VideoToVideo(config, manager, film.project)
-    calls = []
-    real_call = backend._call
-
-    def spy(pipe, shared, samples):
-        outputs = real_call(pipe, shared, samples)
-        calls.append((samples[0], outputs[0]))
-        return outputs
-
-    monkeypatch.setattr(backend, "_call", spy)
+    spied = spy_on_calls(monkeypatch, backend)
     metas = backend.run_batch([film.clip(FOOTAGE, source=f"clips/early-{name}.mp4")
                                for name in "ab"])
+    calls = [(samples[0], outputs[0]) for _, samples, outputs in spied]    # one sample a call
     segments = metas[0]["segments"]
     a, b = calls[:segments], calls[segments:]
     sources = [np.stack([np.asarray(frame) for frame in chunk[0]["video"][1:]])

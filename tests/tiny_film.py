@@ -1,5 +1,6 @@
 """A script planned for the tiny models, and its jobs as the tasks the executor hands a backend:
-what the audio backends' tests (speech, performances, music, effects) run the backends on."""
+what the audio backends' tests (speech, performances, music, effects) and the clip backends'
+tests run the backends on."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 from moviola.compiler.api import compile_text
 from moviola.compiler.plan import plan
 from moviola.compiler.profiles import ModelConfig, Profile, builtin_profiles
+from moviola.runtime import timeline
 from moviola.runtime.backends.protocol import Task
+from moviola.runtime.cache import Cache
+from moviola.runtime.executor import Executor
 
 _COUNTER = itertools.count(1)
 
@@ -58,3 +62,24 @@ class TinyFilm:
         folder = self.project / "out" / f"{number:03d}-{job.kind}"
         folder.mkdir(parents=True)
         return Task.of(job, f"key{number}", folder, self.project, (), timing or {})
+
+
+class ClipFilm(TinyFilm):
+    """A :class:`TinyFilm` with ``clip`` as its clip model and an executor that times its
+    clips, every line lasting ``line_seconds`` (None: the lines are not timed). The video tests
+    make their tasks in :meth:`folder`, one numbered folder each under the project's out/."""
+
+    def __init__(self, project: Path, script: str, clip: ModelConfig,
+                 line_seconds: float | None = None):
+        super().__init__(project, script, clip=clip)
+        self.executor = Executor(self.plan, project, Cache(project / ".moviola"))
+        lines = {} if line_seconds is None else {
+            job.ref: line_seconds for job in self.plan.jobs if job.kind == "speech"}
+        self.executor.timeline = timeline.resolve(self.plan, lines)
+        self.count = 0
+
+    def folder(self, kind: str) -> Path:
+        self.count += 1
+        folder = self.project / "out" / f"{self.count:03d}-{kind}"
+        folder.mkdir(parents=True)
+        return folder

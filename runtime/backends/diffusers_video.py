@@ -132,8 +132,7 @@ class VideoBackend(DiffusersBackend):
             fps=params.fps, width=width, height=height, fade_in=timing.get("fade_in", 0),
             fade_out=timing.get("fade_out", 0), dissolve_from=dissolve_from,
             dissolve=timing.get("dissolve", 0) if dissolve_from is not None else 0)
-        y, u, v = last
-        np.savez(task.output("last_frame"), y=y, u=u, v=v)
+        last.save(task)
         held = sum(1 for a, b in zip(order, order[1:]) if a == b)
         return {"frames": count, "generated": int(len(frames)), "held": held}
 

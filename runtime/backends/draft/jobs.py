@@ -150,24 +150,32 @@ class ContinuationBackend(BaseBackend):
     starts on it)."""
 
     def run(self, task) -> dict:
-        from moviola.runtime.backends.draft.storyboard import keyframe_size
-        from moviola.runtime.video import continued_picture, from_yuv
+        from moviola.runtime.backends.draft.storyboard import keyframe_size, render_overlay
+        from moviola.runtime.video import camera_frame, continued_picture, cover
 
         params = task.job.params
         previous = task.inputs.one("clip")
         if previous is None:
             raise ValueError(f"{task.job.label}: continues, but has no previous clip as input")
-        with np.load(previous.artifact("last_frame")) as planes:
-            frame = from_yuv(planes["y"], planes["u"], planes["v"])
+        # as the camera saw it: the previous shot's caption and number are not this shot's
+        frame = camera_frame(previous)
         size = (int(params.width), int(params.height))
         if frame.size != size:          # a clip of another size: cover the frame with it
-            from moviola.runtime.video import cover
-
             frame = cover(frame, size)
         picture = continued_picture(frame, keyframe_size(*size), params.move, params.speed)
         picture.save(task.output("picture"), format="PNG", compress_level=1)
-        frame.save(task.output("keyframe"), format="PNG", compress_level=1)
-        return {"width": picture.width, "height": picture.height, "overlay": False,
+        seen = frame.copy()
+        # the draft writes this shot's own caption, number and heading (a model profile none)
+        overlay = None
+        if params.caption or params.label:
+            overlay = render_overlay({"caption": params.caption, "label": params.label,
+                                      "size": params.size, "angle": params.angle,
+                                      "setting": params.setting, "place": params.place,
+                                      "time": params.time}, *size)
+            overlay.save(task.output("overlay"), format="PNG", compress_level=1)
+            seen.paste(overlay, (0, 0), overlay)
+        save_keyframe(task, seen)
+        return {"width": picture.width, "height": picture.height, "overlay": overlay is not None,
                 "continues": str(previous.ref)}
 
 
@@ -187,7 +195,7 @@ class MotionBackend(BaseBackend):
                            fade_out=timing["fade_out"], dissolve_from=previous,
                            dissolve=timing["dissolve"] if previous is not None else 0,
                            overlay=_overlay(entry))
-        np.savez(task.output("last_frame"), y=last[0], u=last[1], v=last[2])
+        last.save(task)
         return {"frames": timing["frames"]}
 
 
@@ -216,7 +224,7 @@ class FootageBackend(BaseBackend):
                              dissolve_from=previous,
                              dissolve=timing["dissolve"] if previous is not None else 0,
                              overlay=_overlay(entry))
-        np.savez(task.output("last_frame"), y=last[0], u=last[1], v=last[2])
+        last.save(task)
         return {"frames": count}
 
 
