@@ -75,14 +75,18 @@ CARDS: dict[str, Card] = {
         "License.txt; the root's single-file checkpoints (ltx-video-2b-v0.9*.safetensors, 5.7 "
         "and 9.4 GB) are left out; text encoder size est.; gating not verified"),
     "Lightricks/LTX-2": Card(
-        "LTX-2 Community License Agreement", None, 64.0,
+        "LTX-2 Community License Agreement", None, 72.0,
         diffusers_files("scheduler", "vae", "audio_vae", "text_encoder", "tokenizer",
-                        "connectors", "transformer", "vocoder"),
+                        "connectors", "transformer", "vocoder")
+        # the distilled LoRA final's lip-synced clips run with (options.lip_sync_lora)
+        + ("ltx-2-19b-distilled-lora-384.safetensors",),
         "verified on the Hub: licence ltx-2-community-license-agreement; model_index.json "
         "(LTX2Pipeline: audio_vae, connectors, scheduler, text_encoder Gemma3ForConditional"
-        "Generation, tokenizer, transformer, vae, vocoder; 'Diffusers Weights (#3)'); the root's "
-        "single-file checkpoints (dev, distilled, fp8, upscalers) are left out; size est. (19B "
-        "transformer + Gemma 3 12B, bf16); gating not verified"),
+        "Generation, tokenizer, transformer, vae, vocoder; 'Diffusers Weights (#3)'); the "
+        "distilled LoRA ltx-2-19b-distilled-lora-384.safetensors at the root, loaded by "
+        "load_lora_weights (diffusers' LTX-2 docs); the root's single-file checkpoints (dev, "
+        "distilled, fp8, upscalers) are left out; size est. (19B transformer + Gemma 3 12B, "
+        "bf16, + the rank-384 LoRA, ~3.8B parameters); gating not verified"),
     "ACE-Step/acestep-v15-xl-turbo-diffusers": Card(
         "Apache-2.0", False, 12.0,
         diffusers_files("vae", "text_encoder", "tokenizer", "transformer", "condition_encoder",

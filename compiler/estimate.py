@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import timing
+from .profiles import LIP_SYNC_DISTILLED_STEPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +151,11 @@ MODELS: dict[tuple[str, str], ModelFigures] = {
         "taken as 3× (2.25× the tokens, attention-bound); Wan 2.2 README: needs 80 GB", 40,
         (1280, 720)),
     ("Lightricks/LTX-2", "gpu"): _gpu(
-        "clip", 10.0, 12.0, 70.0, "FLOPs: ~6,100 video tokens for 121 frames at 768×512 (VAE "
+        "clip", 10.0, 12.0, 78.0, "FLOPs: ~6,100 video tokens for 121 frames at 768×512 (VAE "
         "32×32×8), a 14B video stream (~2e14 a pass), 4 passes a step (CFG, STG, modality "
         "guidance) at ~40 % of an H100's bf16 peak: ~2 s a step; weights 38 GB (19B) + Gemma 3 "
-        "12B 24 GB; a lip-synced clip (LTX2DFRPipeline, unguided) makes 1 of those 4 passes",
+        "12B 24 GB, ~70 GB with activations, + 7.7 GB for the distilled LoRA final's close-ups "
+        "load; a lip-synced clip (LTX2DFRPipeline, unguided) makes 1 of those 4 passes",
         30, (768, 512), lip_sync_share=0.25),
     ("Tongyi-MAI/Z-Image-Turbo", "gpu"): _gpu(
         "keyframe", 0.0, 1.5, 24.0, "Z-Image model card: sub-second on an H800 at 1024², 8 "
@@ -243,6 +245,9 @@ def _job_cost(job, plan) -> tuple[UnitCost, float]:
             scale *= (config.resolution[0] * config.resolution[1]) / (known.size[0] * known.size[1])
         if known.lip_sync_share is not None and any(ref.kind == "speech" for ref in job.inputs):
             scale *= known.lip_sync_share          # a clip that hears its dialogue lip-syncs
+            if config.options.get("lip_sync_lora"):
+                # through the distilled LoRA: its own schedule, not the profile's steps
+                scale *= LIP_SYNC_DISTILLED_STEPS / (config.steps or known.steps or 1)
     return cost, scale
 
 

@@ -76,6 +76,10 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 # the clip backends that take a shot's dialogue (options.lip_sync): the plan gives their close
 # and medium shots the speech said in frame
 LIP_SYNC_BACKENDS = ("diffusers.audio_video",)
+# with options.lip_sync_lora (LTX-2's distilled LoRA) a lip-synced clip walks the distilled
+# schedule, unguided: the steps of diffusers.pipelines.ltx2.utils.DISTILLED_SIGMA_VALUES
+# (tests/test_ltx2.py holds them equal), what the estimates count
+LIP_SYNC_DISTILLED_STEPS = 8
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
 EXECUTORS = ("local", "ray")              # [build] executor: where jobs render
@@ -288,11 +292,14 @@ def _final() -> Profile:
         "keyframe": ModelConfig("keyframe", "diffusers.text_to_image", "Tongyi-MAI/Z-Image-Turbo",
                                 steps=9, guidance=0.0, resolution=(1280, 720), batch_size=2),
         # LTX-2 at its native 24 fps, 121 frames (5 s) a segment; the sound it generates is
-        # discarded (the film's mix owns the sound); no lip_sync: it would need the clips
-        # unguided (runtime/backends/diffusers_ltx2.py), and the dev checkpoint wants guidance
+        # discarded (the film's mix owns the sound). Close and medium shots lip-sync to their
+        # dialogue through the checkpoint's distilled LoRA (8 steps, unguided: the lip-sync
+        # pass takes no guidance); the others run the dev checkpoint guided
         "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
                             dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
-                            frames=121, options={"spatio_temporal_guidance_blocks": [29]}),
+                            frames=121, options={
+                                "spatio_temporal_guidance_blocks": [29], "lip_sync": True,
+                                "lip_sync_lora": "ltx-2-19b-distilled-lora-384.safetensors"}),
         "footage": _ltx_footage(steps=40, resolution=(1216, 704)),
         # the same voice family as preview, larger: a preview's voices resemble the final's
         "speech": ModelConfig("speech", "transformers.vibevoice", "vibevoice/VibeVoice-7B-hf",
@@ -598,6 +605,10 @@ class _Reader:
             raise self.error(f"options.lip_sync: {kind} backend {backend!r} cannot lip-sync; "
                              f"a clip model that takes the dialogue does "
                              f"({', '.join(LIP_SYNC_BACKENDS)})", where + ("options",))
+        if config.options.get("lip_sync_lora") and not config.options.get("lip_sync"):
+            raise self.error("options.lip_sync_lora is the LoRA lip-synced clips run with, but "
+                             "nothing lip-syncs: add lip_sync = true, or remove it",
+                             where + ("options",))
         if is_draft(backend) and config.model is not None:
             raise self.error(f"backend {backend!r} is built in and takes no model",
                              where + ("model",))

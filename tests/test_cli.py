@@ -199,9 +199,14 @@ def test_plan_lists_per_kind_the_model_its_memory_and_a_sourced_estimate(tmp_pat
     mix = rows[("mix", "edit.mix")]
     assert not mix[6].endswith("est.") and f"  {mix[7]} measured: benchmarks/estimate.py" in out
     assert "render time ~" in out and "not measured (docs/benchmarks.md)" in out
-    # twice the steps: twice the clip's per-step part, and nothing else changes
+    # twice the steps: twice the clip's per-step part, and nothing else changes (lip-sync off:
+    # a lip-synced close-up walks the distilled LoRA's schedule whatever the profile's steps)
     steps = builtin_profiles()["final"].models["clip"].steps
-    (tmp_path / "moviola.toml").write_text(f"[profiles.final.clip]\nsteps = {2 * steps}\n")
+    guided = '[profiles.final.clip]\noptions = { lip_sync = false, lip_sync_lora = "" }\n'
+    (tmp_path / "moviola.toml").write_text(guided)
+    rows, _ = _plan_rows(capsys, script, "final")
+    time = rows[("clip", "diffusers.audio_video")][6]
+    (tmp_path / "moviola.toml").write_text(f"{guided}steps = {2 * steps}\n")
     slower, _ = _plan_rows(capsys, script, "final")
     fixed = int(jobs) * estimate.figures(model).cost.per_job
     assert abs((_seconds(slower[("clip", "diffusers.audio_video")][6]) - fixed)

@@ -9,7 +9,8 @@ import pytest
 from moviola.compiler import estimate
 from moviola.compiler.api import compile_file
 from moviola.compiler.plan import DRAFT, plan
-from moviola.compiler.profiles import BACKENDS, builtin_profiles, parse_profiles
+from moviola.compiler.profiles import (BACKENDS, LIP_SYNC_DISTILLED_STEPS, builtin_profiles,
+                                       parse_profiles)
 
 SAMPLES = sorted((Path(__file__).parents[1] / "samples").glob("*.fountain"))
 
@@ -39,6 +40,11 @@ def test_every_job_is_priced_from_its_units(sample, profile):
         config = render_plan.config.models.get(job.profile_kind)
         steps = config.steps if config else None
         scale = steps / known.steps if known and known.steps and steps else 1.0
+        if known and known.lip_sync_share and any(r.kind == "speech" for r in job.inputs):
+            # a lip-synced close-up: one pass a step, on the distilled schedule where it has one
+            scale *= known.lip_sync_share
+            if config.options.get("lip_sync_lora"):
+                scale *= LIP_SYNC_DISTILLED_STEPS / steps
         assert estimate.job_seconds(job, render_plan) == pytest.approx(
             cost.per_job + cost.per_unit * scale * units)
     clips = [j for j in render_plan.jobs if j.kind == "clip"]
@@ -144,12 +150,16 @@ def test_a_lip_synced_clip_is_priced_for_its_unguided_pass():
     from moviola.compiler.profiles import Options
 
     text = "EXT. RIVER - DAY\n\n[[shot: close-up]]\nMARIE looks up.\n\nMARIE\nHere it comes.\n"
+
     final = builtin_profiles()["final"]
     clip = final.models["clip"]
+    plain_options = {k: v for k, v in clip.options.items() if not k.startswith("lip_sync")}
+    without = replace(final, models={**final.models, "clip": replace(
+        clip, options=Options(plain_options))})
     synced = replace(final, models={**final.models, "clip": replace(
-        clip, guidance=1.0, options=Options({**clip.options, "lip_sync": True}))})
+        clip, guidance=1.0, options=Options({**plain_options, "lip_sync": True}))})
     film = compile_text(text, "film.fountain").film
-    guided, unguided = plan(film, final), plan(film, synced)
+    guided, unguided, distilled = plan(film, without), plan(film, synced), plan(film, final)
 
     def clip_seconds(render_plan):
         return sum(estimate.job_seconds(job, render_plan) for job in render_plan.jobs
@@ -159,3 +169,7 @@ def test_a_lip_synced_clip_is_priced_for_its_unguided_pass():
     assert clip_seconds(unguided) < clip_seconds(guided)
     assert clip_seconds(unguided) == pytest.approx(
         known.cost.per_job + (clip_seconds(guided) - known.cost.per_job) * known.lip_sync_share)
+    # final's lip-synced close-up: that pass, on the distilled LoRA's schedule
+    assert clip_seconds(distilled) == pytest.approx(
+        known.cost.per_job + (clip_seconds(guided) - known.cost.per_job) * known.lip_sync_share
+        * LIP_SYNC_DISTILLED_STEPS / clip.steps)

@@ -20,6 +20,7 @@ from PIL import Image  # noqa: E402
 
 from moviola.compiler.api import compile_text  # noqa: E402
 from moviola.compiler.plan import plan  # noqa: E402
+from moviola.runtime import models  # noqa: E402
 from moviola.compiler.profiles import ModelConfig, Options, Profile, builtin_profiles  # noqa: E402
 from moviola.runtime.audio_io import write_wav  # noqa: E402
 from moviola.runtime.backends.diffusers_ltx2 import (AudioVideo, LipSyncUnavailable,  # noqa: E402
@@ -54,7 +55,10 @@ pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwar
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ltx2")
-    tiny_ltx2.build_ltx2(root / "models" / "ltx2")
+    model = tiny_ltx2.build_ltx2(root / "models" / "ltx2")
+    # distilled LoRAs as the checkpoint ships its own: a file in the model's folder
+    tiny_ltx2.write_distilled_lora(model, model / "distilled-lora.safetensors")
+    tiny_ltx2.write_distilled_lora(model, model / "other-lora.safetensors", seed=2)
     (root / "film.fountain").write_text(SCRIPT, "utf-8")
     return root
 
@@ -68,6 +72,12 @@ def clip_config(**over) -> ModelConfig:
                                    "audio_guidance_scale": 1.0, "max_sequence_length": 16}))
     values.update(over)
     return ModelConfig(**values)
+
+
+def distilled_config(lora: str = "distilled-lora.safetensors", **over) -> ModelConfig:
+    """A guided clip model whose close-ups lip-sync through a distilled LoRA, as ``final``'s."""
+    options = {**clip_config().options, "lip_sync": True, "lip_sync_lora": lora}
+    return clip_config(guidance=3.0, options=Options(options), **over)
 
 
 def lip_sync_config(**over) -> ModelConfig:
@@ -314,7 +324,6 @@ def test_lip_sync_is_a_clip_option_of_ltx2_only():
     mine = parse_profiles('[profiles.mine.clip]\nbackend = "diffusers.audio_video"\n'
                           'model = "Lightricks/LTX-2"\noptions = { lip_sync = true }\n')
     assert mine["mine"].models["clip"].options["lip_sync"] is True
-    assert not builtin_profiles()["final"].models["clip"].options.get("lip_sync")
 
 
 def test_log_mel_places_pitch_and_time_and_roundtrips_the_audio_vae(project):
@@ -365,3 +374,63 @@ def test_editing_a_line_renders_its_close_up_again_only_when_it_lip_syncs(projec
         assert second[f"speech:{SHOT}/1"] == "executed"
         assert second[f"clip:{SHOT}"] == again
         assert second[f"clip:{LONG_SHOT}"] == "cached"
+
+
+def test_a_distilled_lora_lip_syncs_the_close_ups_of_a_guided_profile(project, manager,
+                                                                     monkeypatch):
+    from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
+
+    from moviola.compiler.profiles import LIP_SYNC_DISTILLED_STEPS
+
+    assert LIP_SYNC_DISTILLED_STEPS == len(DISTILLED_SIGMA_VALUES)     # what plans estimate
+    guided = clip_config(guidance=3.0)
+    results = {}
+    for name, config in (("plain", guided), ("distilled", distilled_config()),
+                         ("other", distilled_config("other-lora.safetensors"))):
+        film = Film(project, config)
+        backend = AudioVideo(config, manager, project)
+        backend.validate()                 # guidance 3 is fine: the lip-sync pass has its LoRA
+        calls = []
+        real_call = backend._call
+
+        def spy(pipe, shared, samples, real_call=real_call, calls=calls):
+            calls.append((type(pipe).__name__, shared.get("sigmas")))
+            return real_call(pipe, shared, samples)
+
+        monkeypatch.setattr(backend, "_call", spy)
+        key, wide_key = film.keyframe(still(255, 40)), film.keyframe(still(255, 40), LONG_SHOT)
+        speech = film.speech(tone(220.0)) if name != "plain" else None
+        close, wide = film.clip(key, speech=speech), film.clip(wide_key, shot=LONG_SHOT)
+        backend.run_batch([close, wide])             # one batch: the LoRA is on for one only
+        results[name] = (frames_of(close), frames_of(wide), calls)
+    _, _, calls = results["distilled"]
+    assert ("LTX2DFRPipeline", list(DISTILLED_SIGMA_VALUES)) in calls
+    # the LoRA reaches the lip-synced close-up: another LoRA, another picture
+    assert np.abs(results["distilled"][0][1:] - results["other"][0][1:]).mean() > 0.5
+    # and only it: the wide shot renders guided on the dev weights, as without lip-sync
+    assert np.array_equal(results["plain"][1], results["distilled"][1])
+    assert np.array_equal(results["plain"][1], results["other"][1])
+    shutil.rmtree(project / "out", ignore_errors=True)
+
+
+def test_a_distilled_lora_not_on_disk_is_named_with_its_download(project, manager):
+    backend = AudioVideo(distilled_config("ltx-2-19b-distilled-lora-384.safetensors"), manager,
+                         project)
+    with pytest.raises(models.ModelNotFound,
+                       match="ltx-2-19b-distilled-lora-384.*hf download models/ltx2"):
+        backend.validate()
+
+
+def test_final_lip_syncs_through_the_distilled_lora():
+    from moviola.compiler.api import compile_text
+    from moviola.compiler.profiles import ProfileError, parse_profiles
+
+    clip = builtin_profiles()["final"].models["clip"]
+    assert clip.options["lip_sync"] is True and clip.guidance == 3.0
+    assert clip.options["lip_sync_lora"] == "ltx-2-19b-distilled-lora-384.safetensors"
+    film = compile_text(SCRIPT, "film.fountain").film
+    close = plan(film, "final").job(f"clip:{SHOT}")
+    assert [str(ref) for ref in close.inputs if ref.kind == "speech"] == [f"speech:{SHOT}/1"]
+    with pytest.raises(ProfileError, match="lip_sync_lora.*nothing lip-syncs"):
+        parse_profiles('[profiles.mine.clip]\nbackend = "diffusers.audio_video"\n'
+                       'model = "Lightricks/LTX-2"\noptions = { lip_sync_lora = "a.safetensors" }\n')

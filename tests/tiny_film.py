@@ -79,7 +79,10 @@ class ClipFilm(TinyFilm):
         self.count = 0
 
     def folder(self, kind: str) -> Path:
-        self.count += 1
-        folder = self.project / "out" / f"{self.count:03d}-{kind}"
-        folder.mkdir(parents=True)
-        return folder
+        """A fresh folder: the next number not yet taken (several films may share a project)."""
+        while True:
+            self.count += 1
+            folder = self.project / "out" / f"{self.count:03d}-{kind}"
+            if not folder.exists():
+                folder.mkdir(parents=True)
+                return folder

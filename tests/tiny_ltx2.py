@@ -102,3 +102,20 @@ def build_ltx2(folder: Path) -> Path:
                         transformer=transformer, vocoder=vocoder)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def write_distilled_lora(model: Path, file: Path, seed: int = 1) -> Path:
+    """A random LoRA for the tiny LTX-2 at ``model`` on its attention projections, saved as
+    Lightricks publish LTX-2's (``ltx-2-19b-distilled-lora-384.safetensors``): PEFT names under
+    ``diffusion_model.``, which diffusers' ``load_lora_weights`` converts."""
+    from diffusers import LTX2VideoTransformer3DModel
+    from safetensors.torch import save_file
+
+    from tiny_models import random_lora
+
+    transformer = LTX2VideoTransformer3DModel.from_pretrained(Path(model) / "transformer")
+    layers = random_lora(transformer, ["to_q", "to_k", "to_v"], rank=4, scale=0.5, seed=seed,
+                         naming="peft")
+    save_file({f"diffusion_model.{name}": tensor.contiguous() for name, tensor in layers.items()},
+              str(file))
+    return file

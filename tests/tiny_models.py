@@ -232,10 +232,12 @@ def build_lora(model: Path, target: Path, rank: int = 2, scale: float = 0.5) -> 
     return Path(target)
 
 
-def random_lora(network, targets: list[str], rank: int, scale: float) -> dict:
+def random_lora(network, targets: list[str], rank: int, scale: float, seed: int = 1,
+                naming: str = "diffusers") -> dict:
     """Give ``network`` (a diffusers UNet or transformer) a LoRA on the ``targets`` modules with
-    random weights (seed 1, ``scale`` × N(0, 1)); its layers in diffusers' naming, as
-    ``save_lora_weights`` takes them."""
+    random weights (``seed``, ``scale`` × N(0, 1)); its layers in diffusers' naming, as
+    ``save_lora_weights`` takes them, or (``naming="peft"``) as PEFT names them
+    (``….lora_A.weight``, what trainers outside diffusers write)."""
     import torch
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
@@ -243,12 +245,13 @@ def random_lora(network, targets: list[str], rank: int, scale: float) -> dict:
 
     network.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
                                    target_modules=targets))
-    generator = torch.Generator().manual_seed(1)
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in network.named_parameters():
             if "lora_" in name:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
-    return convert_state_dict_to_diffusers(get_peft_model_state_dict(network))
+    layers = get_peft_model_state_dict(network)
+    return layers if naming == "peft" else convert_state_dict_to_diffusers(layers)
 
 
 def build_ip_adapter(model: Path, target: Path, image_dim: int = 16) -> Path:

@@ -353,12 +353,7 @@ class DiffusersBackend(BaseBackend):
         files = [(self._lora_file(spec), scale) for spec, scale in _lora_specs(self.config.lora)]
         files += [((trained.folder, trained.artifact("lora").name), 1.0)
                   for trained in task.inputs.of_kind("train")]
-        out = []
-        for (folder, weight), scale in files:
-            file = folder / weight
-            name = "moviola_" + hashlib.sha256(str(file.resolve()).encode()).hexdigest()[:12]
-            out.append((name, str(file), float(scale)))
-        return tuple(out)
+        return tuple(lora_entry(folder / weight, scale) for (folder, weight), scale in files)
 
     def _activate_loras(self, pipe, loras: tuple) -> None:
         state = _STATE.setdefault(pipe, _PipeState())
@@ -580,6 +575,13 @@ def tile_vae(pipe, setting=True) -> list[str]:
         if enabled:
             turned_on.append(name)
     return turned_on
+
+
+def lora_entry(file: Path, scale: float) -> tuple[str, str, float]:
+    """A LoRA as a work item carries it: (adapter name, file, scale); the name follows the
+    file, so each file is loaded into a pipeline once."""
+    name = "moviola_" + hashlib.sha256(str(Path(file).resolve()).encode()).hexdigest()[:12]
+    return name, str(file), float(scale)
 
 
 def _lora_loader(pipe, name: str):

@@ -21,27 +21,37 @@ of magnitudes, Slaney mel filters up to Nyquist, natural log floored at 1e-5, wi
 and mel bins of the audio VAE's config), encoded by ``AutoencoderKLLTX2Audio``. The audio the
 pass generates is discarded like any other; the mix plays the speech itself.
 
-What it cannot do, and why the ``final`` profile leaves it off: ``LTX2DFRPipeline`` runs no
-guidance. Its ``__call__`` has no ``guidance_scale``, ``negative_prompt``, ``stg_scale`` or
-``modality_scale``, and its ``denoise`` makes one transformer call a step (it is built for the
-distilled LTX-2.5 schedule). The pipelines that guide (``LTX2ImageToVideoPipeline``,
-``LTX2ConditionPipeline``, ``LTX2InContextPipeline``) take ``audio_latents`` only as the start
-of the audio's own denoising (noised by ``noise_scale``, stepped from sigma 1), and their step
-callback cannot reach the audio (``_callback_tensor_inputs`` is latents and prompt embeddings).
-So lip-sync needs a profile whose clips run unguided (``guidance = 1``, ``options.stg_scale =
-0``, ``options.modality_scale = 1``), which validation checks; the LTX-2 dev checkpoint is made
-for guidance 3–4, and ``final`` keeps it (see docs/profiles.md).
+What it cannot do: ``LTX2DFRPipeline`` runs no guidance. Its ``__call__`` has no
+``guidance_scale``, ``negative_prompt``, ``stg_scale`` or ``modality_scale``, and its
+``denoise`` makes one transformer call a step (it is built for a distilled schedule). The
+pipelines that guide (``LTX2ImageToVideoPipeline``, ``LTX2ConditionPipeline``,
+``LTX2InContextPipeline``) take ``audio_latents`` only as the start of the audio's own
+denoising (noised by ``noise_scale``, stepped from sigma 1), and their step callback cannot
+reach the audio (``_callback_tensor_inputs`` is latents and prompt embeddings). The LTX-2 dev
+checkpoint is made for guidance 3–4, so a lip-synced clip runs one of two ways:
+
+- with ``options.lip_sync_lora`` (``final``: the checkpoint's distilled LoRA,
+  ``ltx-2-19b-distilled-lora-384.safetensors``, a file of the model's folder or a project
+  path), the lip-synced clips load it (``load_lora_weights``, as diffusers' LTX-2 docs do) and
+  walk the distilled schedule (``DISTILLED_SIGMA_VALUES``: 8 steps), unguided as the distilled
+  model is meant to run; every other clip runs the dev checkpoint with the profile's guidance,
+  the LoRA off;
+- without it, the profile's clips must all run unguided (``guidance = 1``,
+  ``options.stg_scale = 0``, ``options.modality_scale = 1``), which validation checks.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
+from pathlib import Path
 
 import numpy as np
 
+
+from moviola.runtime import models as store
 from moviola.runtime.audio_io import read_wav, resample
-from moviola.runtime.backends.diffusers_base import Work, open_rgb
+from moviola.runtime.backends.diffusers_base import Work, lora_entry, open_rgb
 from moviola.runtime.backends.diffusers_video import ImageToVideo
 from moviola.runtime.video import cover
 
@@ -72,9 +82,10 @@ class AudioVideo(ImageToVideo):
     ``options.lip_sync``, a shot's on-screen dialogue conditions its picture."""
 
     name = "diffusers.audio_video"
+    _distilled: Path | None = None       # options.lip_sync_lora's file, found by validate()
 
     def validate(self) -> None:
-        if self.options.get("lip_sync"):
+        if self.options.get("lip_sync") and not self.options.get("lip_sync_lora"):
             guidance = self.config.guidance
             wrong = [] if guidance is not None and float(guidance) <= 1.0 else \
                 [f"guidance = {guidance}"]
@@ -87,9 +98,30 @@ class AudioVideo(ImageToVideo):
                     f"{self.config.kind} model {self.config.model}: lip-sync runs through "
                     f"diffusers' LTX2DFRPipeline, the one LTX-2 pipeline that holds the speech "
                     f"fixed, and it takes no guidance; the profile has {', '.join(wrong)}. Set "
-                    f"{wanted} (every clip's picture then renders unguided), or remove "
-                    f"options.lip_sync")
+                    f"{wanted} (every clip's picture then renders unguided), or give "
+                    f"options.lip_sync_lora (the distilled LoRA the lip-synced clips then run "
+                    f"with, unguided), or remove options.lip_sync")
         super().validate()
+        if self.options.get("lip_sync_lora"):
+            self._distilled = self.distilled_lora()
+            self.revision += "+" + store.identity(self._distilled)
+
+    def distilled_lora(self) -> Path:
+        """The file ``options.lip_sync_lora`` names: a weight file of the model's folder (the
+        checkpoint's own distilled LoRA), else a LoRA file or folder of the project or cache."""
+        spec = str(self.options["lip_sync_lora"])
+        own = self.path / spec
+        if "/" not in spec and own.is_file():
+            if own.suffix != ".safetensors":
+                raise store.ModelBroken(own, "options.lip_sync_lora: only safetensors weights "
+                                        "are loaded")
+            return own
+        if "/" not in spec:
+            raise store.ModelNotFound(spec, [own], reason=(
+                f"options.lip_sync_lora names {spec}, which is not in {self.config.model}'s "
+                f"folder ({self.path}); fetch it with: hf download {self.config.model} {spec}"))
+        folder, weight = self._lora_file(spec)
+        return folder / weight
 
     def variant(self, pipe, which: str):
         """The folder pipeline's image-to-video ("image"), condition ("condition") or
@@ -193,8 +225,15 @@ class AudioVideo(ImageToVideo):
         from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 
         rate, count = shared["frame_rate"], shared["num_frames"]
-        shared = {**shared, "sigmas": self.schedule(pipe, target, shared),
-                  "freeze_audio": True, "generate_slots": False}
+        loras = self.task_loras(task)
+        if self._distilled is not None:
+            from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
+
+            sigmas = list(DISTILLED_SIGMA_VALUES)
+            loras += (lora_entry(self._distilled, 1.0),)
+        else:
+            sigmas = self.schedule(pipe, target, shared)
+        shared = {**shared, "sigmas": sigmas, "freeze_audio": True, "generate_slots": False}
 
         def segment(conditions, start: int, index: int):
             audio = self.speech_latents(target, task, start / rate, count)
@@ -208,7 +247,7 @@ class AudioVideo(ImageToVideo):
         first = {**shared, "audio_latents": self.speech_latents(target, task, 0.0, count),
                  "conditions": [LTX2VideoCondition(frames=image, index=0, strength=1.0)]}
         # each lip-synced clip is its own call: its speech is its own
-        return Work((task.key,), "lip_sync", first, [sample], finish, self.task_loras(task))
+        return Work((task.key,), "lip_sync", first, [sample], finish, loras)
 
     def schedule(self, pipe, target, shared: dict) -> list[float]:
         """The sigmas the image-to-video pipeline walks for the profile's steps at this size:
