@@ -1027,7 +1027,7 @@ def _dataset(args) -> int:
 
     from moviola import render
     from moviola.compiler.diagnostics import closest
-    from moviola.runtime.dataset import check_film, datasets
+    from moviola.runtime.dataset import check_film
 
     if args.resolution < 1 or args.min_images < 1:
         raise _UsageError("--resolution and --min-images take a positive whole number")

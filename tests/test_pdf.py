@@ -14,8 +14,7 @@ import pytest
 from moviola.cli import main
 from moviola.compiler import fountain
 from moviola.compiler.api import compile_file
-from moviola.documents.pagination import (CELL_WIDTH, LEFT_MARGIN, PAPERS, STYLES, TEXT_COLUMNS,
-                                          TOP_MARGIN, cells, paginate, wrap)
+from moviola.documents.pagination import CELL_WIDTH, PAPERS, STYLES, TEXT_COLUMNS, cells, paginate, wrap
 from moviola.compiler.inline import Run
 from moviola.documents.pdf import write_pdf
 
@@ -228,7 +227,7 @@ def test_a_speech_split_across_pages_gets_more_and_contd(tmp_path):
 
 def test_a_split_speech_never_breaks_after_a_parenthetical():
     for before in range(20, 30):
-        text = (f"INT. HALL - DAY\n\n" + "\n\n".join(f"Line {n}." for n in range(before))
+        text = ("INT. HALL - DAY\n\n" + "\n\n".join(f"Line {n}." for n in range(before))
                 + "\n\nBOB\nOne two three four five six seven eight nine ten eleven twelve thirteen.\n"
                   "(beat)\nFourteen fifteen sixteen seventeen.\n(smiles)\nEighteen nineteen twenty.\n")
         document = paginate(fountain.parse(text))

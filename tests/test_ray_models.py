@@ -5,7 +5,6 @@ the entries' bytes shipped or committed by the actors into a shared store."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np

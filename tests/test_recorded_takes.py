@@ -5,7 +5,6 @@ moves the take into the character's register."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import av

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 from moviola.compiler.plan import JobRef, cache_folder
-from moviola.compiler.profiles import ProfileError
 
 
 

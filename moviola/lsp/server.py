@@ -29,6 +29,7 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from moviola import __version__
 from moviola.compiler.api import Session, Stale, compile_text, profile_names, read_script, session
+from moviola.compiler.profiles import ProfileError
 
 from . import builds, features
 from .completion import Names, complete
@@ -95,7 +96,7 @@ class Analysis:
         if self._plan is None and self.plan_error is None:
             try:
                 self._plan = builds.make_plan(self.compilation.film, self.document.project)
-            except builds.ProfileError as error:
+            except ProfileError as error:
                 self.plan_error = str(error)
         return self._plan
 
@@ -364,7 +365,7 @@ class MoviolaServer(LanguageServer):
             return {"ok": False, "error": message}
         try:
             plan = builds.make_plan(compilation.film, document.project)
-        except builds.ProfileError as error:
+        except ProfileError as error:
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error,
                                                              message=f"Moviola: {error}"))
             return {"ok": False, "error": str(error)}

@@ -6,7 +6,8 @@ FLUX; ``checkpoint.py`` the resumable checkpoints. docs/training.md describes it
 torch, diffusers and peft are imported inside functions only.
 """
 
-from moviola.runtime.training.dataset import DatasetError, Example, load_examples, trigger_phrase
+from moviola.compiler.prompts import trigger_phrase
+from moviola.runtime.training.dataset import DatasetError, Example, load_examples
 from moviola.runtime.training.trainer import (CheckpointSaved, TrainFinished, TrainingError,
                                               TrainResult, TrainSettings, TrainStarted, TrainStep,
                                               train_lora)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from moviola.compiler import paths
 
-from moviola.compiler.prompts import trigger_phrase  # noqa: F401  (its owner; re-exported)
 from moviola.compiler.vocabulary import IMAGE_EXTENSIONS
 
 
