@@ -853,6 +853,11 @@ def _build(args) -> int:
     if removed and not args.quiet:
         console.print(f"removed {removed} half-written cache entr{'ies' if removed != 1 else 'y'} "
                       f"a killed build left ({freed / 1e6:.1f} MB)")
+    from rich.markup import escape
+
+    for notice in report.notices:                # a prompt's words a model will not see…
+        where = f"line {notice['line']}, " if notice["line"] else ""
+        console.print(f"[yellow]warning:[/] {where}{escape(notice['text'])}")
     console.print(f"[green]built {output}[/] ({_clock(report.film_seconds)} of film in "
                   f"{report.wall_seconds:.1f}s: {data['executed']} jobs rendered, "
                   f"{data['cached']} from the cache)")

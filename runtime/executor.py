@@ -62,6 +62,7 @@ class BuildReport:
     models: dict = field(default_factory=dict)    # per model: loads, load/compute seconds, peak memory
     stale_temporaries: tuple[int, int] = (0, 0)   # (folders, bytes) killed builds left, removed
     executor: str = "local"                       # where the jobs rendered: local or ray
+    notices: list = field(default_factory=list)   # what a job's output leaves out (a prompt cut…)
 
     def to_json(self) -> dict:
         kinds = sorted(set(self.planned))
@@ -78,6 +79,7 @@ class BuildReport:
             "models": self.models,
             "stale_temporaries": {"removed": self.stale_temporaries[0],
                                   "bytes": self.stale_temporaries[1]},
+            "notices": self.notices,
             "job_list": self.jobs,
         }
 
@@ -415,6 +417,10 @@ class Executor:
 
     def _record(self, job: Job, key: str, entry: Entry, report: BuildReport, elapsed) -> None:
         self.entries[job.ref] = entry
+        # kept in the entry: a rebuild from the cache says it again until the script changes
+        line = job.span.line if job.span is not None else None
+        report.notices += [{"job": job.id, "line": line, "text": text}
+                           for text in entry.meta.get("notices", ())]
         if elapsed is None:
             report.cached[job.kind] += 1
             report.jobs.append({"id": job.id, "kind": job.kind, "key": key, "status": "cached"})

@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -393,11 +392,9 @@ def test_negative_prompt_reaches_the_model_or_stops_the_build(film, manager):
         svd.run_batch([task])
 
 
-def test_a_prompt_past_the_clip_window_warns_naming_the_words_cut(film, manager):
-    """diffusers cuts a CLIP prompt at 77 tokens, and the film's style comes last: the build
-    says which words the model will not see, for which shot."""
-    from moviola.runtime.backends.diffusers_base import PromptCut
-
+def test_a_prompt_past_the_clip_window_is_a_notice_naming_the_words_cut(film, manager):
+    """diffusers cuts a CLIP prompt at 77 tokens, and the film's style comes last: the job's
+    meta says which words the model will not see, for which shot (the build report shows it)."""
     backend = TextToImage(keyframe_config(), manager, film.project)
 
     def keyframe_task(prompt: str) -> Task:
@@ -411,12 +408,14 @@ def test_a_prompt_past_the_clip_window_warns_naming_the_words_cut(film, manager)
     style = "grainy sixteen millimetre film, muted colours"
     long = ", ".join(["wide shot, fog drifts over the water"] * 6 + [style])
     task = keyframe_task(long)
-    with pytest.warns(PromptCut, match=rf"{re.escape(task.job.label)}: the keyframe model "
-                                       rf"models/sd .*reads 77 tokens.*muted colours"):
-        backend.run_batch([task])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", PromptCut)
-        backend.run_batch([keyframe_task("fog")])
+    [meta] = backend.run_batch([task])
+    [notice] = meta["notices"]
+    assert re.match(rf"{re.escape(task.job.label)}: the keyframe model models/sd "
+                    rf"\(StableDiffusionPipeline\) reads 77 tokens.*muted colours", notice)
+    cut = notice.split('"')[1]                       # the prompt's tail, no more
+    assert cut.endswith("muted colours") and long.endswith(cut) and len(cut) < len(long)
+    [meta] = backend.run_batch([keyframe_task("fog")])
+    assert "notices" not in meta
 
 
 def test_image_to_video_deterministic_and_batch_invariant(film, manager):

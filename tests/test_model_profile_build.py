@@ -180,3 +180,33 @@ def test_take_without_the_characters_voice_stops_before_any_rendering(project, c
     assert "(line 26): ANA has no `voice:` recording to turn the take into" in out
     assert "finished jobs are cached" not in out                # nothing ran
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / ".moviola").exists()
+
+
+def test_a_prompt_the_model_cuts_is_a_warning_of_every_build_that_uses_it(project, capsys,
+                                                                           tmp_path):
+    """CLIP reads 77 tokens: the shot whose prompt runs past them is named, with the words the
+    model will not see, in the build's output and its report, from the cache too."""
+    shutil.copytree(project / "models" / "sd", tmp_path / "models" / "sd")
+    (tmp_path / "moviola.toml").write_text(TINY_KEYFRAMES_TOML)
+    script = tmp_path / "film.fountain"
+    script.write_text("Title: Cut\nResolution: 96x64\nFPS: 12\nStyle: grainy sixteen millimetre\n\n"
+                      "INT. ROOM - DAY\n\n[[shot: wide, 1s]]\nThe lamplight trembles across "
+                      "the peeling wallpaper while rainwater gathers under the windowsill.\n\n"
+                      "[[shot: close-up, 1s]]\nA cup.\n")
+
+    def build(name: str) -> tuple[dict, str]:
+        report = tmp_path / f"{name}.json"
+        code = main(["build", str(script), "--profile", "tiny", "-o",
+                     str(tmp_path / f"{name}.mp4"), "--report", str(report), "--quiet"])
+        assert code == 0
+        return json.loads(report.read_text()), capsys.readouterr().out
+
+    report, out = build("first")
+    [notice] = report["notices"]                   # the wide shot's, not the cup's
+    assert notice["job"].startswith("keyframe:") and notice["line"] == 8
+    assert "models/sd (StableDiffusionPipeline) reads 77 tokens" in notice["text"]
+    assert notice["text"].split('"')[1].endswith("grainy sixteen millimetre")  # the style goes
+    assert f"warning: line 8, {notice['text']}" in " ".join(out.split())
+    again, out = build("second")
+    assert again["jobs"]["executed"] == 0 and again["notices"] == report["notices"]
+    assert "warning:" in out

@@ -30,7 +30,7 @@ import hashlib
 import inspect
 import json
 import math
-import warnings
+import re
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
@@ -219,6 +219,7 @@ class DiffusersBackend(BaseBackend):
         samples; each sample has its own generator, so the output does not depend on batching."""
         pipe = self.pipeline()
         works = [self.plan_task(task, pipe) for task in tasks]
+        notices = [self._prompt_notices(pipe, task, work) for task, work in zip(tasks, works)]
         results: list[dict | None] = [None] * len(tasks)
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, work in enumerate(works):
@@ -239,7 +240,22 @@ class DiffusersBackend(BaseBackend):
                     outputs[index].append(picture)
                     if len(outputs[index]) == len(works[index].samples):
                         results[index] = works[index].finish(outputs.pop(index))
-        return results
+        # in the entry's meta, so a build that takes the entry from the cache says it again
+        return [{**meta, "notices": found} if found else meta
+                for meta, found in zip(results, notices)]
+
+    def _prompt_notices(self, pipe, task, work: Work) -> list[str]:
+        """What the job's pictures will not show of their prompt: the words past a CLIP text
+        window, which diffusers cuts without a word."""
+        found = []
+        for prompt in dict.fromkeys(sample.get("prompt") for sample in work.samples):
+            cut = prompt_cut(pipe, prompt)
+            if cut:
+                found.append(self._about(pipe, [{"label": task.job.label}], (
+                    f"reads {pipe.tokenizer.model_max_length} tokens of a prompt (CLIP): the "
+                    f"prompt's end is cut, \"{cut}\"; the film's style comes last, so shorten "
+                    f"the descriptions or the style")))
+        return found
 
     def plan_task(self, task, pipe) -> Work:
         raise NotImplementedError
@@ -251,13 +267,6 @@ class DiffusersBackend(BaseBackend):
         import torch
 
         accepted = call_parameters(pipe)
-        for sample in samples:
-            cut = prompt_cut(pipe, sample.get("prompt"))
-            if cut:
-                warnings.warn(self._about(pipe, [sample], (
-                    f"reads {pipe.tokenizer.model_max_length} tokens of a prompt (CLIP): the "
-                    f"prompt's end is cut, \"{cut}\"; the film's style comes last, so shorten "
-                    f"the descriptions or the style")), PromptCut, stacklevel=2)
         negative = any(sample.get("negative_prompt") for sample in samples)
         if negative and "negative_prompt" not in accepted:
             raise ValueError(self._about(pipe, samples, "takes no negative prompt: remove "
@@ -449,10 +458,6 @@ def component_dtypes(folder: Path, dtype):
                                  if part in declared}}
 
 
-class PromptCut(UserWarning):
-    """A prompt longer than the model's CLIP text window: its end is not seen."""
-
-
 # CLIP text encoders read 77 tokens; T5, Qwen, Gemma encoders read hundreds
 CLIP_WINDOW = 77
 
@@ -467,7 +472,8 @@ def prompt_cut(pipe, prompt) -> str | None:
     ids = tokenizer(prompt, truncation=False).input_ids
     if len(ids) <= limit:
         return None
-    return tokenizer.decode(ids[limit - 1:-1]).strip()      # past BOS + 75 tokens, before EOS
+    cut = tokenizer.decode(ids[limit - 1:-1]).strip()      # past BOS + 75 tokens, before EOS
+    return re.sub(r" ([,.;:!?])", r"\1", cut)                # "water , wide" as written
 
 
 def _shots(samples: list[dict]) -> str:
