@@ -392,30 +392,61 @@ def test_negative_prompt_reaches_the_model_or_stops_the_build(film, manager):
         svd.run_batch([task])
 
 
-def test_a_prompt_past_the_clip_window_is_a_notice_naming_the_words_cut(film, manager):
-    """diffusers cuts a CLIP prompt at 77 tokens, and the film's style comes last: the job's
-    meta says which words the model will not see, for which shot (the build report shows it)."""
+def test_a_prompt_past_the_clip_window_keeps_the_style_and_names_the_words_left_out(
+        film, manager, monkeypatch):
+    """diffusers cuts a CLIP prompt at 77 tokens, and the compiler puts the film's style
+    last: the backend keeps the style and leaves out the words before it (the place and light
+    come there), and the job's meta names them, for which shot (the build report shows it)."""
     backend = TextToImage(keyframe_config(), manager, film.project)
+    prompts = []
+    real_call = backend._call
+    monkeypatch.setattr(backend, "_call", lambda pipe, shared, samples: (
+        prompts.extend(s["prompt"] for s in samples), real_call(pipe, shared, samples))[1])
 
-    def keyframe_task(prompt: str) -> Task:
+    def keyframe_task(prompt: str, style: str) -> Task:
         job = film.plan.job(f"keyframe:{SHOT_1}")
-        job = dataclasses.replace(job, params=dataclasses.replace(job.params, prompt=prompt))
+        job = dataclasses.replace(job, params=dataclasses.replace(
+            job.params, prompt=f"{prompt}, {style}" if style else prompt, style=style))
         film.count += 1
         folder = film.project / "out" / f"{film.count:03d}-prompt"
         folder.mkdir(parents=True)
         return Task.of(job, f"p{film.count}", folder, film.project, [], {})
 
-    style = "grainy sixteen millimetre film, muted colours"
-    long = ", ".join(["wide shot, fog drifts over the water"] * 6 + [style])
-    task = keyframe_task(long)
+    scene = ", ".join(["wide shot, fog drifts over the water"] * 6)
+    muted, bright = "grainy film, muted colours", "glossy video, bright neon"
+    task = keyframe_task(scene, muted)
     [meta] = backend.run_batch([task])
     [notice] = meta["notices"]
     assert re.match(rf"{re.escape(task.job.label)}: the keyframe model models/sd "
-                    rf"\(StableDiffusionPipeline\) reads 77 tokens.*muted colours", notice)
-    cut = notice.split('"')[1]                       # the prompt's tail, no more
-    assert cut.endswith("muted colours") and long.endswith(cut) and len(cut) < len(long)
-    [meta] = backend.run_batch([keyframe_task("fog")])
-    assert "notices" not in meta
+                    rf"\(StableDiffusionPipeline\) reads 77 tokens of a prompt \(CLIP\): "
+                    rf'"[^"]+" is left out \(the film\'s style kept\)', notice)
+    left_out = notice.split('"')[1]
+    read = prompts[-1]
+    assert read.endswith(f", {muted}") and scene.startswith(read.removesuffix(f", {muted}"))
+    assert scene.endswith(left_out) and muted not in left_out
+    tokens = len(backend.pipeline().tokenizer(read).input_ids)
+    assert 70 <= tokens <= 77                      # whole words, up to the window
+    # so the style reaches the picture even behind a long description (cut at the window's
+    # end, the two styles would give the very same picture)
+    other = keyframe_task(scene, bright)
+    backend.run_batch([other])
+    assert not np.array_equal(pixels(task.output("keyframe")), pixels(other.output("keyframe")))
+    # a prompt that fits goes whole, with no notice
+    [meta] = backend.run_batch([keyframe_task("fog", muted)])
+    assert "notices" not in meta and prompts[-1] == f"fog, {muted}"
+
+
+def test_a_prompt_is_fitted_only_where_every_text_encoder_is_clip_sized():
+    """FLUX.1 and SD3 give the whole prompt to T5 (their CLIP only pools it): nothing is cut."""
+    from types import SimpleNamespace
+
+    from moviola.runtime.backends.diffusers_base import fit_to_window
+
+    clip = SimpleNamespace(model_max_length=77)
+    long = " ".join(["word"] * 200)
+    t5 = SimpleNamespace(model_max_length=512)
+    assert fit_to_window(SimpleNamespace(tokenizer=clip, tokenizer_2=t5), long, "") == (long, "", None)
+    assert fit_to_window(SimpleNamespace(tokenizer=t5), long, "") == (long, "", None)
 
 
 def test_image_to_video_deterministic_and_batch_invariant(film, manager):

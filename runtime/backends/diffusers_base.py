@@ -30,7 +30,6 @@ import hashlib
 import inspect
 import json
 import math
-import re
 import weakref
 from collections import defaultdict
 from contextlib import contextmanager
@@ -102,6 +101,7 @@ class DiffusersBackend(BaseBackend):
         self._identity = ""
         self._lora_files: dict[str, tuple[Path, str]] = {}
         self._ip_adapter: dict | None = None
+        self._notices: dict[str, list[str]] = {}   # per task key, until run_batch returns
 
     # -- finding the model ----------------------------------------------------------------------
 
@@ -218,8 +218,8 @@ class DiffusersBackend(BaseBackend):
         """Render ``tasks``: compatible ones share pipeline calls of up to ``batch_size``
         samples; each sample has its own generator, so the output does not depend on batching."""
         pipe = self.pipeline()
+        self._notices.clear()                    # a batch that failed left its own
         works = [self.plan_task(task, pipe) for task in tasks]
-        notices = [self._prompt_notices(pipe, task, work) for task, work in zip(tasks, works)]
         results: list[dict | None] = [None] * len(tasks)
         groups: dict[tuple, list[int]] = defaultdict(list)
         for index, work in enumerate(works):
@@ -241,21 +241,25 @@ class DiffusersBackend(BaseBackend):
                     if len(outputs[index]) == len(works[index].samples):
                         results[index] = works[index].finish(outputs.pop(index))
         # in the entry's meta, so a build that takes the entry from the cache says it again
+        notices = [self._notices.pop(task.key, []) for task in tasks]
         return [{**meta, "notices": found} if found else meta
                 for meta, found in zip(results, notices)]
 
-    def _prompt_notices(self, pipe, task, work: Work) -> list[str]:
-        """What the job's pictures will not show of their prompt: the words past a CLIP text
-        window, which diffusers cuts without a word."""
-        found = []
-        for prompt in dict.fromkeys(sample.get("prompt") for sample in work.samples):
-            cut = prompt_cut(pipe, prompt)
-            if cut:
-                found.append(self._about(pipe, [{"label": task.job.label}], (
-                    f"reads {pipe.tokenizer.model_max_length} tokens of a prompt (CLIP): the "
-                    f"prompt's end is cut, \"{cut}\"; the film's style comes last, so shorten "
-                    f"the descriptions or the style")))
-        return found
+    def shot_prompt(self, task, pipe) -> str:
+        """The shot's prompt (a clip's: its keyframe's) as ``pipe`` will read it: whole, or
+        fitted to a CLIP text window with the film's style kept; the words left out become a
+        notice of the task's entry."""
+        params = task.job.params if task.job.kind == "keyframe" else \
+            getattr(task.inputs.one("keyframe"), "params", None)
+        prompt = (params.prompt if params is not None else "") or ""
+        style = (params.style or "").strip() if params is not None else ""
+        fitted, left_out, window = fit_to_window(pipe, prompt, style)
+        if left_out:
+            kept = " (the film's style kept)" if style and fitted.endswith(style) else ""
+            self._notices.setdefault(task.key, []).append(self._about(
+                pipe, [{"label": task.job.label}], f"reads {window} tokens of a prompt "
+                f"(CLIP): \"{left_out}\" is left out{kept}; shorten the descriptions"))
+        return fitted
 
     def plan_task(self, task, pipe) -> Work:
         raise NotImplementedError
@@ -462,18 +466,48 @@ def component_dtypes(folder: Path, dtype):
 CLIP_WINDOW = 77
 
 
-def prompt_cut(pipe, prompt) -> str | None:
-    """The words of ``prompt`` past the CLIP text window of ``pipe``'s tokenizer (which
-    diffusers truncates), or None when it fits or the encoder is not CLIP-sized."""
-    tokenizer = getattr(pipe, "tokenizer", None)
-    limit = getattr(tokenizer, "model_max_length", None)
-    if not prompt or not isinstance(limit, int) or limit > CLIP_WINDOW:
+def clip_window(pipe) -> int | None:
+    """The tokens a prompt may have when every text encoder of ``pipe`` is CLIP-sized (SD,
+    SDXL, ModelScope); None when one reads more (FLUX.1's and SD3's T5 read the whole
+    prompt, their CLIP only pools it) or the pipeline has no tokenizer."""
+    tokenizers = [t for name in ("tokenizer", "tokenizer_2", "tokenizer_3")
+                  if (t := getattr(pipe, name, None)) is not None]
+    limits = [getattr(t, "model_max_length", None) for t in tokenizers]
+    if not limits or not all(isinstance(n, int) and n <= CLIP_WINDOW for n in limits):
         return None
-    ids = tokenizer(prompt, truncation=False).input_ids
-    if len(ids) <= limit:
-        return None
-    cut = tokenizer.decode(ids[limit - 1:-1]).strip()      # past BOS + 75 tokens, before EOS
-    return re.sub(r" ([,.;:!?])", r"\1", cut)                # "water , wide" as written
+    return limits[0]
+
+
+def fit_to_window(pipe, prompt: str, style: str = "") -> tuple[str, str, int | None]:
+    """(``prompt`` as ``pipe`` will read it, the words left out, the window). diffusers cuts
+    a CLIP prompt at the window's end, where the compiler puts the film's style: so the style
+    (when ``prompt`` ends with it) is kept, and the words before it give way, last first, as
+    the compiler's own priorities have it (place and light before the style). Whole words."""
+    window = clip_window(pipe)
+    if not prompt or window is None:
+        return prompt, "", window
+    tokenizer = pipe.tokenizer
+
+    def fits(text: str) -> bool:
+        return len(tokenizer(text, truncation=False).input_ids) <= window
+
+    if fits(prompt):
+        return prompt, "", window
+    words = prompt.split()
+    tail = ", " + style.strip() if style.strip() and prompt.endswith(style.strip()) else ""
+    if tail and (prompt.strip() == style.strip() or not fits(tail[2:])):
+        tail = ""                               # the style alone is too long: cut at the end
+    head = words[:len(words) - len(tail[2:].split())] if tail else words
+
+    def joined(count: int) -> str:
+        text = " ".join(head[:count]).rstrip(",;: ")
+        return f"{text}{tail}" if text else tail[2:]
+
+    low, high = 0, len(head)                    # the most words of the head that fit
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(joined(middle)) else (low, middle - 1)
+    return joined(low), " ".join(head[low:]).strip(",;: "), window
 
 
 def _shots(samples: list[dict]) -> str:

@@ -6,9 +6,8 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.backends.diffusers_base import Work, call_parameters
-from moviola.runtime.backends.diffusers_video import (VideoBackend, clip_prompt,
-                                                      fixed_schedule, native_fps, picture_of,
-                                                      retime)
+from moviola.runtime.backends.diffusers_video import (VideoBackend, fixed_schedule, native_fps,
+                                                      picture_of, retime)
 from moviola.runtime.video import cover as _cover, read_video
 
 
@@ -99,7 +98,7 @@ class VideoToVideo(VideoBackend):
         film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
         strength = float(self.options.get("strength", 0.6))
-        prompt, negative = clip_prompt(task), self.negative_prompt()
+        prompt, negative = self.shot_prompt(task, pipe), self.negative_prompt()
         loras = self.task_loras(task)
         video_pipe = self.variant(pipe, "video")
         if video_pipe is not None:

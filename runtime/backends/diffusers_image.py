@@ -99,7 +99,7 @@ class TextToImage(DiffusersBackend):
         if references:
             # the family's reference input is one list for the whole call: group by it
             shared["image"] = references if len(references) > 1 else references[0]
-        sample = {"prompt": params.prompt or "", "negative_prompt": self.negative_prompt(),
+        sample = {"prompt": self.shot_prompt(task, target), "negative_prompt": self.negative_prompt(),
                   "image": init, "seed": task.job.seed}
         if ip_image is not None:
             # one image per loaded adapter, shared by the batch: group by the reference

@@ -167,7 +167,7 @@ class AudioVideo(ImageToVideo):
         # image_crf recipe) only from a PIL image, so each clip is its own call
         image = cover(open_rgb(keyframe.artifact("keyframe")), size)
         shared = {"width": size[0], "height": size[1], "num_frames": count, "frame_rate": rate}
-        sample = {"prompt": keyframe.params.prompt or "", "negative_prompt": self.negative_prompt(),
+        sample = {"prompt": self.shot_prompt(task, target), "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
         wanted = int(self.config.frames) if self.config.frames else \
             math.ceil(task.timing["frames"] / float(params.fps) * rate)

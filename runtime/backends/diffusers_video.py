@@ -157,7 +157,7 @@ class ImageToVideo(VideoBackend):
         count, segments, needed = self.segments(clip, task)
         shared = self.clip_shared(clip, task, size, count)
         image = _cover(open_rgb(keyframe.artifact("keyframe")), size)
-        sample = {"image": image, "prompt": clip_prompt(task),
+        sample = {"image": image, "prompt": self.shot_prompt(task, clip),
                   "negative_prompt": self.negative_prompt(), "seed": task.job.seed}
         return self.clip_work(task, pipe, "clip", shared, sample, size, segments, needed)
 
@@ -182,7 +182,7 @@ class TextToVideo(VideoBackend):
         if segments > 1:
             self.continuing_pipeline(task, pipe)      # continuing needs one: say so now
         shared = self.clip_shared(pipe, task, size, count)
-        sample = {"prompt": clip_prompt(task), "negative_prompt": self.negative_prompt(),
+        sample = {"prompt": self.shot_prompt(task, pipe), "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
         return self.clip_work(task, pipe, "base", shared, sample, size, segments, needed)
 
@@ -295,9 +295,5 @@ def fitted_frames(frames, order: list[int], size: tuple[int, int]):
 
 
 
-def clip_prompt(task) -> str:
-    """The clip's prompt: its keyframe's (which names the size and the move)."""
-    keyframe = task.inputs.one("keyframe")
-    return (keyframe.params.prompt if keyframe is not None else "") or ""
 
 
