@@ -483,6 +483,7 @@ def plan(film: ir.Film, profile: Profile | str | None = None) -> RenderPlan:
              if asset in trained]
         if cut.continues:
             keyframe = _continued_keyframe(build, cut, previous_cut, previous_clip, width, height,
+                                           settings.style,
                                            scene if writes_text else None)
         else:
             keyframe = build.add(JobRef("keyframe", cut.id), KeyframeParams(
@@ -587,12 +588,13 @@ CONTINUATION = Backend("draft.continuation", "continuation/1")
 
 
 def _continued_keyframe(build: "_Builder", cut: Cut, previous_cut: Cut | None,
-                        previous_clip: "Job | None", width: int, height: int,
+                        previous_clip: "Job | None", width: int, height: int, style: str,
                         written_on: ir.Scene | None) -> "Job":
     """The keyframe of a matching cut: the previous clip's last frame as its camera saw it
     (that clip job its input, so editing the previous shot renders this one again). Its key
     holds only what lays the frame out, the prompt the clip's model reads (editing this
-    shot's action renders the clip again, not this frame) and, where the draft writes them on
+    shot's action renders the clip again, not this frame) with the film's style it ends with
+    (a CLIP window keeps it), and, where the draft writes them on
     the frame (``written_on``: the shot's scene), this shot's own caption, number and heading."""
     if previous_cut is None or previous_cut.scene_index != cut.scene_index:
         raise ValueError(f"shot {cut.label} continues, but no shot comes before it in its scene")
@@ -602,7 +604,7 @@ def _continued_keyframe(build: "_Builder", cut: Cut, previous_cut: Cut | None,
         setting=scene.setting if scene else "", time=scene.time if scene else None,
         place=scene.place if scene else "", location="", refs=(), characters=(), speaker=None,
         caption=_caption(cut) if scene else "", label=cut.label if scene else "", card=None,
-        prompt=cut.prompt, style="", source=None,
+        prompt=cut.prompt, style=style, source=None,
         continues=True, move=cut.move.kind.value, speed=cut.move.speed.value,
         angle=cut.angle.value if cut.angle and scene else None,
     ), inputs=[previous_clip.ref], seed=cut.seed, label=f"frame {cut.label} continues",

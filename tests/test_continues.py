@@ -46,6 +46,10 @@ def test_the_plan_makes_the_keyframe_wait_for_the_previous_clip():
     edited = plan(compile_text(SCRIPT.format(first="A chair by the door."), "film.fountain").film,
                   "draft")
     assert edited.job(f"keyframe:{second}").key != keyframe.key
+    # its prompt ends with the film's style, and says so: a model's CLIP window keeps it
+    styled = plan(compile_text("Style: 16mm film\n" + SCRIPT.format(first="A trunk."),
+                               "film.fountain").film, "draft").job(f"keyframe:{second}")
+    assert styled.params.style == "16mm film" and styled.params.prompt.endswith(", 16mm film")
 
 
 def test_a_continued_shot_starts_on_the_previous_last_frame(tmp_path):
