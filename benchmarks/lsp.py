@@ -29,6 +29,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,8 +44,10 @@ SEED = 8000
 class Connection:
     """Content-Length framed JSON-RPC over the server's stdin/stdout."""
 
-    def __init__(self, process: asyncio.subprocess.Process):
+    def __init__(self, process: asyncio.subprocess.Process, log: Path):
         self.process = process
+        self.log = log                           # the server's stderr, for when it dies
+        self.gone: Exception | None = None
         self.next_id = 0
         self.waiting: dict[int, asyncio.Future] = {}
         self.diagnostics: dict[tuple[str, int], float] = {}   # (uri, version) → arrival time
@@ -58,6 +61,7 @@ class Connection:
             while True:
                 line = await stream.readline()
                 if not line:
+                    self._server_gone()
                     return
                 if line in (b"\r\n", b"\n"):
                     break
@@ -77,6 +81,16 @@ class Connection:
             elif "id" in message:                      # a request from the server: say yes
                 self._send({"jsonrpc": "2.0", "id": message["id"], "result": None})
 
+    def _server_gone(self) -> None:
+        """The server closed its stdout: every wait ends with its last words, not a hang."""
+        tail = self.log.read_text("utf-8", "replace").strip().splitlines()[-15:]
+        self.gone = RuntimeError("the language server (python -m moviola lsp) exited:\n"
+                                 + "\n".join(tail or ["(nothing on stderr)"]))
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(self.gone)
+        self.arrived.set()
+
     def _send(self, message: dict) -> None:
         body = json.dumps(message).encode("utf-8")
         self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
@@ -95,6 +109,8 @@ class Connection:
 
     async def diagnostics_for(self, uri: str, version: int) -> float:
         while (uri, version) not in self.diagnostics:
+            if self.gone is not None:
+                raise self.gone
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), 30)
         return self.diagnostics[(uri, version)]
@@ -127,10 +143,12 @@ def edit_stream(lines: list[str], count: int, rng: random.Random):
 
 
 async def measure(text: str, edits: int) -> dict:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "moviola", "lsp", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    rpc = Connection(process)
+    log = Path(tempfile.mkstemp(prefix="moviola-lsp-", suffix=".log")[1])
+    with open(log, "wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "moviola", "lsp", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=stderr)
+    rpc = Connection(process, log)
     await rpc.request("initialize", {"processId": None, "rootUri": (ROOT / "samples").as_uri(),
                                      "capabilities": {}})
     await rpc.notify("initialized", {})
@@ -210,17 +228,20 @@ async def measure(text: str, edits: int) -> dict:
     await rpc.notify("exit", None)
     await process.wait()
     rpc.reader.cancel()
+    log.unlink(missing_ok=True)
     return {"open": opened, "in_place": in_place, "inserted": inserted, "completion": completion,
             "by_context": by_context, "hover": hovers, "cpu_per_edit": cpu_per_edit,
             "edit_cpu": edit_cpu, "edit_waiting": edit_waiting}
 
 
-def in_process(text: str, edits: int, heap: str) -> dict:
+def in_process(text: str, edits: int, heap: str, reuse: bool = True) -> dict:
     """The diagnostics thread's work per edit, timed in this process in CPU seconds (which
     other work on the machine does not stretch): the edit applied to the document, the
     session's check, the conversion to LSP and the JSON the server writes. ``heap``: "server"
     handles the collector as the server does (moviola.lsp.server.Heap), "untouched" leaves it
-    alone. Also counts the full collections that land inside an edit, and their CPU."""
+    alone. Also counts the full collections that land inside an edit, and their CPU.
+    ``reuse``: keep the last publish's LSP conversions, as the server does (False: convert
+    every diagnostic on every edit, the baseline)."""
     from lsprotocol import types
     from lsprotocol.converters import get_converter
 
@@ -233,6 +254,7 @@ def in_process(text: str, edits: int, heap: str) -> dict:
     document = Document(path.as_uri(), text, 1, Units())
     checker = session(document.path, document.project)
     docs = features.diagnostics_page()
+    memo: dict | None = {} if reuse else None     # as the server keeps one per document
     full: list[float] = []
     began = [0.0]
 
@@ -244,7 +266,8 @@ def in_process(text: str, edits: int, heap: str) -> dict:
                 full.append(time.process_time() - began[0])
 
     def publish() -> None:
-        found = server.editor_diagnostics(checker, document.uri, document.text, document.units, docs)
+        found = server.editor_diagnostics(checker, document.uri, document.text, document.units, docs,
+                                          memo=memo)
         params = types.PublishDiagnosticsParams(uri=document.uri, diagnostics=found,
                                                 version=document.version)
         json.dumps({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
@@ -306,6 +329,19 @@ def server_schedule(pid: int) -> tuple[float, float] | None:
     return running / 1e9, waiting / 1e9
 
 
+def full_compile_seconds(text: str) -> float:
+    """The baseline, in this process and minute: a whole compile of the same text (CPU time,
+    best of three), what every edit would cost without the incremental session."""
+    from moviola.compiler.api import compile_text
+
+    best = float("inf")
+    for _ in range(3):
+        began = time.process_time()
+        compile_text(text, str(ROOT / "samples" / "benchmark-feature.fountain"))
+        best = min(best, time.process_time() - began)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--edits", type=int, default=50)
@@ -317,8 +353,17 @@ def main() -> None:
     text, names = load_text(args.scripts or sorted((ROOT / "samples").glob("*.fountain")))
     print(f"input: {text.count(chr(10)) + 1} lines ({names})")
     if args.in_process:
-        found = in_process(text, args.edits, args.in_process)
-        print(f"  in process, collector {args.in_process}: CPU per edit")
+        # the baseline in the same minutes: every diagnostic converted on every edit
+        rounds = [(reuse, in_process(text, args.edits, args.in_process, reuse))
+                  for _ in range(3) for reuse in (False, True)]
+        medians = {reuse: [statistics.median(r["in_place"] + r["inserted"]) for k, r in rounds
+                           if k is reuse] for reuse in (False, True)}
+        print(f"  conversions reused vs all converted, 3 alternating rounds: p50 CPU per edit "
+              f"{' '.join(f'{m * 1000:.1f}' for m in medians[True])} ms vs "
+              f"{' '.join(f'{m * 1000:.1f}' for m in medians[False])} ms: "
+              f"{statistics.median(medians[False]) / statistics.median(medians[True]):.2f}× faster")
+        found = rounds[-1][1]
+        print(f"  in process, collector {args.in_process}: CPU per edit (last round)")
         for label, samples in (("edit → diagnostics (all)", found["in_place"] + found["inserted"]),
                                ("  line changed in place", found["in_place"]),
                                ("  line inserted (shifts)", found["inserted"])):
@@ -351,6 +396,11 @@ def main() -> None:
               f"max {max(found['edit_cpu']) * 1000:6.1f} ms")
         p50, p95 = percentiles(found["edit_waiting"])
         print(f"  server waiting for a core      p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+    full = full_compile_seconds(text)
+    if found["cpu_per_edit"] is not None:
+        print(f"  baseline: a full compile here  {full * 1000:6.1f} ms of CPU (best of 3); an "
+              f"edit costs {found['cpu_per_edit'] / full:.2f}× that ({full / found['cpu_per_edit']:.1f}× "
+              f"faster)")
     if hasattr(os, "getloadavg"):
         print(f"  machine load (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     ok = all(percentiles(s)[1] <= TARGET_MS for s in (edits, found["completion"]))

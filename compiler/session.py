@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -261,15 +262,11 @@ def _outside_boneyards(text: str, lines: list[str], starts: list[int]) -> list[i
     regions = fountain.boneyards(text)
     if not regions:
         return starts
-    offsets = []
-    offset = 0
-    for line in lines:
-        offsets.append(offset)
-        offset += len(line) + 1
+    lengths = list(accumulate(map(len, lines), initial=0))    # each line's offset, less its newlines
     kept = [0]
     region = 0
     for start in starts[1:]:
-        at = offsets[start]
+        at = lengths[start] + start
         while region < len(regions) and regions[region][1] <= at:
             region += 1
         if region < len(regions) and regions[region][0] < at:

@@ -118,6 +118,7 @@ class _Diagnostics(threading.Thread):
         self.condition = threading.Condition()
         self.pending: dict[str, tuple] = {}
         self.latest: dict[str, object] = {}
+        self.converted: dict[str, dict] = {}     # per document: the last publish's conversions
 
     def submit(self, document: Document, checker: Session) -> None:
         with self.condition:
@@ -129,6 +130,7 @@ class _Diagnostics(threading.Thread):
         with self.condition:
             self.latest.pop(uri, None)
             self.pending.pop(uri, None)
+            self.converted.pop(uri, None)
 
     def run(self) -> None:
         quiet = True
@@ -147,7 +149,8 @@ class _Diagnostics(threading.Thread):
 
             try:
                 converted = editor_diagnostics(checker, uri, text, document.units,
-                                               self.server.docs_page, stale)
+                                               self.server.docs_page, stale,
+                                               self.converted.setdefault(uri, {}))
             except Stale:
                 continue
             except Exception:  # noqa: BLE001 - a checker bug must not stop diagnostics
@@ -161,15 +164,34 @@ class _Diagnostics(threading.Thread):
 
 
 def editor_diagnostics(checker: Session, uri: str, text: str, units: Units, docs: str | None,
-                       stale=lambda: False) -> list[types.Diagnostic]:
+                       stale=lambda: False, memo: dict | None = None) -> list[types.Diagnostic]:
     """One version's diagnostics as the editor gets them: what the diagnostics thread does per
     edit (benchmarks/lsp.py times it in process). Raises :class:`Stale` when ``stale()`` says a
-    newer version is waiting."""
+    newer version is waiting. ``memo`` (kept per document between calls) holds the last
+    call's conversions: a diagnostic whose lines are unchanged is not converted again (most
+    of them, after an edit)."""
     found = checker.check(text, stale)
     if stale():
         raise Stale
     snapshot = Document.snapshot(uri, text, units)
-    return [features.lsp_diagnostic(snapshot, d, docs) for d in found]
+    if memo is None:
+        return [features.lsp_diagnostic(snapshot, d, docs) for d in found]
+    previous = dict(memo)
+    memo.clear()                                 # only this version's: it never grows
+    lines = snapshot.lines
+    converted = []
+    for diagnostic in found:
+        # a position is the code point column counted in client units on its line
+        spans = (diagnostic.span, *(r.span for r in diagnostic.related))
+        key = (diagnostic, docs, units.encoding, tuple(
+            lines[n - 1] if 0 < n <= len(lines) else len(lines)
+            for span in spans for n in (span.line, span.end_line)))
+        lsp = previous.get(key)
+        if lsp is None:
+            lsp = features.lsp_diagnostic(snapshot, diagnostic, docs)
+        memo[key] = lsp
+        converted.append(lsp)
+    return converted
 
 
 class Heap:
