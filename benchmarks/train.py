@@ -11,7 +11,7 @@ Printed: steps/s of each, trainer ÷ floor (target ≥ 0.9: the trainer adds lit
 compute), the checkpoint overhead, and the peak memory (CUDA: ``max_memory_allocated``; CPU:
 the process's peak RSS so far).
 
-    python3 benchmarks/train.py --tiny        # CPU: the tiny SD, SDXL and FLUX test models
+    python3 benchmarks/train.py --tiny        # CPU: the tiny SD, SDXL, FLUX.1, FLUX.2 klein and Z-Image test models
     python3 benchmarks/train.py               # CUDA: Stable Diffusion 1.5 shapes, random weights,
                                               # 512 px, bf16 frozen weights, gradient checkpointing
 
@@ -153,6 +153,7 @@ def main() -> None:
     import torch
 
     import gpu
+    import tiny_image_models
     import tiny_models
     from moviola.runtime.training import TrainSettings
 
@@ -166,7 +167,8 @@ def main() -> None:
         families = {"sd15": lambda folder: gpu.build_pipeline(folder, tiny=False)}
     else:
         families = {"sd": tiny_models.build_text_to_image, "sdxl": tiny_models.build_sdxl,
-                    "flux": tiny_models.build_flux}
+                    "flux": tiny_models.build_flux, "flux2-klein": tiny_image_models.build_flux2_klein,
+                    "z-image": tiny_image_models.build_z_image}
     print(f"device {torch.cuda.get_device_name() if cuda else 'cpu (1 thread)'}, {steps} steps, "
           f"{side} px, rank 16")
     for name, build in families.items():
@@ -182,7 +184,7 @@ def main() -> None:
             saving, _ = run_trainer(project, model, dataclasses.replace(settings, checkpoint_every=10),
                                     "checkpointed")
             floor, floor_peak = run_floor(folder, settings, side)
-        print(f"{name:5} trainer {rate:7.2f} steps/s  floor {floor:7.2f} steps/s  "
+        print(f"{name:11} trainer {rate:7.2f} steps/s  floor {floor:7.2f} steps/s  "
               f"trainer/floor {rate / floor:5.2f}  checkpoint every 10 steps: {saving / rate:5.2f}× "
               f"the speed  peak {peak / 2**20:8.0f} MiB (floor {floor_peak / 2**20:.0f} MiB)")
 

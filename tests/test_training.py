@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
+import tiny_image_models  # noqa: E402
 import tiny_models  # noqa: E402
 from projects import TINY_KEYFRAMES_TOML  # noqa: E402
 from test_build import decode  # noqa: E402
@@ -265,6 +266,7 @@ def test_flux_trains_with_flow_matching_and_its_lora_changes_the_picture(project
     lora = weights(project / "flux.safetensors")
     assert all(name.startswith("transformer.") for name in lora)
     assert any("add_k_proj" in name for name in lora)             # the joint attention too
+    assert any("attn.to_q.lora_A" in name for name in lora)        # under the names it loads by
     pipe = FluxPipeline.from_pretrained(str(project / "models" / "flux"), use_safetensors=True,
                                         local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
@@ -275,6 +277,44 @@ def test_flux_trains_with_flow_matching_and_its_lora_changes_the_picture(project
 
     before = picture()
     pipe.load_lora_weights(str(project / "flux.safetensors"))
+    assert np.abs(picture() - before).max() > 1e-3
+
+
+@pytest.mark.parametrize("family, build, pipeline_class, targets", [
+    ("flux2-klein", tiny_image_models.build_flux2_klein, "Flux2KleinPipeline",
+     ("add_k_proj", "to_qkv_mlp_proj")),            # both stream kinds' attention
+    ("z-image", tiny_image_models.build_z_image, "ZImagePipeline", ("to_k",)),
+], ids=["flux2-klein", "z-image"])
+def test_the_builtin_profiles_keyframe_families_train_and_their_lora_changes_the_picture(
+        project, family, build, pipeline_class, targets):
+    """preview's FLUX.2 klein and final's Z-Image: a train job under those profiles trains
+    their own keyframe model, the loss falls, the LoRA loads as the keyframe backend loads it."""
+    import diffusers
+
+    folder = build(project / "models" / family)
+    settings = TrainSettings(**FAST, steps=60, seed=3)
+    result = train_lora(f"models/{family}", project, "refs/room",
+                        project / f"{family}.safetensors", trigger=TRIGGER, settings=settings)
+    assert result.loss_after < 0.97 * result.loss_before
+    lora = weights(project / f"{family}.safetensors")
+    assert lora and all(name.startswith("transformer.") for name in lora)
+    # every adapted projection saved as the pipeline's loader reads it back (peft's names)
+    assert all(name.endswith(("lora_A.weight", "lora_B.weight")) for name in lora)
+    assert all(any(f"{target}.lora_A" in name for name in lora) for target in targets + ("to_q",))
+    again = train_lora(f"models/{family}", project, "refs/room",
+                       project / f"{family}-again.safetensors", trigger=TRIGGER, settings=settings)
+    assert again.loss_after == result.loss_after
+    assert identical(lora, weights(project / f"{family}-again.safetensors"))   # one seed
+    pipe = getattr(diffusers, pipeline_class).from_pretrained(
+        str(folder), use_safetensors=True, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+
+    def picture():
+        return pipe(prompt=TRIGGER, num_inference_steps=2, height=32, width=32, output_type="np",
+                    generator=torch.Generator().manual_seed(0)).images[0]
+
+    before = picture()
+    pipe.load_lora_weights(str(project / f"{family}.safetensors"))
     assert np.abs(picture() - before).max() > 1e-3
 
 

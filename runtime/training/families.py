@@ -10,7 +10,13 @@ the pipeline's ``save_lora_weights`` takes the layers.
 - :class:`StableDiffusionXL`: SDXL and SDXL-Turbo (two text encoders, pooled embeddings and
   size/crop ``time_ids``);
 - :class:`Flux`: FLUX.1 (``FluxTransformer2DModel``, CLIP + T5, packed 2×2 latents, flow
-  matching with the scheduler's shift; the guidance input for guidance-distilled variants).
+  matching with the scheduler's shift; the guidance input for guidance-distilled variants);
+- :class:`Flux2Klein`: FLUX.2 klein, ``preview``'s keyframes (``Flux2Transformer2DModel``, a
+  Qwen3 text encoder, latents patchified 2×2 and normalized by the VAE's batch-norm
+  statistics, four-axis position ids);
+- :class:`ZImage`: Z-Image, ``final``'s keyframes (``ZImageTransformer2DModel``, a Qwen3
+  text encoder whose captions keep their own lengths, a transformer that reads a list of
+  latents and time as 1 − σ and predicts x − noise).
 """
 
 from __future__ import annotations
@@ -27,18 +33,25 @@ def family_for(pipe):
     names = [cls.__name__ for cls in type(pipe).__mro__]
     if any(name.startswith("StableDiffusionXL") for name in names):
         return StableDiffusionXL(pipe)
-    if any(name.startswith("Flux") for name in names):
+    if any(name.startswith("Flux2Klein") for name in names):
+        return Flux2Klein(pipe)
+    if any(name.startswith("Flux") and not name.startswith("Flux2") for name in names):
         return Flux(pipe)
+    if any(name.startswith("ZImage") for name in names):
+        return ZImage(pipe)
     if any(name.startswith("StableDiffusion") for name in names) and hasattr(pipe, "unet"):
         return StableDiffusion(pipe)
     raise UnsupportedModel(f"{type(pipe).__name__}: LoRA training covers Stable Diffusion 1.x/2.x, "
-                           f"SDXL and FLUX.1 pipelines")
+                           f"SDXL, FLUX.1, FLUX.2 klein and Z-Image pipelines")
 
 
 class _Family:
     denoiser_attribute = "unet"
     lora_keyword = "unet_lora_layers"
     target_modules = ATTENTION
+    # UNet LoRAs are saved under diffusers' own layer names (its SD training scripts do);
+    # transformer LoRAs keep peft's, which is what their loaders read back
+    old_lora_names = True
 
     def __init__(self, pipe):
         self.pipeline_class = type(pipe)
@@ -143,26 +156,46 @@ class StableDiffusionXL(StableDiffusion):
                              return_dict=False)[0]
 
 
-class Flux(_Family):
-    """Rectified flow: x_σ = (1 − σ)·x + σ·noise, the transformer predicts noise − x; σ drawn
-    uniformly and shifted as the scheduler's config says (``shift``)."""
+class _RectifiedFlow(_Family):
+    """Rectified flow: x_σ = (1 − σ)·x + σ·noise, the velocity noise − x; σ drawn uniformly
+    and shifted as the scheduler's config says (``shift``). Transformers on 2×2 patches."""
 
     denoiser_attribute = "transformer"
     lora_keyword = "transformer_lora_layers"
-    target_modules = ATTENTION + ["add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]
+    old_lora_names = False
 
     def __init__(self, pipe):
         super().__init__(pipe)
         self.shift = float(getattr(pipe.scheduler.config, "shift", 1.0) or 1.0)
-        self.guidance = 1.0
 
     @property
     def size_multiple(self) -> int:
-        return self.vae_factor * 2               # latents are packed in 2×2 patches
+        return self.vae_factor * 2               # latents go in 2×2 patches
 
     @property
     def native_resolution(self) -> int:
         return 1024
+
+    def draw(self, latents, generator):
+        """(x_σ, the velocity noise − x, σ) for a batch of latents."""
+        import torch
+
+        device = latents.device
+        noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
+        u = torch.rand((latents.shape[0],), generator=generator).to(device)
+        sigma = self.shift * u / (1 + (self.shift - 1) * u)
+        s = sigma.view(-1, *([1] * (latents.dim() - 1))).to(latents.dtype)
+        return (1 - s) * latents + s * noise, noise - latents, sigma.to(latents.dtype)
+
+
+class Flux(_RectifiedFlow):
+    """FLUX.1: the transformer predicts the velocity on FLUX's packed 2×2 patch sequence."""
+
+    target_modules = ATTENTION + ["add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]
+
+    def __init__(self, pipe):
+        super().__init__(pipe)
+        self.guidance = 1.0
 
     def encode_text(self, pipe, caption, device, image_size, crop, bucket) -> dict:
         # the T5 length the variant was distilled with: 512 tokens for dev (guidance-distilled),
@@ -178,12 +211,7 @@ class Flux(_Family):
 
         device = latents.device
         batch, channels, height, width = latents.shape
-        noise = torch.randn(latents.shape, generator=generator).to(device, latents.dtype)
-        u = torch.rand((batch,), generator=generator).to(device)
-        sigma = self.shift * u / (1 + (self.shift - 1) * u)
-        s = sigma.view(-1, 1, 1, 1).to(latents.dtype)
-        noisy = (1 - s) * latents + s * noise
-        target = noise - latents
+        noisy, target, sigma = self.draw(latents, generator)
         image_ids = torch.zeros(height // 2, width // 2, 3)
         image_ids[..., 1] = torch.arange(height // 2)[:, None]
         image_ids[..., 2] = torch.arange(width // 2)[None, :]
@@ -191,12 +219,84 @@ class Flux(_Family):
         if getattr(self.denoiser.config, "guidance_embeds", False):
             guidance = torch.full((batch,), self.guidance, device=device)
         prediction = self.denoiser(
-            hidden_states=_pack(noisy), timestep=sigma.to(latents.dtype), guidance=guidance,
+            hidden_states=_pack(noisy), timestep=sigma, guidance=guidance,
             pooled_projections=conditioning["pooled_projections"],
             encoder_hidden_states=conditioning["encoder_hidden_states"],
             txt_ids=conditioning["txt_ids"][0], img_ids=image_ids.reshape(-1, 3).to(device),
             return_dict=False)[0]
         return torch.nn.functional.mse_loss(prediction.float(), _pack(target).float())
+
+
+class Flux2Klein(_RectifiedFlow):
+    """FLUX.2 klein: latents patchified 2×2 (4× the channels) and normalized by the VAE's
+    batch-norm statistics, as the pipeline encodes a reference picture; the transformer reads
+    them as a sequence with (t, h, w, layer) position ids and predicts the velocity."""
+
+    target_modules = ATTENTION + ["add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
+                                  "to_qkv_mlp_proj"]   # the single-stream blocks' attention
+
+    def encode_image(self, pixels):
+        import torch
+
+        latents = self.vae.encode(pixels.to(self.vae.dtype)).latent_dist.mode()
+        batch, channels, height, width = latents.shape
+        patches = latents.view(batch, channels, height // 2, 2, width // 2, 2)
+        latents = patches.permute(0, 1, 3, 5, 2, 4).reshape(batch, channels * 4, height // 2,
+                                                           width // 2)
+        norm = self.vae.bn
+        mean = norm.running_mean.view(1, -1, 1, 1).to(latents)
+        std = torch.sqrt(norm.running_var.view(1, -1, 1, 1) + self.vae.config.batch_norm_eps)
+        return (latents - mean) / std.to(latents)
+
+    def encode_text(self, pipe, caption, device, image_size, crop, bucket) -> dict:
+        embeds, text_ids = pipe.encode_prompt(prompt=caption, device=device,
+                                              num_images_per_prompt=1)
+        return {"encoder_hidden_states": embeds, "txt_ids": text_ids}
+
+    def loss(self, latents, conditioning, generator):
+        import torch
+
+        batch, channels, height, width = latents.shape
+        noisy, target, sigma = self.draw(latents, generator)
+        grid = torch.cartesian_prod(torch.arange(1), torch.arange(height), torch.arange(width),
+                                    torch.arange(1))        # (t, h, w, layer), row by row
+        prediction = self.denoiser(
+            hidden_states=_sequence(noisy), timestep=sigma, guidance=None,
+            encoder_hidden_states=conditioning["encoder_hidden_states"],
+            txt_ids=conditioning["txt_ids"].long(),
+            img_ids=grid[None].expand(batch, -1, -1).to(latents.device), return_dict=False)[0]
+        return torch.nn.functional.mse_loss(prediction.float(), _sequence(target).float())
+
+
+class ZImage(_RectifiedFlow):
+    """Z-Image: the transformer reads a list of (C, 1, H, W) latents, time as 1 − σ, and each
+    caption at its own length, and predicts x − noise (the pipeline negates it)."""
+
+    target_modules = ATTENTION
+
+    def encode_text(self, pipe, caption, device, image_size, crop, bucket) -> dict:
+        import torch
+
+        [embeds], _ = pipe.encode_prompt(caption, device=device, do_classifier_free_guidance=False)
+        # the caption's own tokens only: a batch pads them, and the loss cuts the padding off
+        return {"cap_feats": embeds[None], "cap_length": torch.tensor([embeds.shape[0]])}
+
+    def loss(self, latents, conditioning, generator):
+        import torch
+
+        noisy, velocity, sigma = self.draw(latents, generator)
+        captions = [feats[:int(length)] for feats, length in
+                    zip(conditioning["cap_feats"], conditioning["cap_length"])]
+        out = self.denoiser([x.unsqueeze(1) for x in noisy], 1 - sigma, captions,
+                            return_dict=False)[0]
+        prediction = torch.stack([x.float() for x in out]).squeeze(2)
+        return torch.nn.functional.mse_loss(prediction, -velocity.float())
+
+
+def _sequence(latents):
+    """(B, C, H, W) → (B, H·W, C): FLUX.2's token sequence of already patchified latents."""
+    batch, channels, height, width = latents.shape
+    return latents.reshape(batch, channels, height * width).permute(0, 2, 1)
 
 
 def _pack(latents):

@@ -324,9 +324,21 @@ class _Schedule:
 
         chosen = [self.items[i] for i in indices]
         latents = torch.cat([item.latents for item in chosen]).to(device)
-        conditioning = {key: torch.cat([item.conditioning[key] for item in chosen]).to(device)
+        conditioning = {key: _stack([item.conditioning[key] for item in chosen]).to(device)
                         for key in chosen[0].conditioning}
         return latents, conditioning
+
+
+def _stack(tensors: list):
+    """(1, …) tensors as one batch; captions of different lengths (Z-Image keeps each at its
+    own) padded with zeros to the longest, which their family cuts off again."""
+    import torch
+
+    longest = max(t.shape[1] for t in tensors) if tensors[0].dim() > 1 else None
+    if longest is not None and any(t.shape[1] != longest for t in tensors):
+        tensors = [torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, longest - t.shape[1]))
+                   for t in tensors]
+    return torch.cat(tensors)
 
 
 def _dataset_loss(family, schedule: _Schedule, device, autocast, seed: int, draws: int = 4) -> float:
@@ -362,7 +374,9 @@ def _save_lora(family, denoiser, output: Path) -> None:
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft.utils import get_peft_model_state_dict
 
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(denoiser))
+    layers = get_peft_model_state_dict(denoiser)
+    if family.old_lora_names:
+        layers = convert_state_dict_to_diffusers(layers)
     layers = {name: tensor.detach().float().cpu().contiguous() for name, tensor in layers.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as folder:
