@@ -48,7 +48,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import read_wav, resample
 from moviola.runtime.backends.diffusers_base import Work, lora_entry, open_rgb

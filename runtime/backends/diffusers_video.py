@@ -292,8 +292,3 @@ def fitted_frames(frames, order: list[int], size: tuple[int, int]):
             picture = frame if isinstance(frame, Image.Image) else Image.fromarray(frame)
             current, fitted = index, np.asarray(_cover(picture, size))
         yield fitted
-
-
-
-
-

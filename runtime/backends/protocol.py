@@ -90,7 +90,7 @@ ARTIFACTS: dict[str, dict[str, Artifact]] = {
         Artifact("last_frame", "last.npz", "frames",
                  about="its last frame as YUV 4:2:0 planes (y, u, v), for a dissolve"),
         # optional only because entries rendered before it have none (a matching cut then
-        # starts from last_frame); every clip backend writes it (runtime/video.save_last_frames)
+        # starts from last_frame); every clip backend writes it (runtime/video.LastFrame.save)
         Artifact("camera_frame", "camera.npz", "frames", required=False,
                  about="that frame as the camera saw it (no caption, fade or dissolve), as YUV "
                        "planes: where a matching cut starts"),
