@@ -23,7 +23,6 @@ go into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import tempfile

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import timing
-from .profiles import LIP_SYNC_DISTILLED_STEPS
+from .profiles import DEFAULT_RESTYLE_STRENGTH, LIP_SYNC_DISTILLED_STEPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,7 @@ _ESTIMATED = {
     ("diffusers.stable_audio", "music"): UnitCost(2.0, 0.3, False),
     ("diffusers.stable_audio", "sfx"): UnitCost(2.0, 0.3, False),
     ("diffusers.audio_video", "clip"): UnitCost(10.0, 12.0, False),      # as LTX-2 (MODELS)
+    ("diffusers.audio_video", "footage"): UnitCost(10.0, 12.0, False),
     ("diffusers.ace_step", "music"): UnitCost(2.0, 0.05, False),          # 8-step turbo
     ("diffusers.stable_audio_3", "music"): UnitCost(1.0, 0.05, False),    # distilled, 8 steps
     ("diffusers.stable_audio_3", "sfx"): UnitCost(1.0, 0.05, False),
@@ -98,6 +99,10 @@ _ESTIMATED = {
 }
 
 COSTS: dict[tuple[str, str], UnitCost] = {**_MEASURED, **_ESTIMATED}
+
+# The footage backends that restyle a shot's video (from its latents, the last `strength` of
+# the schedule: runtime/backends/diffusers_footage.py, diffusers_ltx2.py).
+RESTYLING = ("diffusers.video_to_video", "diffusers.audio_video")
 
 # Where the time figures of MODELS hold: the GPUs the built-in profiles are sized for.
 REFERENCE_GPU = "one H100/H200-class GPU, bfloat16, model loaded"
@@ -243,6 +248,9 @@ def _job_cost(job, plan) -> tuple[UnitCost, float]:
             scale *= config.steps / known.steps
         if known.size and config.resolution:
             scale *= (config.resolution[0] * config.resolution[1]) / (known.size[0] * known.size[1])
+        if job.profile_kind == "footage" and job.backend in RESTYLING:
+            # a restyle denoises the footage's latents through the last `strength` of the steps
+            scale *= float(config.options.get("strength", DEFAULT_RESTYLE_STRENGTH))
         if known.lip_sync_share is not None and any(ref.kind == "speech" for ref in job.inputs):
             scale *= known.lip_sync_share          # a clip that hears its dialogue lip-syncs
             if config.options.get("lip_sync_lora"):

@@ -58,7 +58,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "diffusers.image_to_video": ("clip", "footage"),
     "diffusers.text_to_video": ("clip", "footage"),
     "diffusers.video_to_video": ("clip", "footage"),
-    "diffusers.audio_video": ("clip",),
+    "diffusers.audio_video": ("clip", "footage"),
     "transformers.tts": ("speech", "performance"),
     "transformers.tts_clone": ("speech", "performance"),
     "transformers.pocket_tts": ("speech", "performance"),
@@ -68,7 +68,6 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "coqui.freevc": ("performance",),
     "transformers.musicgen": ("music", "sfx"),
     "diffusers.stable_audio": ("music", "sfx"),
-    "diffusers.audio_video": ("clip",),
     "diffusers.ace_step": ("music",),
     "diffusers.stable_audio_3": ("music", "sfx"),
 }
@@ -80,6 +79,11 @@ LIP_SYNC_BACKENDS = ("diffusers.audio_video",)
 # schedule, unguided: the steps of diffusers.pipelines.ltx2.utils.DISTILLED_SIGMA_VALUES
 # (tests/test_ltx2.py holds them equal), what the estimates count
 LIP_SYNC_DISTILLED_STEPS = 8
+
+# how far a generation departs from the picture or video it starts from (0 < s < 1)
+STRENGTHS = ("strength", "ref_strength", "continue_strength")
+# the share of the schedule a footage restyle runs again when its options.strength is unset
+DEFAULT_RESTYLE_STRENGTH = 0.6
 
 PROFILE_KEYS = ("base", "device", "memory_budget_gb", "offload")
 EXECUTORS = ("local", "ray")              # [build] executor: where jobs render
@@ -252,14 +256,6 @@ _VOICE_CONVERSION = ModelConfig(
                               "speaker_encoder": "microsoft/wavlm-base-sv@refs/pr/2"})
 
 
-def _ltx_footage(steps: int, resolution: tuple[int, int]) -> ModelConfig:
-    """Filmed footage restyled by LTX-Video (LTXConditionPipeline: the whole video as one
-    condition, denoised from its latents by `strength`); 97 frames a segment at its native 25 fps."""
-    return ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
-                       steps=steps, guidance=3.0, resolution=resolution, frames=97,
-                       options={"strength": 0.6})
-
-
 def _preview() -> Profile:
     """Fast models for one 24–48 GB card: each fits alone (the manager evicts between kinds)."""
     return Profile("preview", models={
@@ -272,7 +268,11 @@ def _preview() -> Profile:
         # (docs/profiles.md), and cannot restyle a video in diffusers 0.42.
         "clip": ModelConfig("clip", "diffusers.image_to_video", "Lightricks/LTX-Video",
                             steps=25, guidance=3.0, resolution=(704, 480), frames=97),
-        "footage": _ltx_footage(steps=25, resolution=(704, 480)),
+        # filmed footage restyled by LTX-Video (LTXConditionPipeline: the whole video as one
+        # condition, denoised from its latents by `strength`)
+        "footage": ModelConfig("footage", "diffusers.video_to_video", "Lightricks/LTX-Video",
+                               steps=25, guidance=3.0, resolution=(704, 480), frames=97,
+                               options={"strength": 0.6}),
         # VibeVoice clones each character's `voice:` (a turn of its multi-speaker chat); a
         # character without one still speaks, in an uncloned voice; not gated (CSM-1B is)
         "speech": ModelConfig("speech", "transformers.vibevoice", "vibevoice/VibeVoice-1.5B-hf",
@@ -300,7 +300,12 @@ def _final() -> Profile:
                             frames=121, options={
                                 "spatio_temporal_guidance_blocks": [29], "lip_sync": True,
                                 "lip_sync_lora": "ltx-2-19b-distilled-lora-384.safetensors"}),
-        "footage": _ltx_footage(steps=40, resolution=(1216, 704)),
+        # footage restyled by the clips' own LTX-2 (one video model on the card): the source's
+        # latents denoised from the last 60 % of the schedule, in 121-frame chunks
+        "footage": ModelConfig("footage", "diffusers.audio_video", "Lightricks/LTX-2",
+                               dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
+                               frames=121, options={"spatio_temporal_guidance_blocks": [29],
+                                                    "strength": 0.6}),
         # the same voice family as preview, larger: a preview's voices resemble the final's
         "speech": ModelConfig("speech", "transformers.vibevoice", "vibevoice/VibeVoice-7B-hf",
                               dtype="bfloat16", steps=10, guidance=1.3),
@@ -605,6 +610,14 @@ class _Reader:
             raise self.error(f"options.lip_sync: {kind} backend {backend!r} cannot lip-sync; "
                              f"a clip model that takes the dialogue does "
                              f"({', '.join(LIP_SYNC_BACKENDS)})", where + ("options",))
+        for name in STRENGTHS:
+            value = config.options.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value < 1):
+                raise self.error(f"bad options.{name} {value!r}: expected a number between 0 "
+                                 f"and 1, like 0.6 (at 1 the picture or footage it starts from "
+                                 f"would not reach the output; at 0 nothing is generated)",
+                                 where + ("options", name))
         if config.options.get("lip_sync_lora") and not config.options.get("lip_sync"):
             raise self.error("options.lip_sync_lora is the LoRA lip-synced clips run with, but "
                              "nothing lip-syncs: add lip_sync = true, or remove it",

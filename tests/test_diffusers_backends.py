@@ -233,7 +233,8 @@ def test_keyframe_deterministic_under_a_seed(film, manager):
     assert np.abs(pixels(first.output("keyframe")) - pixels(other.output("keyframe"))).mean() > 1
 
 
-def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypatch):
+def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypatch,
+                                                        batch_rounding):
     batched = TextToImage(keyframe_config(batch_size=2), manager, film.project)
     single = TextToImage(keyframe_config(batch_size=1), manager, film.project)
     calls = []
@@ -253,7 +254,7 @@ def test_batched_keyframes_equal_unbatched_and_load_once(film, manager, monkeypa
     assert calls == [2, 1, 1]
     for a, b in zip(together, apart):
         difference = np.abs(pixels(a.output("keyframe")) - pixels(b.output("keyframe")))
-        assert difference.max() <= 2, difference.max()
+        assert difference.max() <= 2 + batch_rounding, difference.max()
     # several batches, two backend instances on the same model: loaded once
     stats = manager.stats()
     assert len(stats) == 1 and next(iter(stats.values()))["loads"] == 1

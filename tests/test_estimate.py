@@ -173,3 +173,29 @@ def test_a_lip_synced_clip_is_priced_for_its_unguided_pass():
     assert clip_seconds(distilled) == pytest.approx(
         known.cost.per_job + (clip_seconds(guided) - known.cost.per_job) * known.lip_sync_share
         * LIP_SYNC_DISTILLED_STEPS / clip.steps)
+
+
+def test_restyled_footage_is_priced_for_the_share_of_the_schedule_it_runs(tmp_path):
+    from dataclasses import replace
+
+    from moviola.compiler.api import compile_text
+    from moviola.compiler.profiles import Options
+
+    (tmp_path / "walk.mp4").write_bytes(b"")
+    text = "EXT. RIVER - DAY\n\n[[shot: wide, 4s; from: walk.mp4]]\nShe walks.\n"
+    film = compile_text(text, str(tmp_path / "film.fountain"), tmp_path).film
+    final = builtin_profiles()["final"]
+    footage = final.models["footage"]
+
+    def footage_seconds(strength: float) -> float:
+        profile = replace(final, models={**final.models, "footage": replace(
+            footage, options=Options({**footage.options, "strength": strength}))})
+        render_plan = plan(film, profile)
+        (job,) = [job for job in render_plan.jobs if job.profile_kind == "footage"]
+        return estimate.job_seconds(job, render_plan) - estimate.unit_cost(
+            job.backend, "footage", job.model).per_job
+
+    # the footage's latents are denoised through the last `strength` of the steps
+    assert footage_seconds(0.3) == pytest.approx(footage_seconds(0.6) / 2)
+    full = estimate.figures(footage.model, "gpu", "footage")
+    assert footage_seconds(0.6) == pytest.approx(full.cost.per_unit * 4.0 * 0.6, rel=0.05)

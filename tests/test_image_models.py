@@ -208,7 +208,7 @@ def test_klein_from_still_reaches_the_keyframe(film, manager):
     assert differ(a, b) > CHANGED
 
 
-def test_klein_batched_equals_unbatched(film, manager):
+def test_klein_batched_equals_unbatched(film, manager, batch_rounding):
     single = TextToImage(config("models/klein"), manager, film.project)
     batched = TextToImage(config("models/klein", batch_size=4), manager, film.project)
     shots = (REFS_SHOT, REFS_SHOT_2, PLAIN)
@@ -218,7 +218,7 @@ def test_klein_batched_equals_unbatched(film, manager):
     together = [film.task(shot) for shot in shots]
     render(batched, *together)
     for a, b in zip(alone, together):
-        assert np.abs(pixels(a) - pixels(b)).max() <= 1
+        assert np.abs(pixels(a) - pixels(b)).max() <= 1 + batch_rounding
 
 
 # -- Z-Image: image-to-image only -----------------------------------------------------------------

@@ -45,8 +45,11 @@ Here it comes.
 
 [[shot: wide, static, 1.5s]]
 The river runs.
+
+[[shot: wide, static, 1s; from: clips/walk.mp4]]
+She walks by the river.
 """
-SHOT, LONG_SHOT = "ext-river-day~1/1", "ext-river-day~1/2"
+SHOT, LONG_SHOT, FOOTAGE = "ext-river-day~1/1", "ext-river-day~1/2", "ext-river-day~1/3"
 
 pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
@@ -59,8 +62,28 @@ def project(tmp_path_factory) -> Path:
     # distilled LoRAs as the checkpoint ships its own: a file in the model's folder
     tiny_ltx2.write_distilled_lora(model, model / "distilled-lora.safetensors")
     tiny_ltx2.write_distilled_lora(model, model / "other-lora.safetensors", seed=2)
+    (root / "clips").mkdir()
+    write_footage(root / "clips" / "walk.mp4", late=(230, 200, 40))
+    write_footage(root / "clips" / "walk-other.mp4", late=(30, 60, 230))
     (root / "film.fountain").write_text(SCRIPT, "utf-8")
     return root
+
+
+def write_footage(path: Path, late, seconds: float = 2.0) -> None:
+    """A grey frame, then a bar of colour ``late`` sweeping across: two footages written with
+    other colours share their first frame and differ after it. Lossless, at the film's rate."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv444p"
+        for index in range(int(seconds * FPS)):
+            picture = np.full((H, W, 3), 90, np.uint8)
+            picture[:, : 4 * index] = late if index else 90
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
 
 
 def clip_config(**over) -> ModelConfig:
@@ -106,6 +129,14 @@ class Film(ClipFilm):
         task = Task.of(job, f"speech{self.count}", folder, self.project, [], {})
         write_wav(task.output("speech"), samples, rate)
         return Entry(task.key, folder, {"seconds": len(samples) / rate})
+
+    def footage(self, source: str = "clips/walk.mp4") -> Task:
+        """The footage shot's job with ``source`` as its `from:` video."""
+        job = self.plan.job(f"clip:{FOOTAGE}")
+        job = dataclasses.replace(job, params=dataclasses.replace(job.params, source=source),
+                                  files=(source,))
+        return Task.of(job, f"key{self.count}", self.folder("clip"), self.project, [],
+                       self.executor.timing_for(job))
 
     def clip(self, keyframe: Entry, seed: int | None = None, shot: str = SHOT,
              speech: Entry | None = None) -> Task:
@@ -169,7 +200,7 @@ def test_clip_at_native_rate_on_the_vae_grid(film, manager):
     assert type(pipe).__name__ == "LTX2Pipeline"
     assert type(sibling).__name__ == "LTX2ImageToVideoPipeline"
     assert sibling.transformer is pipe.transformer
-    assert str(pipe.transformer.dtype) == "torch.float32"
+    assert pipe.transformer.dtype == backend.dtype
 
 
 def test_keyframe_reaches_the_clip_and_seed_is_deterministic(film, manager):
@@ -187,9 +218,12 @@ def test_keyframe_reaches_the_clip_and_seed_is_deterministic(film, manager):
     assert np.abs(frames_of(first)[1:] - frames_of(reseeded)[1:]).mean() > 0.5
 
 
-def test_a_shot_longer_than_the_model_is_continued_not_stretched(film, manager):
-    # the model's length capped at 17 frames (0.7 s at 24 fps) for a 1.5 s shot
-    config = clip_config(options=Options({**clip_config().options, "max_frames": 17}))
+@pytest.mark.parametrize("cap", ["frames", "max_frames"])
+def test_a_shot_longer_than_the_model_is_continued_not_stretched(film, manager, cap):
+    # one generation capped at 17 frames (0.7 s at 24 fps) for a 1.5 s shot: `frames` (as
+    # the built-in profiles set it) is one generation's length, not the shot's
+    config = clip_config(frames=17) if cap == "frames" else \
+        clip_config(options=Options({**clip_config().options, "max_frames": 17}))
     backend = AudioVideo(config, manager, film.project)
     task = film.clip(film.keyframe(still(255, 40), LONG_SHOT), shot=LONG_SHOT)
     meta = backend.run_batch([task])[0]
@@ -434,3 +468,147 @@ def test_final_lip_syncs_through_the_distilled_lora():
     with pytest.raises(ProfileError, match="lip_sync_lora.*nothing lip-syncs"):
         parse_profiles('[profiles.mine.clip]\nbackend = "diffusers.audio_video"\n'
                        'model = "Lightricks/LTX-2"\noptions = { lip_sync_lora = "a.safetensors" }\n')
+
+
+# -- footage ---------------------------------------------------------------------------------------
+
+def footage_config(**over) -> ModelConfig:
+    options = {**clip_config().options, "strength": over.pop("strength", 0.6)}
+    return clip_config(kind="footage", steps=over.pop("steps", 5), options=Options(options),
+                       **over)
+
+
+def spied(monkeypatch, backend) -> list[tuple[str, dict, list]]:
+    """Each pipeline call ``backend`` makes, as (pipeline class, its arguments, its frames)."""
+    calls = []
+    real_call = backend._call
+
+    def spy(pipe, shared, samples):
+        outputs = real_call(pipe, shared, samples)
+        calls.append((type(pipe).__name__, shared, outputs))
+        return outputs
+
+    monkeypatch.setattr(backend, "_call", spy)
+    return calls
+
+
+def test_registered_for_footage_and_final_restyles_with_the_clip_model():
+    from moviola.compiler.profiles import BACKENDS
+
+    assert "footage" in BACKENDS["diffusers.audio_video"]
+    final = builtin_profiles()["final"].models
+    # one video model in final: its footage loads the pipeline its clips already hold
+    assert (final["footage"].backend, final["footage"].model) == \
+        (final["clip"].backend, final["clip"].model)
+    assert (final["footage"].dtype, final["footage"].resolution) == \
+        (final["clip"].dtype, final["clip"].resolution)
+    assert not final["footage"].options.get("lip_sync")
+
+
+def test_restyled_footage_follows_every_frame(film, manager, monkeypatch):
+    """Two footages that share their first frame and differ after it restyle differently
+    where they differ; the same footage restyles the same."""
+    backend = AudioVideo(footage_config(), manager, film.project)
+    backend.validate()
+    calls = spied(monkeypatch, backend)
+    yellow, blue, again = (film.footage(source) for source in
+                           ("clips/walk.mp4", "clips/walk-other.mp4", "clips/walk.mp4"))
+    metas = backend.run_batch([yellow, blue, again])
+    # 1 s at LTX-2's 24 fps, one generation on its 8k+1 grid, the source's latents denoised
+    # from the last 60 % of the 5-step schedule (3 steps) through LTX2ConditionPipeline
+    assert metas[0]["segments"] == 1 and metas[0]["generated"] == 24 and metas[0]["held"] == 0
+    name, called, _ = calls[0]
+    assert name == "LTX2ConditionPipeline" and called["num_frames"] == 25
+    assert called["latents"].shape[2] == (25 - 1) // 8 + 1 and len(called["sigmas"]) == 3
+    clips = [frames_of(task) for task in (yellow, blue, again)]
+    assert len(clips[0]) == yellow.timing["frames"]
+    assert np.array_equal(clips[0], clips[2])
+    change = np.abs(clips[0] - clips[1]).mean(axis=(1, 2, 3))
+    late = slice(len(change) * 2 // 3, None)
+    # the late frames differ (the bars' colours), and more than the first, which the two
+    # footages share (it still differs a little: every token attends to the others)
+    assert change[late].mean() > 1.0 and change[late].mean() > change[0]
+
+
+def test_strength_is_how_far_the_restyle_departs_from_the_footage(film, manager):
+    """The last share of the same schedule, from the footage's own latents: at a low strength
+    the footage shapes the restyle (two footages, two pictures far apart); at a high one the
+    noise does (the same seed, two pictures closer together)."""
+    apart = {}
+    for strength in (0.2, 0.9):
+        backend = AudioVideo(footage_config(strength=strength, steps=10), manager, film.project)
+        yellow, blue = film.footage("clips/walk.mp4"), film.footage("clips/walk-other.mp4")
+        backend.run_batch([yellow, blue])
+        pipe = backend.pipeline()
+        target = backend.variant(pipe, "restyle")
+        assert target.scheduler.config.use_dynamic_shifting is False    # the tail, as given
+        shared = {"width": W, "height": H, "num_frames": 25}
+        schedule = backend.schedule(pipe, target, shared)
+        assert backend.restyle_sigmas(yellow, pipe, target, shared) == \
+            schedule[len(schedule) - int(10 * strength):]
+        apart[strength] = np.abs(frames_of(yellow) - frames_of(blue))[1:].mean()
+    # about 3× in float32; bfloat16's rounding, amplified by random weights, narrows it
+    assert apart[0.2] > apart[0.9]
+
+
+def test_long_footage_is_restyled_in_chunks_that_carry_over_the_seams(film, manager,
+                                                                      monkeypatch):
+    """17 frames a generation for 1 s of footage (24 frames at 24 fps): chunks at frames 0
+    and 8, the second beginning with the first's last 9 restyled frames, held clean."""
+    backend = AudioVideo(footage_config(frames=17), manager, film.project)
+    calls = spied(monkeypatch, backend)
+    task = film.footage()
+    meta = backend.run_batch([task])[0]
+    assert meta["segments"] == len(calls) == 2 and meta["generated"] == 24
+    (_, first, first_out), (_, second, second_out) = calls
+    assert "conditions" not in first
+    (condition,) = second["conditions"]
+    assert condition.index == 0 and condition.strength == 1.0
+    held = np.stack([np.asarray(frame) for frame in condition.frames]).astype(int)
+    assert np.array_equal(held, first_out[0][-9:].astype(int))
+    # the second chunk's own footage: the source from native frame 8 on
+    assert not torch_equal(first["latents"], second["latents"])
+    frames = frames_of(task)
+    assert len(frames) == task.timing["frames"]
+    assert min(np.abs(a - b).mean() for a, b in zip(frames, frames[1:])) > 0.5    # none held
+
+
+def torch_equal(a, b) -> bool:
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def test_a_strength_that_leaves_no_step_is_named(film, manager):
+    backend = AudioVideo(footage_config(strength=0.1, steps=5), manager, film.project)
+    with pytest.raises(ValueError, match=f"shot.*{FOOTAGE}.*strength 0.1 of 5 steps.*steps to 10"):
+        backend.run_batch([film.footage()])
+
+
+def test_the_plain_footage_backend_names_the_one_that_restyles_ltx2(film, manager):
+    from moviola.runtime.backends.diffusers_footage import VideoToVideo
+
+    config = footage_config(backend="diffusers.video_to_video")
+    with pytest.raises(models.ModelBroken, match="LTX2Pipeline.*diffusers.audio_video restyles"):
+        VideoToVideo(config, manager, film.project).run_batch([film.footage()])
+
+
+def test_every_sibling_shares_the_bfloat16_weights_untouched(project, manager):
+    """The folder's bfloat16 modules stay bfloat16, on the same storage, through every
+    pipeline a clip or a restyle runs (diffusers' from_pipe would cast them to float32 in
+    place, doubling the resident model)."""
+    import torch
+
+    backend = AudioVideo(clip_config(dtype="bfloat16"), manager, project)
+    pipe = backend.pipeline()
+
+    def tensors():
+        return {f"{name}.{key}": (tensor.dtype, tensor.data_ptr())
+                for name, part in pipe.components.items() if isinstance(part, torch.nn.Module)
+                for key, tensor in list(part.named_parameters()) + list(part.named_buffers())}
+
+    before = tensors()
+    assert torch.bfloat16 in {dtype for dtype, _ in before.values()}
+    for which in ("image", "condition", "lip_sync", "restyle"):
+        sibling = backend.variant(pipe, which)
+        assert sibling.transformer is pipe.transformer and sibling.vae is pipe.vae
+        assert tensors() == before, which
+    assert manager.used_bytes == models.size_of(pipe)

@@ -50,9 +50,12 @@ def test_model_profiles_name_hub_models_with_settings():
         for kind in ("clip", "footage"):
             width, height = profile.models[kind].resolution
             assert width % 32 == 0 and height % 32 == 0 and profile.models[kind].frames
-        # filmed footage is restyled by the video-to-video path of the clip's family
-        assert profile.models["footage"].backend == "diffusers.video_to_video"
-        assert profile.models["footage"].options["strength"] < 1
+        # filmed footage is restyled by the clip's own model (one video model a profile),
+        # through a backend that restyles its footage
+        footage, clip = profile.models["footage"], profile.models["clip"]
+        assert footage.model == clip.model
+        assert footage.backend in ("diffusers.video_to_video", "diffusers.audio_video")
+        assert 0 < footage.options["strength"] < 1
 
 
 def test_laptop_draws_pictures_and_speaks_with_a_small_neural_voice():
@@ -278,6 +281,9 @@ def test_dotted_keys_and_inline_tables_are_located():
     ('[profiles.Mine]\n', 1, "bad profile name"),
     ('[profiles.preview]\nkeyframe = 3\n', 2, "must be a table"),
     ('[profiles.preview.clip]\noptions = 3\n', 2, "'options' must be a table"),
+    ('[profiles.final.footage]\noptions = { strength = 1.0 }\n', 2, "bad options.strength 1.0"),
+    ('[profiles.preview.keyframe]\noptions = { ref_strength = 0 }\n', 2, "bad options.ref_strength"),
+    ('[profiles.preview.clip.options]\ncontinue_strength = "half"\n', 2, "between 0 and 1"),
 ])
 def test_bad_values(text, line, words):
     message = error_of(text)

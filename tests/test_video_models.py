@@ -230,7 +230,7 @@ def test_wan_vae_and_image_encoder_stay_float32_beside_a_bf16_transformer(film, 
 
 
 @pytest.mark.parametrize("model", ["ltx", "wan22"])
-def test_batched_clips_equal_unbatched(film, manager, monkeypatch, model):
+def test_batched_clips_equal_unbatched(film, manager, monkeypatch, model, batch_rounding):
     """LTX takes a batch of keyframes in one call; Wan shares one image per call, so its tasks
     run one a call whatever the batch size. Either way the generated frames do not depend on
     batching (compared before encoding: h264 turns a one-level rounding difference into more)."""
@@ -249,7 +249,7 @@ def test_batched_clips_equal_unbatched(film, manager, monkeypatch, model):
         backend.run_batch([film.clip(SHORT, film.keyframe(SHORT, picture(c))) for c in (RED, BLUE)])
     assert len(generated[1]) == len(generated[2]) == 2
     for alone, batched in zip(generated[1], generated[2]):
-        assert np.abs(alone.astype(int) - batched.astype(int)).max() <= 1
+        assert np.abs(alone.astype(int) - batched.astype(int)).max() <= 1 + batch_rounding
 
 
 def test_wan_text_to_video_weights_cannot_take_a_keyframe(film, manager):

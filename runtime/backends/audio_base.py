@@ -205,6 +205,12 @@ def device_of(model):
     return next(model.parameters()).device if isinstance(model, torch.nn.Module) else model.device
 
 
+def on_model(inputs, model):
+    """A processor's output (a BatchFeature) on ``model``'s device, its floating tensors (a
+    voice's samples) in the model's dtype: the models do not cast them themselves, and a
+    bfloat16 codec refuses float32 samples."""
+    return inputs.to(device_of(model), dtype=next(model.parameters()).dtype)
+
 
 
 def read_recording(task, relative: str, rate: int) -> np.ndarray:

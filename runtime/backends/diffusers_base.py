@@ -571,9 +571,10 @@ def _make_variant(pipe, which: str, options: dict):
     raise ValueError(which)
 
 
-def share_pipeline(cls, pipe):
+def share_pipeline(cls, pipe, **replaced):
     """A ``cls`` pipeline built on ``pipe``'s own component objects (weights shared, nothing
-    copied), with its settings (``pipe.config``) where ``cls`` takes them.
+    copied), with its settings (``pipe.config``) where ``cls`` takes them; ``replaced`` gives
+    other components (a scheduler configured otherwise).
 
     Not ``cls.from_pipe(pipe)``: DiffusionPipeline.from_pipe ends with ``.to(dtype=...)``, its
     ``dtype`` argument defaulting to float32, which casts the shared modules in place: the
@@ -582,7 +583,7 @@ def share_pipeline(cls, pipe):
     ``pipe`` lacks a component ``cls`` needs."""
     parameters = {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
                   if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-    components = pipe.components
+    components = {**pipe.components, **replaced}
     kwargs = {name: components[name] for name in parameters if name in components}
     kwargs.update({name: pipe.config[name] for name in parameters
                    if name not in kwargs and name in pipe.config})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from moviola.compiler.profiles import DEFAULT_RESTYLE_STRENGTH
 from moviola.runtime import models as store
 from moviola.runtime.backends.diffusers_base import Work, call_parameters
 from moviola.runtime.backends.diffusers_video import (VideoBackend, fixed_schedule, native_fps,
@@ -97,7 +98,7 @@ class VideoToVideo(VideoBackend):
             raise ValueError(f"{self.name} needs a `from:` video on the shot")
         film = (int(params.width), int(params.height))
         size = self.generation_size(pipe, film)
-        strength = float(self.options.get("strength", 0.6))
+        strength = float(self.options.get("strength", DEFAULT_RESTYLE_STRENGTH))
         prompt, negative = self.shot_prompt(task, pipe), self.negative_prompt()
         loras = self.task_loras(task)
         video_pipe = self.variant(pipe, "video")
@@ -108,9 +109,11 @@ class VideoToVideo(VideoBackend):
                                         f"{self.config.model} cannot restyle a video: {problem}")
             return self.restyle_work(task, video_pipe, size, strength, prompt, negative, loras)
         if self.variant(pipe, "image") is None:
+            elsewhere = RESTYLED_BY.get(type(pipe).__name__)
+            hint = f"; backend {elsewhere} restyles it" if elsewhere else ""
             raise store.ModelBroken(self.path, f"{type(pipe).__name__} has neither a video-to-"
                                     f"video nor an image-to-image variant: it cannot restyle a "
-                                    f"video")
+                                    f"video{hint}")
         frames = read_video(task.source(source), int(task.timing["frames"]), float(params.fps))
         shared = {**self.steps_and_guidance(self.variant(pipe, "image")), "strength": strength}
         samples = [{"image": _cover(f, size), "prompt": prompt, "negative_prompt": negative,
@@ -120,6 +123,10 @@ class VideoToVideo(VideoBackend):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+# Families whose footage another backend restyles (through inputs of their own pipelines).
+RESTYLED_BY = {"LTX2Pipeline": "diffusers.audio_video"}
+
 
 def restyle_problem(pipe) -> str | None:
     """Why a Wan video-to-video pipeline cannot run these weights, or None. diffusers 0.42's

@@ -1,16 +1,21 @@
-"""Clips on LTX-2 (Lightricks/LTX-2): a video-with-audio model, used here for its picture.
+"""Clips and restyled footage on LTX-2 (Lightricks/LTX-2): a video-with-audio model, used here
+for its picture.
 
 The folder declares ``LTX2Pipeline`` (text-to-video); a clip from a keyframe runs through the
-family's own ``LTX2ImageToVideoPipeline``, made with ``from_pipe`` so both share one set of
-weights. LTX-2 generates at its native frame rate (24 fps, frames 8k+1, sizes multiples of 32)
+family's own ``LTX2ImageToVideoPipeline``, built on the same modules (one set of weights, its
+dtypes untouched). LTX-2 generates at its native frame rate (24 fps, frames 8k+1, sizes multiples of 32)
 and the clip is retimed to the film's fps; a shot longer than one generation (121 frames) goes on
 in segments through ``LTX2ConditionPipeline``, each conditioned on the previous segment's last
 9 frames, so it plays at its real speed. The audio LTX-2 generates alongside is discarded:
 the film's mix owns the sound.
 
+Footage (the backend named under ``footage``): a shot's ``from:`` video is restyled through
+``LTX2ConditionPipeline`` too, from the footage's own latents noised to the last
+``options.strength`` of the schedule, in chunks continued like a long clip's (restyle_work).
+
 Lip-sync (``options.lip_sync = true``): the plan gives a close or medium shot's clip the speech
 of the lines said on screen by someone in frame, with their offsets in the shot
-(compiler/plan.py). The clip then runs through ``LTX2DFRPipeline`` (same weights, ``from_pipe``),
+(compiler/plan.py). The clip then runs through ``LTX2DFRPipeline`` (same weights),
 the one public LTX-2 pipeline that holds given audio clean while it denoises the video
 (``freeze_audio=True``: the audio stream stays at timestep 0 and takes no Euler step, and the
 video still cross-attends to it), conditioned on the keyframe as its first frame
@@ -48,11 +53,13 @@ from pathlib import Path
 
 import numpy as np
 
+from moviola.compiler.profiles import DEFAULT_RESTYLE_STRENGTH
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import read_wav, resample
-from moviola.runtime.backends.diffusers_base import Work, lora_entry, open_rgb
+from moviola.runtime.backends.diffusers_base import (Work, lora_entry, open_rgb,
+                                                     share_pipeline)
 from moviola.runtime.backends.diffusers_video import ImageToVideo
-from moviola.runtime.video import cover
+from moviola.runtime.video import cover, read_video
 
 NATIVE_FPS = 24.0            # LTX-2's training frame rate (the pipelines' frame_rate default)
 NATIVE_FRAMES = 121          # the pipelines' default length: 5 s at 24 fps
@@ -60,7 +67,11 @@ NATIVE_FRAMES = 121          # the pipelines' default length: 5 s at 24 fps
 # ones continued from the previous segment's last frames; a lip-synced clip's segments all run
 # through the one that holds the speech fixed
 SIBLINGS = {"image": "LTX2ImageToVideoPipeline", "condition": "LTX2ConditionPipeline",
-            "lip_sync": "LTX2DFRPipeline"}
+            "lip_sync": "LTX2DFRPipeline", "restyle": "LTX2ConditionPipeline"}
+# the siblings given a schedule already shifted for their size (schedule()): their scheduler
+# walks the sigmas as given (LTX2DFRPipeline applies no shift; LTX2ConditionPipeline would
+# shift the tail of a restyle's schedule a second time)
+UNSHIFTED = ("lip_sync", "restyle")
 # ltx-core's audio front end (its AudioProcessor); the audio VAE's config gives the rest
 MEL_FFT = 1024
 MEL_FLOOR = 1e-5
@@ -78,7 +89,8 @@ class LipSyncUnavailable(ValueError):
 
 class AudioVideo(ImageToVideo):
     """Clips from their keyframe on LTX-2, at LTX-2's native frame rate; with
-    ``options.lip_sync``, a shot's on-screen dialogue conditions its picture."""
+    ``options.lip_sync``, a shot's on-screen dialogue conditions its picture. Under
+    ``footage``, a shot's own video restyled."""
 
     name = "diffusers.audio_video"
     _distilled: Path | None = None       # options.lip_sync_lora's file, found by validate()
@@ -123,31 +135,30 @@ class AudioVideo(ImageToVideo):
         return folder / weight
 
     def variant(self, pipe, which: str):
-        """The folder pipeline's image-to-video ("image"), condition ("condition") or
-        lip-sync ("lip_sync") sibling, sharing its weights (from_pipe without a dtype: nothing
-        is cast in place)."""
+        """The folder pipeline's image-to-video ("image"), condition ("condition"), lip-sync
+        ("lip_sync") or restyling ("restyle") sibling, on its very modules (share_pipeline:
+        from_pipe would cast the resident bfloat16 weights to float32 in place)."""
         name = SIBLINGS.get(which)
         if name is None:
             return super().variant(pipe, which)
-        if type(pipe).__name__ == name:
+        if type(pipe).__name__ == name and which not in UNSHIFTED:
             return pipe
         siblings = _SIBLINGS.setdefault(pipe, {})
-        if name not in siblings:
+        if which not in siblings:
             import diffusers
 
             components = {}
-            if which == "lip_sync":
-                # LTX2DFRPipeline sets its schedule from sigmas alone (no resolution shift);
-                # it gets the image-to-video pipeline's, already shifted (schedule()), and this
-                # scheduler walks it as given
+            if which in UNSHIFTED:
                 components["scheduler"] = diffusers.FlowMatchEulerDiscreteScheduler.from_config(
                     pipe.scheduler.config, use_dynamic_shifting=False, shift=1.0,
                     shift_terminal=None)
-            siblings[name] = getattr(diffusers, name).from_pipe(pipe, **components)
-            siblings[name].set_progress_bar_config(disable=True)
-        return siblings[name]
+            siblings[which] = share_pipeline(getattr(diffusers, name), pipe, **components)
+            siblings[which].set_progress_bar_config(disable=True)
+        return siblings[which]
 
     def plan_task(self, task, pipe) -> Work:
+        if task.job.params.source:                  # a footage job: the shot's own video
+            return self.restyle_work(task, pipe)
         keyframe = task.inputs.one("keyframe")
         if keyframe is None:
             raise ValueError(f"{self.name}: shot {task.job.ref} has no keyframe; "
@@ -168,8 +179,7 @@ class AudioVideo(ImageToVideo):
         shared = {"width": size[0], "height": size[1], "num_frames": count, "frame_rate": rate}
         sample = {"prompt": self.shot_prompt(task, target), "negative_prompt": self.negative_prompt(),
                   "seed": task.job.seed}
-        wanted = int(self.config.frames) if self.config.frames else \
-            math.ceil(task.timing["frames"] / float(params.fps) * rate)
+        wanted = self.wanted_frames(task, rate)
         if speech:
             return self.lip_synced_work(task, pipe, target, shared, sample, image, wanted)
         shared.update(self.steps_and_guidance(target), image=image)
@@ -214,6 +224,92 @@ class AudioVideo(ImageToVideo):
             frames = np.concatenate([frames, more[overlap:]])
             index += 1
         return frames[:wanted]
+
+    # -- footage ------------------------------------------------------------------------------
+
+    def restyle_work(self, task, pipe) -> Work:
+        """The shot's ``from:`` video restyled by its prompt, at LTX-2's native rate, through
+        ``LTX2ConditionPipeline``'s own continuation inputs: the footage's latents
+        (``latents``) noised to the point of the profile's schedule that leaves the last
+        ``options.strength`` of its steps (``sigmas``; ``noise_scale`` is their first), and
+        denoised from there, so the restyle follows every frame of the footage. A shot longer
+        than one generation is restyled in chunks of the footage, each after the first
+        beginning with the previous restyled chunk's last 8k+1 frames held clean (a first-frame
+        condition over the source's), so the restyle carries over the seams. The sound track
+        starts from silence (its generated sound is discarded like a clip's)."""
+        from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+        from PIL import Image
+
+        params = task.job.params
+        target = self.variant(pipe, "restyle")
+        size = self.generation_size(target, (int(params.width), int(params.height)))
+        rate = self.native_rate()
+        temporal = target.vae_temporal_compression_ratio
+        count = self.native_frame_count(task, rate, temporal)
+        wanted = self.wanted_frames(task, rate)
+        overlap = temporal + 1
+        if wanted > count and count <= overlap:
+            raise ValueError(f"{self.name}: {self.config.model} restyles {count} frames per "
+                             f"call, too few to continue footage from its last {overlap}; "
+                             f"raise frames above {overlap}")
+        advance = count - overlap
+        chunks = 1 if wanted <= count else 1 + math.ceil((wanted - count) / advance)
+        source = [cover(frame, size) for frame in read_video(
+            task.source(params.source), count + (chunks - 1) * advance, rate)]
+        shared = {"width": size[0], "height": size[1], "num_frames": count, "frame_rate": rate}
+        shared.update({name: value for name, value in self.steps_and_guidance(target).items()
+                       if name != "num_inference_steps"},            # the sigmas say the steps
+                      sigmas=self.restyle_sigmas(task, pipe, target, shared),
+                      audio_latents=self.audio_latents(target, None, count / rate))
+        sample = {"prompt": self.shot_prompt(task, target), "negative_prompt": self.negative_prompt(),
+                  "seed": task.job.seed}
+
+        def chunk(index: int, before=None) -> dict:
+            frames = source[index * advance:index * advance + count]
+            inputs = {**shared, "latents": self.footage_latents(target, frames)}
+            if before is not None:
+                tail = [Image.fromarray(frame) for frame in before[-overlap:]]
+                inputs["conditions"] = [LTX2VideoCondition(frames=tail, index=0, strength=1.0)]
+            return inputs
+
+        def finish(outputs):
+            frames = outputs[0]
+            for index in range(1, chunks):
+                more = self._call(target, chunk(index, frames),
+                                  [{**sample, "seed": sample["seed"] + index}])[0]
+                frames = np.concatenate([frames, more[overlap:]])
+            meta = self.finish_clip(task, frames[:wanted])
+            meta["segments"] = chunks
+            return meta
+
+        # each restyle is its own call: its footage is its own
+        return Work((task.key,), "restyle", chunk(0), [sample], finish, self.task_loras(task))
+
+    def restyle_sigmas(self, task, pipe, target, shared: dict) -> list[float]:
+        """The last ``options.strength`` of the profile's schedule at this size (as
+        image-to-image counts it: that share of the steps, rounded down)."""
+        strength = float(self.options.get("strength", DEFAULT_RESTYLE_STRENGTH))
+        schedule = self.schedule(pipe, target, shared)
+        kept = min(int(len(schedule) * strength), len(schedule))
+        if kept < 1:
+            raise ValueError(
+                f"{self.name}: shot {task.job.ref}: options.strength {strength:g} of "
+                f"{len(schedule)} steps leaves no step to restyle the footage with; raise steps "
+                f"to {math.ceil(1 / strength)} or more, or strength")
+        return schedule[len(schedule) - kept:]
+
+    @staticmethod
+    def footage_latents(target, frames) -> "object":
+        """Frames (PIL, the generation size) as the video VAE's latents, (1, C, F', H', W'),
+        float32 for the pipeline's loop (it normalizes them itself)."""
+        import torch
+
+        pixels = np.stack([np.asarray(frame, np.float32) for frame in frames]) / 127.5 - 1.0
+        video = torch.from_numpy(pixels).permute(3, 0, 1, 2)[None]
+        vae = target.vae
+        with torch.no_grad():
+            latents = vae.encode(video.to(vae.device, vae.dtype)).latent_dist.mode()
+        return latents.float()
 
     # -- lip-sync -----------------------------------------------------------------------------
 
@@ -277,16 +373,26 @@ class AudioVideo(ImageToVideo):
         ``start`` seconds into the shot (silence where no line plays), as raw LTX-2 audio
         latents (batch, channels, length, latent mel bins) of the length the pipeline gives
         that generation."""
-        import torch
         from diffusers.pipelines.ltx2.dfr_layout import resolve_canvas
 
-        vae = target.audio_vae
-        rate, hop = int(vae.config.sample_rate), int(vae.config.mel_hop_length)
         # the pipeline pads the video to whole keyframe segments: the speech covers them all
         canvas, _, _ = resolve_canvas(frames, target.vae_temporal_compression_ratio)
         seconds = canvas / self.native_rate()
-        mel = log_mel(speech_track(task, rate, start, seconds), rate, hop,
-                      int(vae.config.mel_bins))
+        rate = int(target.audio_vae.config.sample_rate)
+        return self.audio_latents(target, speech_track(task, rate, start, seconds), seconds)
+
+    @staticmethod
+    def audio_latents(target, samples, seconds: float):
+        """``samples`` (mono, at the audio VAE's rate; None: silence) as raw LTX-2 audio
+        latents (batch, channels, length, latent mel bins) of the length the pipeline gives
+        ``seconds``."""
+        import torch
+
+        vae = target.audio_vae
+        rate, hop = int(vae.config.sample_rate), int(vae.config.mel_hop_length)
+        if samples is None:
+            samples = np.zeros(int(round(seconds * rate)), np.float32)
+        mel = log_mel(samples, rate, hop, int(vae.config.mel_bins))
         spectrogram = torch.from_numpy(mel)[None, None].repeat(1, int(vae.config.in_channels), 1, 1)
         with torch.no_grad():
             latents = vae.encode(spectrogram.to(vae.device, vae.dtype)).latent_dist.mode()
@@ -298,16 +404,19 @@ class AudioVideo(ImageToVideo):
     def native_rate(self) -> float:
         return float(self.options.get("frame_rate") or NATIVE_FPS)
 
+    def wanted_frames(self, task, rate: float) -> int:
+        """The frames the whole shot takes at LTX-2's rate: its duration, never a set length
+        (``config.frames`` is one generation's; a longer shot is several)."""
+        seconds = task.timing["frames"] / float(task.job.params.fps)
+        return math.ceil(seconds * rate)
+
     def native_frame_count(self, task, rate: float, temporal: int) -> int:
-        """Frames at LTX-2's rate for the shot's duration (config.frames when set), capped at
-        the model's native length, on the VAE's 8k+1 grid (rounded up: a clip never shorter
-        than the shot when it fits)."""
-        if self.config.frames:
-            wanted = int(self.config.frames)
-        else:
-            seconds = task.timing["frames"] / float(task.job.params.fps)
-            wanted = math.ceil(seconds * rate)
-        cap = int(self.options.get("max_frames") or NATIVE_FRAMES)
+        """Frames of one generation: the shot's at LTX-2's rate, capped at the frames a
+        generation makes (``config.frames``, else ``options.max_frames``, else the model's
+        native 121), on the VAE's 8k+1 grid (rounded up: a clip never shorter than the shot
+        when it fits)."""
+        wanted = self.wanted_frames(task, rate)
+        cap = int(self.config.frames or self.options.get("max_frames") or NATIVE_FRAMES)
         grid = max(1, math.ceil((min(wanted, cap) - 1) / temporal)) * temporal + 1
         return min(grid, (cap - 1) // temporal * temporal + 1)
 

@@ -15,7 +15,7 @@ from moviola.runtime import speech_dsp
 from moviola.runtime.audio_io import write_wav
 
 from moviola.runtime.backends.audio_base import (Loaded, TransformersBackend, clean_text,
-                                                 device_of, exact_length, read_recording,
+                                                 device_of, exact_length, on_model, read_recording,
                                                  seeded_generator)
 from moviola.runtime.backends.vits import check_phonemizer, vits_synthesize
 
@@ -244,7 +244,7 @@ class TtsClone(OneLineAtATime):
         model, processor = loaded.model, loaded.processor
         device = device_of(model)
         frame_rate = float(model.config.codec_config.frame_rate)
-        inputs = self._inputs(task, processor, rate, text).to(device)
+        inputs = on_model(self._inputs(task, processor, rate, text), model)
         generation = {"do_sample": True, "depth_decoder_do_sample": True}
         for option in ("temperature", "top_k", "depth_decoder_temperature", "depth_decoder_top_k"):
             if option in self.options:
@@ -449,9 +449,7 @@ class VibeVoice(OneLineAtATime):
             content.append({"type": "audio", "audio": audio[0]})
         prompt = processor.apply_chat_template([{"role": speaker, "content": content}],
                                                tokenize=False)
-        # the voice's samples in the model's dtype (the model does not cast them itself)
-        inputs = processor(text=prompt, audio=audio, return_tensors="pt").to(
-            device_of(model), dtype=next(model.parameters()).dtype)
+        inputs = on_model(processor(text=prompt, audio=audio, return_tensors="pt"), model)
         frame_rate = rate / float(model.config.audio_config.hop_length)
         generation = {"max_new_tokens": frame_budget(
             text, frame_rate, float(self.options.get("max_seconds", 20.0)))}
