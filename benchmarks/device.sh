@@ -2,9 +2,9 @@
 # One GPU run, on a CUDA machine without network, in under 10 minutes (never part of CI):
 #   1. installs what its image lacks from the wheels in .whl/ (benchmarks/fetch_wheels.sh fills
 #      it on a connected machine), then Moviola itself (editable, no index);
-#   2. the model tests (every tests/test_*.py that builds a tiny model: imports a tests/tiny_*
-#      builder other than tiny_film and tiny_text) on CUDA in bfloat16 (MOVIOLA_TEST_DEVICE /
-#      MOVIOLA_TEST_DTYPE, tests/conftest.py);
+#   2. the model tests (`pytest -m models`: the modules that run tiny random-weight models
+#      through a backend) on CUDA in bfloat16 (MOVIOLA_TEST_DEVICE / MOVIOLA_TEST_DTYPE,
+#      tests/conftest.py);
 #   3. benchmarks/gpu.py for keyframes (Stable Diffusion 1.5 shapes) and for clips (Wan 2.2
 #      TI2V-5B's configuration, 1280×704, 121 frames): naive script, runtime, compute floor, and
 #      peak memory per model;
@@ -43,10 +43,9 @@ torch.version.cuda, torch.cuda.get_device_name(), '| diffusers', diffusers.__ver
 '| transformers', transformers.__version__)" 2>&1 | tee -a "$LOG"
 
 say "model tests on cuda, bfloat16 (limit ${TESTS_S} s)"
-mapfile -t MODEL_TESTS < <(grep -lE "^ *(import|from) tiny_[a-z0-9_]*(models|ltx2)" tests/test_*.py)
 MOVIOLA_TEST_DEVICE=cuda MOVIOLA_TEST_DTYPE=bfloat16 timeout "$TESTS_S" \
     python3 -m pytest -q -p no:cacheprovider -rfE --durations=10 --junitxml "$OUT/tests.xml" \
-    "${MODEL_TESTS[@]}" \
+    -m models \
     2>&1 | tee -a "$LOG"
 say "model tests: exit ${PIPESTATUS[0]} (124: stopped at the limit)"
 

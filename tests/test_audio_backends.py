@@ -43,7 +43,7 @@ from moviola.runtime.backends.vits import vits_synthesize  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 
 # diffusers' Oobleck VAE (Stable Audio) still uses torch's old weight_norm
-pytestmark = pytest.mark.filterwarnings("ignore:.*weight_norm.* is deprecated:FutureWarning")
+pytestmark = [pytest.mark.models, pytest.mark.filterwarnings("ignore:.*weight_norm.* is deprecated:FutureWarning")]
 
 SCRIPT = """Title: Tiny
 Seed: 7
@@ -78,7 +78,7 @@ Grandmother!
 WHISPER, LONG, SHORT, SHOUT = "It was here.", "Every Monday?", "Yes.", "Grandmother!"  # lines
 
 
-pytestmark = [pytestmark, pytest.mark.usefixtures("torch_one_thread")]
+pytestmark = [*pytestmark, pytest.mark.usefixtures("torch_one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ from moviola.runtime.backends.protocol import Input, Task  # noqa: E402
 from moviola.runtime.executor import Executor  # noqa: E402
 
 W, H, FPS = 96, 64, 8
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+pytestmark = [pytest.mark.models, pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
 
 SCRIPT = f"""Resolution: {W}x{H}
 FPS: {FPS}
@@ -76,7 +76,7 @@ SHOT_1, SHOT_2 = "ext-river-day~1/1", "ext-river-day~1/2"
 REFS_SHOT, SOURCE_SHOT = "ext-wash-house-dawn~1/1", "ext-wash-house-dawn~1/2"
 
 
-pytestmark = [pytestmark, pytest.mark.usefixtures("torch_one_thread")]
+pytestmark = [*pytestmark, pytest.mark.usefixtures("torch_one_thread")]
 
 
 @pytest.fixture(scope="module")

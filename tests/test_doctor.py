@@ -8,6 +8,8 @@ from rich.console import Console
 
 from moviola.runtime import doctor
 
+pytestmark = pytest.mark.models      # some load tiny models
+
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):

@@ -67,7 +67,7 @@ PLAIN, ANA_SHOT = "ext-river-day~1/1", "ext-river-day~1/2"
 REFS_SHOT, REFS_SHOT_2, SOURCE_SHOT = ("ext-wash-house-dawn~1/1", "ext-wash-house-dawn~1/2",
                                        "ext-wash-house-dawn~1/3")
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
 
 

@@ -51,7 +51,7 @@ She walks by the river.
 """
 SHOT, LONG_SHOT, FOOTAGE = "ext-river-day~1/1", "ext-river-day~1/2", "ext-river-day~1/3"
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
 
 
@@ -554,8 +554,9 @@ def test_strength_is_how_far_the_restyle_departs_from_the_footage(film, manager)
 def test_long_footage_is_restyled_in_chunks_that_carry_over_the_seams(film, manager,
                                                                       monkeypatch):
     """17 frames a generation for 1 s of footage (24 frames at 24 fps): chunks at frames 0
-    and 8, the second beginning with the first's last 9 restyled frames, held clean."""
-    backend = AudioVideo(footage_config(frames=17), manager, film.project)
+    and 8, the second beginning with the first's last 9 restyled frames, held clean. Guided,
+    as final's (classifier-free guidance doubles the batch beside the given latents)."""
+    backend = AudioVideo(footage_config(frames=17, guidance=3.0), manager, film.project)
     calls = spied(monkeypatch, backend)
     task = film.footage()
     meta = backend.run_batch([task])[0]

@@ -29,7 +29,7 @@ from moviola.runtime.cache import Cache  # noqa: E402
 from moviola.runtime.executor import BuildError, Executor  # noqa: E402
 from moviola.runtime.models import ModelManager, OutOfMemory  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ model = "models/musicgen"
 """
 
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"),
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
 
 

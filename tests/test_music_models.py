@@ -31,7 +31,7 @@ from moviola.runtime.backends.music_models import (AceStep, LyricsNotTaken, Musi
                                                    StableAudio3)
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"),
               pytest.mark.filterwarnings("ignore:.*weight_norm.* is deprecated:FutureWarning")]
 
 SCRIPT = """Title: Tiny

@@ -39,7 +39,7 @@ from moviola.runtime.backends.registry import backend_class  # noqa: E402
 from moviola.runtime.backends.speech_models import (PocketTts, TtsClone, VibeVoice,  # noqa: E402
                                                    frame_budget)
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"),
               # diffusers' DPM-Solver (VibeVoice's scheduler) builds its sigmas the numpy-1 way
               pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
 

@@ -16,6 +16,8 @@ from projects import TINY_KEYFRAMES_TOML
 from moviola.compiler.api import compile_file, compile_text
 from moviola.compiler.plan import JobRef, plan_in_project
 
+pytestmark = pytest.mark.models
+
 SCRIPT = """\
 Title: Trained
 Resolution: 96x64

@@ -28,7 +28,7 @@ from moviola.cli import main  # noqa: E402
 from moviola.runtime import training  # noqa: E402
 from moviola.runtime.training import TrainSettings, train_lora  # noqa: E402
 
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"),
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"),
               pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore:No LoRA keys:UserWarning")]
 

@@ -39,7 +39,7 @@ from moviola.runtime.cache import Entry  # noqa: E402
 from moviola.runtime.video import cover  # noqa: E402
 
 W, H, FPS = 96, 64, 8
-pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")]
 
 SCRIPT = f"""Resolution: {W}x{H}

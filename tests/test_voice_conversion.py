@@ -39,7 +39,7 @@ from moviola.runtime.audio_io import load_audio, read_wav  # noqa: E402
 from moviola.runtime.backends import voice_conversion as vc  # noqa: E402
 from moviola.runtime.backends.protocol import Task  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("torch_one_thread")]
 
 SCRIPT = wash_house("Takes", """ODETTE
 [[voice: laughing; from: takes/come-here.wav]]
