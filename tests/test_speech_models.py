@@ -300,3 +300,27 @@ def test_the_cloning_backends_run_in_bfloat16(film, project, manager):
         task = film.task(FIRST, seed=3)
         [meta] = backend.run_batch([task])
         assert meta["sample_rate"] == RATE and np.abs(speech(task)).max() > 0.05
+
+
+def test_vibevoice_guides_its_diffusion_head_not_its_tokens(film, project, manager, monkeypatch):
+    """Guidance reaches the diffusion head (another scale, another sound), and only it:
+    transformers' generate would also guide the token logits, one more language-model pass a
+    frame that VibeVoice's own sampler never runs."""
+    from transformers import UnbatchedClassifierFreeGuidanceLogitsProcessor
+
+    unconditional = []
+    real = UnbatchedClassifierFreeGuidanceLogitsProcessor.get_unconditional_logits
+
+    def spy(self, input_ids):
+        unconditional.append(len(input_ids))
+        return real(self, input_ids)
+
+    monkeypatch.setattr(UnbatchedClassifierFreeGuidanceLogitsProcessor,
+                        "get_unconditional_logits", spy)
+    lines = {}
+    for guidance in (1.3, 3.0):
+        task = film.task(FIRST, seed=3)
+        VibeVoice(vibevoice_config(guidance=guidance), manager, project).run_batch([task])
+        lines[guidance] = speech(task)
+    assert unconditional == []
+    assert distance(lines[1.3], lines[3.0]) > 0.05

@@ -343,7 +343,7 @@ def test_restyle_follows_every_frame(film, manager, monkeypatch, model):
     if model == "ltx":              # one video condition, then the previous segment's last frame
         first, second = calls[0], calls[1]
         assert first[1][0]["video"][0] is not None and len(first[1][0]["video"]) == 1
-        assert first[0]["frame_rate"] == 25 and first[0]["denoise_strength"] == 0.5
+        assert first[0]["frame_rate"] == 25 and first[0]["timesteps"] == [500.0]
         continued_from = np.asarray(second[1][0]["image"][1]).astype(int)
         assert np.abs(continued_from - first[2][0][-1].astype(int)).mean() < 3
     clips = [decode(t.output("clip")).astype(int) for t in (yellow, blue, yellow_again)]
@@ -353,6 +353,35 @@ def test_restyle_follows_every_frame(film, manager, monkeypatch, model):
     # later footage frames count (random weights carry them weakly, hence the small floor), and
     # the restyle changes most where the footage changed most
     assert change[late].mean() > 0.2 and change[late].mean() > change[0]
+
+
+def test_ltx_restyle_steps_from_the_footage_noise_level_to_clean(film, manager, monkeypatch):
+    """Every pass of an LTX restyle denoises the footage: the scheduler walks σ from the
+    strength (the noise level the footage's tokens start at) down to 0, one given timestep to
+    the next. Before, the pipeline's own schedule cut by denoise_strength began at σ 0.98,
+    where the footage's tokens stay frozen, and the folder's terminal stretch stopped each
+    step short and the last at σ 0.1: a restyle left noisy."""
+    config = clip_config("ltx", backend="diffusers.video_to_video", frames=9, steps=10,
+                         options=Options({"max_sequence_length": 16, "strength": 0.6}))
+    backend = VideoToVideo(config, manager, film.project)
+    task = film.clip(FOOTAGE, source="clips/walk.mp4")
+    target = backend.variant(backend.pipeline(), "video")
+    walked = []
+    real_step = type(target.scheduler).step
+
+    def step(scheduler, *args, **kwargs):
+        out = real_step(scheduler, *args, **kwargs)          # it moved one σ on: from → to
+        index = scheduler.step_index
+        walked.append((float(scheduler.sigmas[index - 1]), float(scheduler.sigmas[index])))
+        return out
+
+    monkeypatch.setattr(type(target.scheduler), "step", step)
+    meta = backend.run_batch([task])[0]
+    per_chunk = len(walked) // meta["segments"]
+    assert per_chunk == 6                                      # int(10 × 0.6) passes
+    sigmas = [round(a, 6) for a, _ in walked[:per_chunk]] + [round(walked[per_chunk - 1][1], 6)]
+    assert sigmas == [0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+    assert all(b == a_next for (_, b), (a_next, _) in zip(walked, walked[1:per_chunk]))
 
 
 def write_frames(path: Path, frames: list[np.ndarray]) -> None:

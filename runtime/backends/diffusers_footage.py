@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 
 from moviola.compiler.profiles import DEFAULT_RESTYLE_STRENGTH
@@ -50,8 +53,11 @@ class VideoToVideo(VideoBackend):
         shared = self.clip_shared(video_pipe, task, size, count)
         takes_conditions = "denoise_strength" in call_parameters(video_pipe)
         if takes_conditions:
+            # LTX: the footage's tokens start at noise level `strength`; every step runs below it
             fixed_schedule(video_pipe)
-            shared["denoise_strength"] = strength
+            steps = int(shared.pop("num_inference_steps", None) or inspect.signature(
+                video_pipe.__call__).parameters["num_inference_steps"].default)
+            shared["timesteps"] = restyle_timesteps(task, steps, strength)
         else:                                       # Wan, ModelScope: source latents + strength
             shared["strength"] = strength
 
@@ -68,8 +74,8 @@ class VideoToVideo(VideoBackend):
                 return {**sample, "video": frames}
             # LTXConditionPipeline reads a list of videos as many conditions: the footage is
             # ONE video condition at frame 0 (its latents blended with the noise by
-            # 1 - strength, the schedule starting late by strength); a later chunk also
-            # starts from the previous restyled frame, kept whole
+            # 1 - strength, denoised from noise level strength); a later chunk also starts
+            # from the previous restyled frame, kept whole
             videos, images = [frames], [None]
             if previous_last is not None:
                 videos.append(None)
@@ -123,6 +129,21 @@ class VideoToVideo(VideoBackend):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+def restyle_timesteps(task, steps: int, strength: float) -> list[float]:
+    """LTXConditionPipeline's timesteps (σ × 1000) for a restyle: the last ``strength`` of a
+    linear schedule of ``steps`` steps (as image-to-image counts them: that share, rounded
+    down), from σ = strength, the noise level the footage's tokens start at (a condition of
+    strength 1 − strength). The pipeline's own schedule (linear-quadratic, its first half above
+    σ 0.975) cut by ``denoise_strength`` left those tokens frozen until σ fell below the
+    strength: at 25 steps and 0.6, 10 of its 15 passes changed nothing."""
+    kept = int(steps * strength)
+    if kept < 1:
+        raise ValueError(f"shot {task.job.ref}: options.strength {strength:g} of {steps} steps "
+                         f"leaves no step to restyle the footage with; raise steps to "
+                         f"{math.ceil(1 / strength)} or more, or strength")
+    return [1000.0 * strength * (1 - index / kept) for index in range(kept)]
+
 
 # Families whose footage another backend restyles (through inputs of their own pipelines).
 RESTYLED_BY = {"LTX2Pipeline": "diffusers.audio_video"}

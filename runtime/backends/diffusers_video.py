@@ -253,12 +253,17 @@ def image_weights_problem(pipe) -> str | None:
 
 
 def fixed_schedule(pipe) -> None:
-    """LTXConditionPipeline sets its own timesteps and passes no resolution-dependent shift,
-    while LTX-Video 0.9.0/0.9.1 folders ship a dynamically shifted scheduler (which then
-    refuses to run): give the variant the same scheduler without dynamic shifting."""
+    """LTXConditionPipeline sets its own timesteps and passes no resolution-dependent shift:
+    its scheduler must walk them as given (σ = t / 1000). LTX-Video 0.9.0/0.9.1 folders ship
+    a dynamically shifted scheduler (which then refuses to run) with ``shift_terminal`` 0.1,
+    which stretched the sigmas under the given timesteps: each step stopped short of the next
+    timestep, and the last at σ 0.1. Give the variant the same scheduler without either."""
     scheduler = pipe.scheduler
-    if scheduler.config.get("use_dynamic_shifting"):
-        pipe.scheduler = type(scheduler).from_config(scheduler.config, use_dynamic_shifting=False)
+    config = scheduler.config
+    if config.get("use_dynamic_shifting") or config.get("shift_terminal") or \
+            float(config.get("shift", 1.0)) != 1.0:
+        pipe.scheduler = type(scheduler).from_config(config, use_dynamic_shifting=False,
+                                                     shift=1.0, shift_terminal=None)
 
 
 def picture_of(frame):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -457,13 +458,43 @@ class VibeVoice(OneLineAtATime):
             generation["guidance_scale"] = float(self.config.guidance)
         if self.config.steps is not None:
             generation["num_diffusion_steps"] = int(self.config.steps)
-        output = self.generate(name, [task.job.label], lambda: generated_under_seed(
-            model, device_of(model), task.job.seed, **inputs, **generation))
+        generation["logits_processor"] = tokens_unguided(model)
+        with _quiet_processor_override():
+            output = self.generate(name, [task.job.label], lambda: generated_under_seed(
+                model, device_of(model), task.job.seed, **inputs, **generation))
         # a list of waveforms (None: no speech), or an output holding that list
         audio_out = (output if isinstance(output, list) else output.audio)[0]
         if audio_out is None:
             return np.zeros(0, np.float32)
         return audio_out.float().cpu().numpy().reshape(-1)
+
+
+def tokens_unguided(model):
+    """VibeVoice guides its diffusion head only (the original's ``cfg_scale``); transformers'
+    ``generate`` also turns a ``guidance_scale`` ≠ 1 into classifier-free guidance of the token
+    logits, one more unconditional language-model pass a frame that the original never runs
+    and that moves where speech ends. A processor of that class at scale 1 takes the place of
+    the one ``generate`` would make (and passes the scores through)."""
+    from transformers import LogitsProcessorList, UnbatchedClassifierFreeGuidanceLogitsProcessor
+
+    return LogitsProcessorList([UnbatchedClassifierFreeGuidanceLogitsProcessor(1.0, model)])
+
+
+@contextmanager
+def _quiet_processor_override():
+    """Without generate's warning that the processor above takes precedence: it is meant to."""
+    import logging
+
+    class Override(logging.Filter):
+        def filter(self, record) -> bool:
+            return "will take precedence" not in record.getMessage()
+
+    logger, override = logging.getLogger("transformers.generation.utils"), Override()
+    logger.addFilter(override)
+    try:
+        yield
+    finally:
+        logger.removeFilter(override)
 
 
 def _write_line(task, wave: np.ndarray, rate: int, *, keep_timing: bool) -> dict:
