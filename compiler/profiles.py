@@ -294,17 +294,21 @@ def _final() -> Profile:
         # LTX-2 at its native 24 fps, 121 frames (5 s) a segment; the sound it generates is
         # discarded (the film's mix owns the sound). Close and medium shots lip-sync to their
         # dialogue through the checkpoint's distilled LoRA (8 steps, unguided: the lip-sync
-        # pass takes no guidance); the others run the dev checkpoint guided
+        # pass takes no guidance); the others run the dev checkpoint guided. Lightricks/LTX-2
+        # is LTX-2.0: its cross-attention modulation reads each stream's own timestep
+        # (use_cross_timestep false; the pipelines' default is LTX-2.3's and 2.5's)
         "clip": ModelConfig("clip", "diffusers.audio_video", "Lightricks/LTX-2",
                             dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
                             frames=121, options={
-                                "spatio_temporal_guidance_blocks": [29], "lip_sync": True,
+                                "spatio_temporal_guidance_blocks": [29],
+                                "use_cross_timestep": False, "lip_sync": True,
                                 "lip_sync_lora": "ltx-2-19b-distilled-lora-384.safetensors"}),
         # footage restyled by the clips' own LTX-2 (one video model on the card): the source's
         # latents denoised from the last 60 % of the schedule, in 121-frame chunks
         "footage": ModelConfig("footage", "diffusers.audio_video", "Lightricks/LTX-2",
                                dtype="bfloat16", steps=30, guidance=3.0, resolution=(768, 512),
                                frames=121, options={"spatio_temporal_guidance_blocks": [29],
+                                                    "use_cross_timestep": False,
                                                     "strength": 0.6}),
         # the same voice family as preview, larger: a preview's voices resemble the final's
         "speech": ModelConfig("speech", "transformers.vibevoice", "vibevoice/VibeVoice-7B-hf",

@@ -590,3 +590,44 @@ def test_module_imports_no_torch():
     code = ("import sys; import moviola.runtime.backends.diffusers_image, moviola.runtime.backends.diffusers_video, moviola.runtime.backends.diffusers_footage; "
             "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- options a pipeline does not take ------------------------------------------------------------
+
+def test_an_option_nothing_takes_is_named_before_any_work(project, manager):
+    from moviola.runtime.backends.protocol import UnknownOption
+
+    config = ModelConfig(kind="keyframe", backend="diffusers.text_to_image", model="models/sd",
+                         options=Options({"guidance_rescal": 0.7, "max_refs": 2}))
+    backend = TextToImage(config, manager, project)
+    with pytest.raises(UnknownOption, match=r"options.guidance_rescal \(did you mean "
+                                             r"guidance_rescale\?\).*StableDiffusionPipeline"):
+        backend.validate()
+    assert manager.stats() == {}                       # nothing was loaded to find it
+
+
+# the pipeline class each built-in visual model's folder declares (its model_index.json, as
+# docs/profiles.md's facts column records it)
+DECLARED = {"black-forest-labs/FLUX.2-klein-4B": "Flux2KleinPipeline",
+            "Tongyi-MAI/Z-Image-Turbo": "ZImagePipeline",
+            "Lightricks/LTX-Video": "LTXPipeline", "Lightricks/LTX-2": "LTX2Pipeline"}
+
+
+@pytest.mark.parametrize("name", ["preview", "final"])
+def test_every_option_of_the_builtin_profiles_reaches_a_pipeline(name, tmp_path):
+    """What a built-in profile sets (spatio-temporal guidance blocks, cross timesteps, strength…)
+    is read by its backend or taken by a pipeline it calls: nothing is dropped unseen."""
+    from moviola.runtime.backends.registry import backend_class
+
+    checked = []
+    for kind, config in builtin_profiles()[name].models.items():
+        if not config.backend.startswith("diffusers.") or config.model not in DECLARED:
+            continue
+        folder = tmp_path / kind
+        folder.mkdir()
+        (folder / "model_index.json").write_text(json.dumps({"_class_name": DECLARED[config.model]}))
+        backend = backend_class(config.backend)(config, None, tmp_path)
+        backend.path = folder
+        backend.check_options()
+        checked.append(kind)
+    assert {"keyframe", "clip", "footage"} <= set(checked)

@@ -613,3 +613,18 @@ def test_every_sibling_shares_the_bfloat16_weights_untouched(project, manager):
         assert sibling.transformer is pipe.transformer and sibling.vae is pipe.vae
         assert tensors() == before, which
     assert manager.used_bytes == models.size_of(pipe)
+
+
+def test_final_runs_ltx2_0_with_its_own_cross_timesteps(film, manager):
+    """Lightricks/LTX-2 is LTX-2.0, whose cross-attention modulation reads each stream's own
+    timestep; the pipelines default to LTX-2.3's. The option reaches the model."""
+    final = builtin_profiles()["final"].models
+    assert final["clip"].options["use_cross_timestep"] is False
+    assert final["footage"].options["use_cross_timestep"] is False
+    frames = []
+    for cross in (True, False):
+        options = Options({**clip_config().options, "use_cross_timestep": cross})
+        task = film.clip(film.keyframe(still(255, 40)))
+        AudioVideo(clip_config(options=options), manager, film.project).run_batch([task])
+        frames.append(frames_of(task))
+    assert np.abs(frames[0] - frames[1]).mean() > 0.1

@@ -324,3 +324,12 @@ def test_vibevoice_guides_its_diffusion_head_not_its_tokens(film, project, manag
         lines[guidance] = speech(task)
     assert unconditional == []
     assert distance(lines[1.3], lines[3.0]) > 0.05
+
+
+def test_an_option_the_voice_does_not_read_is_named(project, manager):
+    from moviola.runtime.backends.protocol import UnknownOption
+
+    backend = VibeVoice(vibevoice_config(options=Options(max_second=3.0)), manager, project)
+    with pytest.raises(UnknownOption, match=r"options.max_second \(did you mean max_seconds\?\)"
+                                            r" is not a setting of transformers.vibevoice"):
+        backend.validate()

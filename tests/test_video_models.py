@@ -97,10 +97,15 @@ def write_footage(path: Path, late_colour, frames: int = 2 * FPS) -> None:
             container.mux(packet)
 
 
+# the models whose T5 prompt length the tiny text encoders need capped (the others take no
+# max_sequence_length: naming it for them is an error)
+T5_PROMPTS = {"ltx", "ltx-condition", "wan21", "wan22", "wan22-a14b", "wan21-t2v"}
+
+
 def clip_config(model: str, **over) -> ModelConfig:
     values = dict(kind="clip", backend="diffusers.image_to_video", model=f"models/{model}",
                   dtype="float32", steps=2, guidance=1.0, resolution=SIZES[model], frames=9,
-                  options=Options({"max_sequence_length": 16}))
+                  options=Options({"max_sequence_length": 16} if model in T5_PROMPTS else {}))
     values.update(over)
     return ModelConfig(**values)
 

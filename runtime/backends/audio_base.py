@@ -56,7 +56,7 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import load_audio
-from moviola.runtime.backends.protocol import BaseBackend
+from moviola.runtime.backends.protocol import BaseBackend, check_options
 
 MIN_RECORDING_SECONDS = 0.1      # a take or voice recording shorter than this holds no speech
 
@@ -108,6 +108,7 @@ class TransformersBackend(BaseBackend):
             paths[name] = path
         self._paths = paths
         self.revision = "+".join(store.identity(path) for path in paths.values())
+        check_options(self.config, self.options_read)
 
     def _check_type(self, path: Path) -> None:
         if not self.model_types or not path.is_dir():

@@ -42,7 +42,7 @@ import numpy as np
 
 from moviola.runtime import models as store
 from moviola.runtime.audio_io import write_wav
-from moviola.runtime.backends.protocol import BaseBackend
+from moviola.runtime.backends.protocol import BaseBackend, check_options
 from moviola.runtime.backends.audio_base import Loaded
 from moviola.runtime.backends.speech_models import (SILENCE_SECONDS, conversion_problems,
                                                     delivery_of)
@@ -89,6 +89,7 @@ class _CoquiBackend(BaseBackend):
         self._path = locate_checkpoint(self.config.model, self.project, self.required)
         self._check_extra()
         self.revision = store.identity(self._path)
+        check_options(self.config, self.options_read)
 
     def _check_extra(self) -> None:
         """Anything else the model needs on disk."""
@@ -203,6 +204,8 @@ class XttsBackend(_CoquiBackend):
 
     modules = ("TTS.tts.configs.xtts_config", "TTS.tts.models.xtts")
     required = ("config.json", "model.pth", "vocab.json")
+    options_read = frozenset({"speakers", "temperature", "top_k", "top_p", "repetition_penalty",
+                              "length_penalty"})
 
     def __init__(self, config, models, project):
         super().__init__(config, models, project)

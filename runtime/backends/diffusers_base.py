@@ -40,7 +40,7 @@ from typing import Any, Callable
 import numpy as np
 
 from moviola.runtime import models as store
-from moviola.runtime.backends.protocol import BaseBackend
+from moviola.runtime.backends.protocol import BaseBackend, check_options
 
 DEFAULT_MAX_FRAMES = 49
 # Pipelines that restyle a video, for model families whose main pipeline does not take one.
@@ -124,6 +124,44 @@ class DiffusersBackend(BaseBackend):
             revision.append(store.identity(spec["folder"] / spec["subfolder"] / spec["weight_name"]))
         # what the executor adds to cache keys: replacing the weights re-renders
         self.revision = "+".join(revision)
+        self.check_options()
+
+    # the options this backend reads itself; every other one must be a call parameter
+    options_read = frozenset({"negative_prompt", "strength", "ref_strength", "ip_adapter",
+                             "size_multiple", "max_frames", "video_pipeline", "vae_tiling",
+                             "clip_pipeline", "native_fps", "continue_strength", "max_refs"})
+
+    def pipeline_names(self, declared: str) -> list[str]:
+        """The pipeline classes this backend may call for a folder that declares ``declared``:
+        that one, the family's video-to-video, image-to-video, image-to-image and text-to-image
+        siblings, and those the options name."""
+        from diffusers.pipelines.auto_pipeline import (AUTO_IMAGE2IMAGE_PIPELINES_MAPPING,
+                                                       AUTO_TEXT2IMAGE_PIPELINES_MAPPING)
+
+        names = [declared, VIDEO_SIBLINGS.get(declared), CLIP_SIBLINGS.get(declared),
+                 self.options.get("video_pipeline"), self.options.get("clip_pipeline")]
+        for family, text_to_image in AUTO_TEXT2IMAGE_PIPELINES_MAPPING.items():
+            image_to_image = AUTO_IMAGE2IMAGE_PIPELINES_MAPPING.get(family)
+            if declared in (text_to_image.__name__, getattr(image_to_image, "__name__", None)):
+                names += [text_to_image.__name__, getattr(image_to_image, "__name__", None)]
+        return [name for name in dict.fromkeys(names) if name]
+
+    def check_options(self) -> None:
+        """Every option is one this backend reads or a parameter of a pipeline it calls: an
+        option nothing takes (a typo, another model's setting) is an error naming it, never
+        dropped. A folder without a readable model_index.json is left to the loader."""
+        declared = _declared_pipeline(self.path)
+        if declared is None:
+            return
+        import diffusers
+
+        names = self.pipeline_names(declared)
+        accepted = set(self.options_read)
+        for name in names:
+            cls = getattr(diffusers, name, None)
+            if cls is not None:
+                accepted |= set(inspect.signature(cls.__call__).parameters) - {"self"}
+        check_options(self.config, accepted, calls=", ".join(names))
 
     def _lora_file(self, spec: str) -> tuple[Path, str]:
         """(folder, weight file name) of a LoRA: a project path (a .safetensors file, or a
@@ -275,7 +313,8 @@ class DiffusersBackend(BaseBackend):
         if negative and "negative_prompt" not in accepted:
             raise ValueError(self._about(pipe, samples, "takes no negative prompt: remove "
                                          "options.negative_prompt for this kind"))
-        kwargs = {k: v for k, v in self.options.items() if k in accepted and k not in _OWN_OPTIONS}
+        kwargs = {k: v for k, v in self.options.items()
+                  if k in accepted and k not in self.options_read}
         kwargs.update(shared)
         for name in samples[0]:
             if name in ("seed", "label"):        # ours: the sample's generator, its shot
@@ -415,9 +454,6 @@ class DiffusersBackend(BaseBackend):
         return self.options.get("negative_prompt")
 
 
-_OWN_OPTIONS = {"negative_prompt", "strength", "ref_strength", "ip_adapter", "size_multiple",
-                "max_frames", "video_pipeline", "vae_tiling", "clip_pipeline", "native_fps",
-                "continue_strength"}
 _SINGLE = {"video"}                 # one value for the whole call, not one per sample
 
 
@@ -514,6 +550,14 @@ def _shots(samples: list[dict]) -> str:
     """The samples' labels as "shot-a, shot-b: " ("" without any)."""
     labels = [sample["label"] for sample in samples if sample.get("label")]
     return f"{', '.join(dict.fromkeys(labels))}: " if labels else ""
+
+
+def _declared_pipeline(folder: Path | None) -> str | None:
+    """The pipeline class a diffusers folder declares (model_index.json's ``_class_name``)."""
+    try:
+        return str(json.loads((Path(folder) / "model_index.json").read_text("utf-8"))["_class_name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _guidance_was_off(pipe) -> bool:

@@ -93,7 +93,11 @@ class AudioVideo(ImageToVideo):
     ``footage``, a shot's own video restyled."""
 
     name = "diffusers.audio_video"
+    options_read = ImageToVideo.options_read | {"lip_sync", "lip_sync_lora"}
     _distilled: Path | None = None       # options.lip_sync_lora's file, found by validate()
+
+    def pipeline_names(self, declared: str) -> list[str]:
+        return list(dict.fromkeys([*super().pipeline_names(declared), *SIBLINGS.values()]))
 
     def validate(self) -> None:
         if self.options.get("lip_sync") and not self.options.get("lip_sync_lora"):

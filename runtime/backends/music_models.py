@@ -58,6 +58,7 @@ class _MusicAndEffects(TransformersBackend):
 
     default_segment = 30.0
     takes_lyrics = False
+    options_read = frozenset({"segment_seconds", "crossfade_seconds"})
 
     def render(self, tasks: list, name: str) -> list[dict]:
         outputs: list[np.ndarray | None] = [None] * len(tasks)
@@ -145,6 +146,7 @@ class MusicGen(_MusicAndEffects):
 
     model_types = ("musicgen",)
     what = "a MusicGen model"
+    options_read = _MusicAndEffects.options_read | {"top_k", "temperature"}
 
     def load(self, path: Path) -> Loaded:
         from transformers import MusicgenForConditionalGeneration
@@ -341,6 +343,7 @@ class StableAudio(_AudioPipeline):
     needs the ``torchsde`` package."""
 
     what = "a Stable Audio pipeline"
+    options_read = _MusicAndEffects.options_read | {"negative_prompt"}
     pipeline_class = "StableAudioPipeline"
     default_segment = 1e9                     # the model's window
 
@@ -437,6 +440,7 @@ class AceStep(_AudioPipeline):
     ``shift`` (default 3), ``segment_seconds``, ``crossfade_seconds``."""
 
     what = "an ACE-Step pipeline"
+    options_read = _MusicAndEffects.options_read | {"vocal_language", "shift"}
     pipeline_class = "AceStepPipeline"
     lyric_tokens = 2048 - 32      # the pipeline's max_lyric_length (it truncates), less its header
     default_segment = 240.0

@@ -250,11 +250,37 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+class UnknownOption(ValueError):
+    """A profile's option that neither the backend nor any model call it makes takes."""
+
+
+def check_options(config: "ModelConfig", accepted, calls: str = "") -> None:
+    """Raise :class:`UnknownOption` for each of ``config``'s options not in ``accepted`` (a
+    typo, another backend's setting): an option nothing reads is named, never dropped.
+    ``calls`` says what else was asked (the pipelines whose parameters count)."""
+    from moviola.compiler.diagnostics import closest
+
+    accepted = sorted(set(accepted))
+    unknown = [name for name in (config.options or {}) if name not in accepted]
+    if not unknown:
+        return
+    hints = [f"options.{name}" + (f" (did you mean {match}?)"
+                                  if (match := closest(name, accepted)) else "")
+             for name in unknown]
+    known = f"; it reads {', '.join(accepted)}" if accepted and not calls else ""
+    raise UnknownOption(
+        f"{config.kind} model {config.model}: {', '.join(hints)} "
+        f"{'is' if len(unknown) == 1 else 'are'} not a setting of {config.backend}"
+        f"{' nor a parameter of ' + calls if calls else ''}{known}")
+
+
 class BaseBackend:
     """Defaults for the protocol: nothing to find, every job renderable, one task at a time
     through ``run(task)``. Model backends override what they need."""
 
     revision = ""
+    # the options a model backend reads (its profile entry's `options`); any other is an error
+    options_read: frozenset = frozenset()
 
     def __init__(self, config: "ModelConfig | None" = None, models: "ModelManager | None" = None,
                  project: Path | None = None):

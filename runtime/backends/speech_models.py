@@ -111,6 +111,8 @@ class Tts(TransformersBackend):
 
     model_types = ("vits",)
     what = "a VITS / MMS-TTS model"
+    options_read = frozenset({"languages", "speakers", "speaking_rate", "noise_scale",
+                              "noise_scale_duration"})
 
     def model_names(self) -> list[str]:
         names = super().model_names()
@@ -190,6 +192,8 @@ class OneLineAtATime(TransformersBackend):
     performance keeps its take's timing when ``keep_timing``, default true). A subclass gives
     :meth:`waveform` of one line's text."""
 
+    options_read = frozenset({"keep_timing", "max_context_seconds", "max_seconds"})
+
     def render(self, tasks: list, name: str) -> list[dict]:
         return [self._speak(task, name) for task in tasks]
 
@@ -235,6 +239,9 @@ class TtsClone(OneLineAtATime):
 
     model_types = ("csm",)
     what = "a CSM model"
+    options_read = OneLineAtATime.options_read | {
+        "speakers", "transcripts", "temperature", "top_k", "depth_decoder_temperature",
+        "depth_decoder_top_k"}
 
     def load(self, path: Path) -> Loaded:
         from transformers import CsmForConditionalGeneration
@@ -300,6 +307,8 @@ class PocketTts(OneLineAtATime):
     model_types = ("pocket_tts",)
     codec_types = ("pocket_tts_audio_tokenizer",)
     what = "a Pocket TTS model"
+    options_read = OneLineAtATime.options_read | {"audio_tokenizer", "temperature",
+                                                  "num_flow_steps", "eos_threshold"}
     generation_options = ("temperature", "num_flow_steps", "eos_threshold")
     processor_settings = ("short_text_max_words", "frames_after_eos_short_text",
                           "frames_after_eos", "fade_in_duration")
@@ -431,6 +440,7 @@ class VibeVoice(OneLineAtATime):
 
     model_types = ("vibevoice",)
     what = "a VibeVoice model"
+    options_read = OneLineAtATime.options_read | {"speakers"}
 
     def load(self, path: Path) -> Loaded:
         from transformers import VibeVoiceForConditionalGeneration

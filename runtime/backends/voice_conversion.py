@@ -81,6 +81,8 @@ class VoiceConversion(TransformersBackend):
     before that gain, at the vocoder's rate (16 kHz)."""
 
     what = "a SpeechT5 voice conversion model"
+    options_read = frozenset({"vocoder", "speaker_encoder", "min_ratio", "max_ratio",
+                              "keep_timing"})
 
     def __init__(self, config, models, project: Path | None):
         super().__init__(config, models, project)
