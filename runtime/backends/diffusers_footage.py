@@ -137,12 +137,19 @@ def restyle_timesteps(task, steps: int, strength: float) -> list[float]:
     strength 1 − strength). The pipeline's own schedule (linear-quadratic, its first half above
     σ 0.975) cut by ``denoise_strength`` left those tokens frozen until σ fell below the
     strength: at 25 steps and 0.6, 10 of its 15 passes changed nothing."""
-    kept = int(steps * strength)
+    kept = restyle_steps(task, steps, strength)
+    return [1000.0 * strength * (1 - index / kept) for index in range(kept)]
+
+
+def restyle_steps(task, steps: int, strength: float) -> int:
+    """The steps a restyle runs: ``strength`` of ``steps``, rounded down as image-to-image
+    counts them; none left is an error naming the shot and the steps that would do."""
+    kept = min(int(steps * strength), steps)
     if kept < 1:
         raise ValueError(f"shot {task.job.ref}: options.strength {strength:g} of {steps} steps "
                          f"leaves no step to restyle the footage with; raise steps to "
                          f"{math.ceil(1 / strength)} or more, or strength")
-    return [1000.0 * strength * (1 - index / kept) for index in range(kept)]
+    return kept
 
 
 # Families whose footage another backend restyles (through inputs of their own pipelines).

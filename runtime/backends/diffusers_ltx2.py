@@ -58,6 +58,7 @@ from moviola.runtime import models as store
 from moviola.runtime.audio_io import read_wav, resample
 from moviola.runtime.backends.diffusers_base import (Work, lora_entry, open_rgb,
                                                      share_pipeline)
+from moviola.runtime.backends.diffusers_footage import restyle_steps
 from moviola.runtime.backends.diffusers_video import ImageToVideo
 from moviola.runtime.video import cover, read_video
 
@@ -294,13 +295,7 @@ class AudioVideo(ImageToVideo):
         image-to-image counts it: that share of the steps, rounded down)."""
         strength = float(self.options.get("strength", DEFAULT_RESTYLE_STRENGTH))
         schedule = self.schedule(pipe, target, shared)
-        kept = min(int(len(schedule) * strength), len(schedule))
-        if kept < 1:
-            raise ValueError(
-                f"{self.name}: shot {task.job.ref}: options.strength {strength:g} of "
-                f"{len(schedule)} steps leaves no step to restyle the footage with; raise steps "
-                f"to {math.ceil(1 / strength)} or more, or strength")
-        return schedule[len(schedule) - kept:]
+        return schedule[len(schedule) - restyle_steps(task, len(schedule), strength):]
 
     @staticmethod
     def footage_latents(target, frames) -> "object":
